@@ -1,0 +1,458 @@
+"""The projection: people, events, agencies, places and relationships derived from the
+journal of fragments, held in memory.
+
+``Projection.apply`` is the only way in, and it is a pure function of the sequence of
+``(seq, fragment_id, document, supersedes_seq)`` it is given: replaying the journal from
+empty gives exactly the state the incremental build reached (a property test checks
+this). Every derived element remembers the fragment sequence numbers that support it;
+every query decides what to show with a predicate over those numbers (``visible(seq)``),
+so "current versions only" and, later, "only what this reader may see" are one
+mechanism: an element shows iff at least one of its supporting fragments passes.
+
+Why not hold the whole graph as a networkx graph? Measured at 1,000,000 fragments a
+networkx DiGraph of the same content took 1.6 GB and 9.5 s to build, over the budget of
+1 KB per fragment and 15 s to reopen. So the resident projection is compact slotted
+records and integer ids, and ``to_networkx`` materialises a networkx MultiDiGraph of any
+part of it (a person's network, a whole small store) on demand for layouts and analysis.
+
+Resolution here is the Core's: two mentions are the same person when a verified strong
+identifier matches (NHS number, UPN, an agency's own person id) or, failing any
+identifier conflict, the folded first given name, family name and date of birth match
+exactly. Two mentions in one fragment are never the same person. Everything else stays
+apart until entity resolution (ingest) records decisions.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import Any
+
+import networkx as nx
+
+from graph.text import fold
+
+Visible = Callable[[int], bool]
+
+SIGNIFICANCE_RANK = {"low": 1, "medium": 2, "high": 3}
+PRECISION_RANK = {"exact": 0, "day": 1, "range": 2, "month": 3, "approximate": 4, "year": 5}
+# Kinds of event that two agencies may describe differently when they attend the same
+# incident: police call it a welfare check, social care a home visit.
+_KIND_FAMILY = {
+    "home_visit": "visit",
+    "welfare_check": "visit",
+    "police_callout": "visit",
+    "anonymous_report": "report",
+    "referral": "report",
+}
+_STRONG_SCHEMES = ("nhs", "upn", "agency_person_id")
+
+_intern = sys.intern
+
+
+def _ordinal(iso: str) -> int:
+    return date.fromisoformat(iso).toordinal()
+
+
+class FragmentMeta:
+    """What the projection keeps of one fragment (its text stays in the journal)."""
+
+    __slots__ = (
+        "agency",
+        "author_role",
+        "concerns",
+        "event",
+        "fid",
+        "record_ref",
+        "recorded_at",
+        "retracted",
+        "seq",
+        "shared_at",
+        "significance",
+        "statement",
+        "summary",
+        "superseded_by",
+        "supersedes",
+        "when_text",
+    )
+
+    def __init__(self, seq: int, fid: str, doc: dict[str, Any], supersedes: int | None) -> None:
+        self.seq = seq
+        self.fid = fid
+        self.agency: str = _intern(doc["agency"]["id"])
+        self.author_role: str = _intern(doc["author"]["role"])
+        self.record_ref: str = doc["record_ref"]
+        self.recorded_at: str = doc["recorded_at"]
+        self.shared_at: str = doc["shared_at"]
+        self.statement: str = _intern(doc["statement"]["kind"])
+        self.significance: str = _intern(doc["significance"])
+        self.concerns: tuple[str, ...] = tuple(_intern(c) for c in doc.get("concerns", ()))
+        ev = doc.get("event")
+        self.summary: str | None = ev["summary"] if ev else None
+        self.when_text: str | None = ev["when"].get("text") if ev else None
+        self.event: int | None = None
+        self.supersedes = supersedes
+        self.superseded_by: int | None = None
+        self.retracted = bool(doc.get("supersedes", {}).get("retract"))
+
+
+class EventNode:
+    """One thing that happened, reported by one or more fragments."""
+
+    __slots__ = ("at", "end", "id", "kind", "people", "place", "precision", "sources", "start")
+
+    def __init__(self, eid: int, kind: str, start: int, end: int, precision: str, at: str | None) -> None:
+        self.id = eid
+        self.kind = kind
+        self.start = start
+        self.end = end
+        self.precision = precision
+        self.at = at
+        self.sources: list[int] = []
+        # (person id, role, fragment seq) for every mention that took part
+        self.people: list[tuple[int, str, int]] = []
+        self.place: list[tuple[str, int]] = []
+
+
+class PersonNode:
+    """One person, as far as the recorded evidence joins their mentions."""
+
+    __slots__ = ("events", "id", "keys", "mentions", "values")
+
+    def __init__(self, pid: int) -> None:
+        self.id = pid
+        # (fragment seq, index of the mention in the fragment's people, role)
+        self.mentions: list[tuple[int, int, str]] = []
+        self.events: list[int] = []
+        # field -> value -> fragment seqs asserting it
+        self.values: dict[str, dict[Any, list[int]]] = {}
+        self.keys: set[tuple[str, ...]] = set()
+
+    def add_value(self, field: str, value: Any, seq: int) -> None:
+        per = self.values.get(field)
+        if per is None:
+            per = self.values[field] = {}
+        seqs = per.get(value)
+        if seqs is None:
+            per[value] = [seq]
+        elif seqs[-1] != seq:
+            seqs.append(seq)
+
+
+def mention_keys(m: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The Core's join keys for a mention, strongest first."""
+    keys: list[tuple[str, ...]] = []
+    for ident in m.get("identifiers", ()):
+        if not ident.get("verified"):
+            continue
+        scheme = ident["scheme"]
+        if scheme == "agency_person_id":
+            keys.append(("agency_person_id", ident.get("issuer", ""), ident["value"]))
+        else:
+            keys.append((scheme, ident["value"]))
+    norm = m.get("norm")
+    dob = m.get("dob")
+    if norm and dob and norm.get("family") and norm.get("given") and len(norm["given"][0]) > 1:
+        keys.append(("name_dob", norm["given"][0], norm["family"], dob))
+    return keys
+
+
+def display_name(m: dict[str, Any]) -> str | None:
+    name = m.get("name")
+    if not name:
+        return None
+    if name.get("full"):
+        return str(name["full"])
+    parts = [name.get("given"), name.get("family")]
+    return " ".join(p for p in parts if p) or None
+
+
+class Projection:
+    """The derived graph, built by applying fragments in journal order."""
+
+    def __init__(self) -> None:
+        self.fragments: dict[int, FragmentMeta] = {}
+        self.events: dict[int, EventNode] = {}
+        self.people: dict[int, PersonNode] = {}
+        self.agencies: dict[str, dict[str, dict[str, list[int]]]] = {}
+        # (subject pid, kind, object pid) -> fragment seqs
+        self.relationships: dict[tuple[int, str, int], list[int]] = {}
+        self.person_relationships: dict[int, list[tuple[int, str, int]]] = {}
+        # place key -> {"text": {value: seqs}} and the people who live there
+        self.places: dict[str, dict[str, dict[str, list[int]]]] = {}
+        # folded name word -> people; cleaned identifier -> people (search candidates only)
+        self.name_index: dict[str, set[int]] = {}
+        self.ident_index: dict[str, set[int]] = {}
+        self._key_index: dict[tuple[str, ...], int] = {}
+        self._event_index: dict[tuple[Any, ...], int] = {}
+        self._next_person = 1
+        self._next_event = 1
+        self.last_seq = 0
+
+    # ------------------------------------------------------------------ building
+
+    def apply(self, seq: int, fid: str, doc: dict[str, Any], supersedes: int | None = None) -> None:
+        """Add one accepted fragment. Fragments must arrive in increasing ``seq``."""
+        if seq <= self.last_seq:
+            raise ValueError(f"fragment seq {seq} applied out of order (last {self.last_seq})")
+        self.last_seq = seq
+        meta = FragmentMeta(seq, fid, doc, supersedes)
+        self.fragments[seq] = meta
+        if supersedes is not None and supersedes in self.fragments:
+            self.fragments[supersedes].superseded_by = seq
+        agency = doc["agency"]
+        rec = self.agencies.setdefault(meta.agency, {})
+        for field in ("name", "type"):
+            rec.setdefault(field, {}).setdefault(agency[field], []).append(seq)
+
+        ev = doc.get("event")
+        if ev is None:  # a retraction carries no event of its own
+            return
+        pids = self._resolve_people(seq, doc)
+        children = frozenset(pid for pid, m in zip(pids, doc.get("people", ()), strict=True) if m["role"] == "child")
+        when = ev["when"]
+        start, end = _ordinal(when["start"]), _ordinal(when["end"])
+        precision = when["precision"]
+        event = None
+        key = None
+        if children and start == end and precision in ("exact", "day"):
+            key = (_KIND_FAMILY.get(ev["kind"], ev["kind"]), start, children)
+            eid = self._event_index.get(key)
+            if eid is not None:
+                candidate = self.events[eid]
+                # corroboration is by another agency; one agency's two records stay two events
+                if all(self.fragments[s].agency != meta.agency for s in candidate.sources):
+                    event = candidate
+        if event is None:
+            event = EventNode(
+                self._next_event,
+                _intern(ev["kind"]),
+                start,
+                end,
+                _intern(precision),
+                when.get("at"),
+            )
+            self._next_event += 1
+            self.events[event.id] = event
+            if key is not None and key not in self._event_index:
+                self._event_index[key] = event.id
+        event.sources.append(seq)
+        meta.event = event.id
+        for i, (pid, m) in enumerate(zip(pids, doc.get("people", ()), strict=True)):
+            role = _intern(m["role"])
+            person = self.people[pid]
+            if not any(p == pid for p, _, _ in event.people):
+                person.events.append(event.id)
+            event.people.append((pid, role, seq))
+            person.mentions.append((seq, i, role))
+        place = ev.get("place")
+        if place:
+            pkey = self._place(place, seq)
+            if pkey:
+                event.place.append((pkey, seq))
+        refs = {m["ref"]: pid for pid, m in zip(pids, doc.get("people", ()), strict=True)}
+        for r in doc.get("relationships", ()):
+            rkey = (refs[r["subject"]], _intern(r["kind"]), refs[r["object"]])
+            seqs = self.relationships.get(rkey)
+            if seqs is None:
+                self.relationships[rkey] = [seq]
+                self.person_relationships.setdefault(rkey[0], []).append(rkey)
+                self.person_relationships.setdefault(rkey[2], []).append(rkey)
+            else:
+                seqs.append(seq)
+
+    def _place(self, place: dict[str, Any], seq: int) -> str | None:
+        addr = place.get("address") or {}
+        text = addr.get("text") or place.get("description")
+        pkey = addr.get("postcode") and (" ".join((text or "").lower().split()) + "|" + addr["postcode"])
+        if not pkey:
+            return None
+        rec = self.places.setdefault(pkey, {})
+        if text:
+            rec.setdefault("text", {}).setdefault(text, []).append(seq)
+        rec.setdefault("postcode", {}).setdefault(addr["postcode"], []).append(seq)
+        return pkey
+
+    def _resolve_people(self, seq: int, doc: dict[str, Any]) -> list[int]:
+        pids: list[int] = []
+        used: set[int] = set()
+        for m in doc.get("people", ()):
+            keys = mention_keys(m)
+            pid = self._match(keys, m, used)
+            if pid is None:
+                pid = self._next_person
+                self._next_person += 1
+                self.people[pid] = PersonNode(pid)
+            used.add(pid)
+            person = self.people[pid]
+            for k in keys:
+                if k not in self._key_index:
+                    self._key_index[k] = pid
+                person.keys.add(k)
+            name = display_name(m)
+            if name:
+                if name not in person.values.get("name", ()):
+                    for word in fold(name).split():
+                        self.name_index.setdefault(word, set()).add(pid)
+                person.add_value("name", name, seq)
+            elif m.get("description"):
+                person.add_value("description", m["description"], seq)
+            if m.get("dob"):
+                person.add_value("dob", m["dob"], seq)
+            if m.get("sex"):
+                person.add_value("sex", m["sex"], seq)
+            for ident in m.get("identifiers", ()):
+                self.ident_index.setdefault(ident["value"], set()).add(pid)
+                person.add_value(
+                    "identifier",
+                    (ident["scheme"], ident["value"], bool(ident.get("verified"))),
+                    seq,
+                )
+            for addr in m.get("addresses", ()):
+                pkey = self._place({"address": addr}, seq)
+                if pkey:
+                    person.add_value("address", pkey, seq)
+            if m.get("identity_protected"):
+                person.add_value("identity_protected", True, seq)
+            pids.append(pid)
+        return pids
+
+    def _match(self, keys: list[tuple[str, ...]], m: dict[str, Any], used: set[int]) -> int | None:
+        """The existing person these keys join, strongest key first, or None."""
+        for k in keys:
+            pid = self._key_index.get(k)
+            if pid is None or pid in used:
+                continue
+            if self._conflicts(self.people[pid], keys, m):
+                continue
+            return pid
+        return None
+
+    @staticmethod
+    def _conflicts(person: PersonNode, keys: list[tuple[str, ...]], m: dict[str, Any]) -> bool:
+        """A verified identifier of the same scheme that differs, or a different date of birth."""
+        mine = {k[0]: k for k in keys if k[0] in ("nhs", "upn")}
+        for k in person.keys:
+            other = mine.get(k[0])
+            if other is not None and other != k:
+                return True
+        dob = m.get("dob")
+        dobs = person.values.get("dob")
+        return bool(dob and dobs and dob not in dobs)
+
+    def extend(self, rows: Iterable[tuple[int, str, dict[str, Any], int | None]]) -> None:
+        for seq, fid, doc, sup in rows:
+            self.apply(seq, fid, doc, sup)
+
+    # ------------------------------------------------------------------ reading
+
+    def is_current(self, seq: int) -> bool:
+        """Not superseded and not a retraction: the version a chronology shows."""
+        meta = self.fragments.get(seq)
+        return meta is not None and meta.superseded_by is None and not meta.retracted
+
+    def person_values(self, pid: int, field: str, visible: Visible) -> list[tuple[Any, list[int]]]:
+        """Values of a person's field that a visible fragment asserts, best supported first."""
+        per = self.people[pid].values.get(field, {})
+        out = []
+        for value, seqs in per.items():
+            vis = [s for s in seqs if visible(s)]
+            if vis:
+                out.append((value, vis))
+        out.sort(key=lambda vs: (-len(vs[1]), vs[1][0]))
+        return out
+
+    def person_visible(self, pid: int, visible: Visible) -> bool:
+        person = self.people.get(pid)
+        return person is not None and any(visible(s) for s, _, _ in person.mentions)
+
+    def to_networkx(self, visible: Visible | None = None, people: Iterable[int] | None = None) -> nx.MultiDiGraph:
+        """A networkx MultiDiGraph of the visible projection (or of the given people's part).
+
+        Nodes are ``("person", id)``, ``("event", id)``, ``("fragment", seq)``,
+        ``("agency", id)`` and ``("place", key)``; every node and edge has ``sources``, the
+        sorted visible fragment seqs that support it. Built on demand: O(size of the part).
+        """
+        vis: Visible = visible or (lambda s: True)
+        g = nx.MultiDiGraph()
+        wanted = set(self.people) if people is None else set(people)
+        event_ids: set[int] = set()
+        for pid in sorted(wanted):
+            if pid in self.people:
+                event_ids.update(self.people[pid].events)
+        for eid in sorted(event_ids):
+            ev = self.events[eid]
+            srcs = sorted(s for s in ev.sources if vis(s))
+            if not srcs:
+                continue
+            g.add_node(
+                ("event", eid),
+                kind=ev.kind,
+                start=ev.start,
+                end=ev.end,
+                precision=ev.precision,
+                sources=tuple(srcs),
+            )
+            for s in srcs:
+                meta = self.fragments[s]
+                g.add_node(
+                    ("fragment", s),
+                    fid=meta.fid,
+                    agency=meta.agency,
+                    statement=meta.statement,
+                    sources=(s,),
+                )
+                g.add_edge(("fragment", s), ("event", eid), key="reports", sources=(s,))
+                a = ("agency", meta.agency)
+                if a not in g:
+                    g.add_node(a, sources=())
+                g.nodes[a]["sources"] = tuple(sorted({*g.nodes[a]["sources"], s}))
+                g.add_edge(a, ("fragment", s), key="shared", sources=(s,))
+            roles: dict[tuple[int, str], list[int]] = {}
+            for pid, role, s in ev.people:
+                if vis(s):
+                    roles.setdefault((pid, role), []).append(s)
+            for (pid, role), ss in sorted(roles.items()):
+                self._add_person(g, pid, vis)
+                g.add_edge(("person", pid), ("event", eid), key=role, role=role, sources=tuple(sorted(ss)))
+            for pkey, s in ev.place:
+                if vis(s):
+                    g.add_node(("place", pkey), sources=())
+                    g.add_edge(("event", eid), ("place", pkey), key="at", sources=(s,))
+        for pid in sorted(wanted):
+            if pid in self.people and self.person_visible(pid, vis):
+                self._add_person(g, pid, vis)
+                for rkey in self.person_relationships.get(pid, ()):
+                    ss = [s for s in self.relationships[rkey] if vis(s)]
+                    if ss:
+                        self._add_person(g, rkey[0], vis)
+                        self._add_person(g, rkey[2], vis)
+                        g.add_edge(
+                            ("person", rkey[0]),
+                            ("person", rkey[2]),
+                            key=rkey[1],
+                            kind=rkey[1],
+                            sources=tuple(ss),
+                        )
+        for node in [n for n in g if n[0] == "person"]:
+            for pkey, ss in self.person_values(node[1], "address", vis):
+                g.add_node(("place", pkey), sources=())
+                g.add_edge(node, ("place", pkey), key="lives_at", sources=tuple(sorted(ss)))
+        for node, data in g.nodes(data=True):
+            if node[0] == "place":
+                data["sources"] = tuple(sorted({s for _, _, d in g.in_edges(node, data=True) for s in d["sources"]}))
+        return g
+
+    def _add_person(self, g: nx.MultiDiGraph, pid: int, vis: Visible) -> None:
+        node = ("person", pid)
+        if node in g:
+            return
+        names = self.person_values(pid, "name", vis)
+        dobs = self.person_values(pid, "dob", vis)
+        g.add_node(
+            node,
+            name=names[0][0] if names else None,
+            dob=dobs[0][0] if dobs else None,
+            sources=tuple(sorted({s for s, _, _ in self.people[pid].mentions if vis(s)})),
+        )

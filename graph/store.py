@@ -1,0 +1,105 @@
+"""The Store contract: what every backend (embedded SQLite + networkx, Neo4j) provides.
+
+Callers above the graph layer (ingest, api, viz) talk only to ``Store``; nothing above it
+may know which backend it runs on. Writes take canonical fragment documents (validated
+and normalised by ``ingest``) and are durable when ``append`` returns. Reads go through
+a ``visible`` predicate over fragment seqs, so the Access issue can narrow every read
+path in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import networkx as nx
+import orjson
+
+from graph.chronology import ChronologyFilters, ChronologyLine
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+def fragment_id(agency_id: str, record_ref: str) -> str:
+    """The public id of a fragment: stable for (agency, record reference), so resends match.
+
+    >>> fragment_id("northshire-police", "INC-1")
+    'F1f4e0aa1b5bcf6a0c3ab3b8b'
+    """
+    h = hashlib.blake2b(f"{agency_id}\x1f{record_ref}".encode(), digest_size=12).hexdigest()
+    return "F" + h[:24]
+
+
+def body_hash(doc: dict[str, Any]) -> bytes:
+    """Hash of a canonical document; equal documents (any key order) hash equal."""
+    return hashlib.blake2b(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class AppendOutcome:
+    """What happened to one document of an ``append``."""
+
+    index: int
+    status: Status
+    fragment_id: str
+    seq: int | None = None
+    field: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    person_id: str
+    names: list[str]
+    dobs: list[str]
+    identifiers: list[dict[str, Any]]
+    descriptions: list[str] = field(default_factory=list)
+    events: int = 0
+    agencies: list[str] = field(default_factory=list)
+
+
+class Store(ABC):
+    """A journal of fragments and the graph projected from it."""
+
+    @abstractmethod
+    def append(self, docs: Sequence[dict[str, Any]], *, all_or_nothing: bool = False) -> list[AppendOutcome]:
+        """Journal canonical documents; durable before this returns.
+
+        Each document is accepted, a duplicate (same agency and record reference, same
+        body: nothing changes), or rejected (same reference with a different body; a
+        correction naming no earlier fragment of this agency). With ``all_or_nothing``
+        any rejection means nothing at all is written.
+        """
+
+    @abstractmethod
+    def get_fragment(self, fid: str) -> dict[str, Any] | None:
+        """The canonical document of a current or earlier fragment, or None."""
+
+    @abstractmethod
+    def fragment_count(self) -> int: ...
+
+    @abstractmethod
+    def find_people(self, query: str, *, limit: int = 20) -> list[PersonSummary]:
+        """People whose name (folded, any order of words) or identifier matches ``query``."""
+
+    @abstractmethod
+    def person(self, person_id: str) -> PersonSummary | None: ...
+
+    @abstractmethod
+    def chronology(self, person_id: str, filters: ChronologyFilters | None = None) -> list[ChronologyLine]: ...
+
+    @abstractmethod
+    def network(self, person_id: str, *, radius: int = 1) -> nx.MultiDiGraph:
+        """The person's ego network: their events, the people in them, their relationships."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

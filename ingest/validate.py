@@ -1,0 +1,223 @@
+"""Validate one fragment as an agency sent it and turn it into its canonical form.
+
+``check_fragment`` runs pydantic's structural checks, then the checks that need the
+whole fragment, and fills in the normalised forms. It either returns the canonical JSON
+document that the journal stores, or the list of every problem found, each naming the
+field (``people[1].dob``) and the reason. Errors never quote the submitted value: the
+value may be personal data, and error messages end up in logs and rejects files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from ingest.normalise import (
+    DateParseError,
+    clean_identifier,
+    nhs_number_is_valid,
+    normalise_postcode,
+    resolve_when,
+    split_name,
+    upn_is_valid,
+)
+from ingest.schema import (
+    Fragment,
+    IdentifierScheme,
+    LawfulBasis,
+    NormalisedName,
+    Precision,
+    StatementKind,
+)
+
+CLOCK_SKEW = timedelta(minutes=10)
+OLDEST_DOB_YEARS = 120
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one field: where (a dotted path) and why."""
+
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "reason": self.reason}
+
+
+def _loc(parts: tuple[int | str, ...]) -> str:
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + p
+    return out or "(fragment)"
+
+
+def pydantic_errors(exc: ValidationError) -> list[FieldError]:
+    """Pydantic's errors as FieldErrors, without the submitted values."""
+    out = []
+    for e in exc.errors(include_input=False, include_url=False):
+        loc = tuple(p for p in e["loc"] if p not in ("function-after", "function-before"))
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "not a field of a fragment (check the spelling against `jigsaw schema`)"
+        elif e["type"] == "missing":
+            msg = "required and missing"
+        out.append(FieldError(_loc(loc), msg))
+    return out
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def check_fragment(raw: Any, *, now: datetime | None = None) -> tuple[dict[str, Any] | None, list[FieldError]]:
+    """Validate ``raw`` (parsed JSON) and return ``(canonical, [])`` or ``(None, errors)``.
+
+    ``now`` is the time of receipt, used to reject dates in the future.
+    """
+    if not isinstance(raw, dict):
+        return None, [FieldError("(fragment)", "a fragment must be a JSON object")]
+    try:
+        frag = Fragment.model_validate(raw)
+    except ValidationError as exc:
+        return None, pydantic_errors(exc)
+    errors = normalise_fragment(frag, now=now or datetime.now(UTC))
+    if errors:
+        return None, errors
+    return frag.model_dump(mode="json", exclude_none=True), []
+
+
+def normalise_fragment(frag: Fragment, *, now: datetime) -> list[FieldError]:
+    """Check what needs the whole fragment and fill in normalised fields, in place."""
+    errs: list[FieldError] = []
+    now = _aware(now)
+    frag.recorded_at = _aware(frag.recorded_at)
+    frag.shared_at = _aware(frag.shared_at)
+    if frag.recorded_at > now + CLOCK_SKEW:
+        errs.append(FieldError("recorded_at", "is in the future"))
+    if frag.shared_at > now + CLOCK_SKEW:
+        errs.append(FieldError("shared_at", "is in the future"))
+    if frag.shared_at < frag.recorded_at - CLOCK_SKEW:
+        errs.append(FieldError("shared_at", "is before recorded_at: a record cannot be shared before it is made"))
+    recorded_day = frag.recorded_at.date()
+
+    if frag.event is None and not (frag.supersedes and frag.supersedes.retract):
+        errs.append(FieldError("event", "required and missing (only a retraction may leave it out)"))
+
+    refs: set[str] = set()
+    child_dobs: list[tuple[int, date]] = []
+    for i, m in enumerate(frag.people):
+        here = f"people[{i}]"
+        if m.ref in refs:
+            errs.append(FieldError(f"{here}.ref", "is used by another person in this fragment"))
+        refs.add(m.ref)
+        if m.name is None and not m.description:
+            errs.append(FieldError(f"{here}.name", "give a name or a description of who this is"))
+        if m.name is not None:
+            parts = split_name(m.name.full, m.name.given, m.name.family)
+            if not parts.given and not parts.family:
+                errs.append(FieldError(f"{here}.name", "has no letters in it"))
+            m.norm = NormalisedName(given=list(parts.given), family=parts.family, title=parts.title)
+        if m.dob is not None:
+            if m.dob > recorded_day:
+                errs.append(FieldError(f"{here}.dob", "is after the date the record was made"))
+            elif m.dob.year < recorded_day.year - OLDEST_DOB_YEARS:
+                errs.append(FieldError(f"{here}.dob", f"is more than {OLDEST_DOB_YEARS} years before the record"))
+            elif m.role == "child":
+                child_dobs.append((i, m.dob))
+        for ident in m.identifiers:
+            ident.value = clean_identifier(ident.value)
+            if ident.scheme == IdentifierScheme.nhs:
+                ident.verified = nhs_number_is_valid(ident.value)
+            elif ident.scheme == IdentifierScheme.upn:
+                ident.verified = upn_is_valid(ident.value)
+            else:
+                ident.issuer = ident.issuer or frag.agency.id
+                ident.verified = True
+        for addr in m.addresses:
+            if addr.postcode:
+                addr.postcode = normalise_postcode(addr.postcode) or addr.postcode.upper()
+
+    for i, r in enumerate(frag.relationships):
+        for side in ("subject", "object"):
+            if getattr(r, side) not in refs:
+                errs.append(FieldError(f"relationships[{i}].{side}", "names no person in this fragment's people"))
+        if r.subject == r.object:
+            errs.append(FieldError(f"relationships[{i}]", "relates a person to themselves"))
+
+    ev = frag.event
+    if ev is not None and ev.place is not None and ev.place.address and ev.place.address.postcode:
+        pc = ev.place.address.postcode
+        ev.place.address.postcode = normalise_postcode(pc) or pc.upper()
+    if ev is not None:
+        w = ev.when
+        if w.text is not None and w.start is None:
+            try:
+                res = resolve_when(w.text, recorded_day)
+            except DateParseError as exc:
+                errs.append(FieldError("event.when", str(exc)))
+            else:
+                w.start, w.end, w.precision, w.relative = (
+                    res.start,
+                    res.end,
+                    Precision(res.precision),
+                    res.relative,
+                )
+                w.at = w.at or res.at
+                if w.approximate and w.precision in (Precision.day, Precision.exact):
+                    w.precision = Precision.approximate
+        elif w.start is not None:
+            if w.end is None:
+                w.end = w.start
+            if w.end < w.start:
+                errs.append(FieldError("event.when.end", "is before event.when.start"))
+            if w.precision is None:
+                if w.approximate:
+                    w.precision = Precision.approximate
+                elif w.end != w.start:
+                    w.precision = Precision.range
+                else:
+                    w.precision = Precision.exact if w.at else Precision.day
+        else:
+            errs.append(FieldError("event.when", "give the date as text or as start (and end)"))
+        if w.start is not None and w.end is not None:
+            if w.start > recorded_day:
+                errs.append(FieldError("event.when", "is after the date the record was made"))
+            for i, dob in child_dobs:
+                if w.end < dob:
+                    errs.append(FieldError("event.when", f"is before the date of birth of people[{i}]"))
+
+    st = frag.statement
+    if st.kind == StatementKind.opinion and not st.whose:
+        errs.append(FieldError("statement.whose", "an opinion must say whose opinion it is"))
+    if st.kind == StatementKind.hearsay and not st.reported_by:
+        errs.append(FieldError("statement.reported_by", "hearsay must say who reported it"))
+
+    sh = frag.sharing
+    if sh.lawful_basis == LawfulBasis.consent and sh.consent is None:
+        errs.append(FieldError("sharing.consent", "the lawful basis is consent: say who gave it and its scope"))
+    if sh.special_category and sh.special_category_condition is None:
+        errs.append(
+            FieldError(
+                "sharing.special_category_condition",
+                "special-category data needs the condition it is shared under",
+            )
+        )
+    if not sh.family_told and not sh.family_not_told_reason:
+        errs.append(FieldError("sharing.family_not_told_reason", "the family was not told: record why"))
+
+    mk = frag.markings
+    if mk.audience == "named_agencies" and not mk.agencies:
+        errs.append(FieldError("markings.agencies", "audience is named_agencies: name at least one agency"))
+    if "share_with_conditions" in mk.handling and not mk.conditions:
+        errs.append(FieldError("markings.conditions", "share_with_conditions: say what the conditions are"))
+    return errs
