@@ -218,7 +218,9 @@ class EmbeddedStore(Store):
             outcomes.append(AppendOutcome(i, "accepted", fid, seq))
         if all_or_nothing and any(o.status == "rejected" for o in outcomes):
             conn.execute("ROLLBACK")
-            return outcomes
+            return [
+                AppendOutcome(o.index, "not_written", o.fragment_id) if o.status == "accepted" else o for o in outcomes
+            ]
         if rows:
             conn.executemany("INSERT INTO fragments VALUES (?,?,?,?,?,?,?)", rows)
         conn.execute("COMMIT")

@@ -100,7 +100,7 @@ class FragmentMeta:
 class EventNode:
     """One thing that happened, reported by one or more fragments."""
 
-    __slots__ = ("at", "end", "id", "kind", "people", "place", "precision", "sources", "start")
+    __slots__ = ("at", "end", "id", "key", "kind", "people", "place", "precision", "sources", "start")
 
     def __init__(self, eid: int, kind: str, start: int, end: int, precision: str, at: str | None) -> None:
         self.id = eid
@@ -113,6 +113,8 @@ class EventNode:
         # (person id, role, fragment seq) for every mention that took part
         self.people: list[tuple[int, str, int]] = []
         self.place: list[tuple[str, int]] = []
+        # the corroboration key this event is indexed under, if any
+        self.key: tuple[Any, ...] | None = None
 
 
 class PersonNode:
@@ -237,6 +239,7 @@ class Projection:
             self.events[event.id] = event
             if key is not None and key not in self._event_index:
                 self._event_index[key] = event.id
+                event.key = key
         event.sources.append(seq)
         meta.event = event.id
         for i, (pid, m) in enumerate(zip(pids, doc.get("people", ()), strict=True)):
@@ -319,15 +322,88 @@ class Projection:
         return pids
 
     def _match(self, keys: list[tuple[str, ...]], m: dict[str, Any], used: set[int]) -> int | None:
-        """The existing person these keys join, strongest key first, or None."""
+        """The existing person these keys join, strongest key first, or None.
+
+        When the keys lead to two or more existing people who are compatible with the
+        mention and with each other, they were one person all along (the evidence that
+        joins them arrived late): they are merged, so the result does not depend on the
+        order fragments arrived in.
+        """
+        found: list[int] = []
         for k in keys:
             pid = self._key_index.get(k)
-            if pid is None or pid in used:
+            if pid is None or pid in used or pid in found:
                 continue
             if self._conflicts(self.people[pid], keys, m):
                 continue
-            return pid
-        return None
+            found.append(pid)
+        if not found:
+            return None
+        keep = found[0]
+        for other in found[1:]:
+            if other in self.people and keep in self.people and self._compatible(self.people[keep], self.people[other]):
+                keep = self._merge(keep, other)
+        return keep
+
+    @staticmethod
+    def _compatible(a: PersonNode, b: PersonNode) -> bool:
+        """Two people may be one: no differing verified NHS number or UPN, dates of birth
+        that agree, and never named side by side in one fragment."""
+        for scheme in ("nhs", "upn"):
+            ka = {k for k in a.keys if k[0] == scheme}
+            kb = {k for k in b.keys if k[0] == scheme}
+            if ka and kb and not ka & kb:
+                return False
+        da, db = a.values.get("dob"), b.values.get("dob")
+        if da and db and not set(da) & set(db):
+            return False
+        return not {s for s, _, _ in a.mentions} & {s for s, _, _ in b.mentions}
+
+    def _merge(self, a: int, b: int) -> int:
+        """Fold the later-numbered person into the earlier; returns the survivor."""
+        keep, gone = min(a, b), max(a, b)
+        pk, pg = self.people[keep], self.people.pop(gone)
+        pk.mentions = sorted(pk.mentions + pg.mentions)
+        for field, per in pg.values.items():
+            mine = pk.values.setdefault(field, {})
+            for value, seqs in per.items():
+                mine[value] = sorted(set(mine.get(value, [])) | set(seqs))
+        for k in pg.keys:
+            self._key_index[k] = keep
+        pk.keys |= pg.keys
+        for name in pg.values.get("name", ()):
+            for word in fold(name).split():
+                self.name_index[word].discard(gone)
+                self.name_index[word].add(keep)
+        for ident in pg.values.get("identifier", ()):
+            self.ident_index[ident[1]].discard(gone)
+            self.ident_index[ident[1]].add(keep)
+        for eid in pg.events:
+            ev = self.events[eid]
+            had = any(p == keep for p, _, _ in ev.people)
+            ev.people = [(keep if p == gone else p, r, s) for p, r, s in ev.people]
+            if not had:
+                pk.events.append(eid)
+            if ev.key is not None and self._event_index.get(ev.key) == eid:
+                del self._event_index[ev.key]
+                ev.key = (ev.key[0], ev.key[1], frozenset(keep if p == gone else p for p in ev.key[2]))
+                self._event_index.setdefault(ev.key, eid)
+        pk.events.sort()
+        for rkey in self.person_relationships.pop(gone, []):
+            seqs = self.relationships.pop(rkey, None)
+            if seqs is None:
+                continue
+            for end in (rkey[0], rkey[2]):
+                lst = self.person_relationships.get(end)
+                if end != gone and lst and rkey in lst:
+                    lst.remove(rkey)
+            new = (keep if rkey[0] == gone else rkey[0], rkey[1], keep if rkey[2] == gone else rkey[2])
+            existed = new in self.relationships
+            self.relationships[new] = sorted(set(self.relationships.get(new, [])) | set(seqs))
+            if not existed:
+                for end in {new[0], new[2]}:
+                    self.person_relationships.setdefault(end, []).append(new)
+        return keep
 
     @staticmethod
     def _conflicts(person: PersonNode, keys: list[tuple[str, ...]], m: dict[str, Any]) -> bool:

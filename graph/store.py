@@ -20,7 +20,7 @@ import orjson
 
 from graph.chronology import ChronologyFilters, ChronologyLine
 
-Status = Literal["accepted", "duplicate", "rejected"]
+Status = Literal["accepted", "duplicate", "rejected", "not_written"]
 
 
 def fragment_id(agency_id: str, record_ref: str) -> str:
@@ -71,7 +71,8 @@ class Store(ABC):
         Each document is accepted, a duplicate (same agency and record reference, same
         body: nothing changes), or rejected (same reference with a different body; a
         correction naming no earlier fragment of this agency). With ``all_or_nothing``
-        any rejection means nothing at all is written.
+        any rejection means nothing at all is written, and the documents that were fine
+        come back as ``not_written``.
         """
 
     @abstractmethod

@@ -18,7 +18,18 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+
+
+def _text_only(v: Any) -> Any:
+    # JSON has no date type; a number here is a mistake, not a Unix timestamp.
+    if not isinstance(v, str | date):
+        raise ValueError("write dates as text: YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SSZ for a time")
+    return v
+
+
+Day = Annotated[date, BeforeValidator(_text_only)]
+Timestamp = Annotated[datetime, BeforeValidator(_text_only)]
 
 MAX_NARRATIVE = 20_000
 MAX_MENTIONS = 50
@@ -231,8 +242,8 @@ class When(_Model):
         None,
         description="As written: '2026-11-19', '19/11/2026 09:30', '2026-05', 'six months previously'.",
     )
-    start: date | None = None
-    end: date | None = None
+    start: Day | None = None
+    end: Day | None = None
     at: Annotated[str, StringConstraints(pattern=r"^\d{2}:\d{2}$")] | None = Field(
         None, description="Time of day, HH:MM, when known."
     )
@@ -279,7 +290,7 @@ class Mention(_Model):
     role: PersonRole
     name: Name | None = None
     description: Text | None = Field(None, description="When no name is known: 'the neighbour at no. 14'.")
-    dob: date | None = None
+    dob: Day | None = None
     sex: Literal["female", "male", "unknown"] | None = None
     identifiers: list[Identifier] = Field(default_factory=list, max_length=10)
     addresses: list[Address] = Field(default_factory=list, max_length=10)
@@ -346,7 +357,7 @@ class Grading(_Model):
 class Consent(_Model):
     given_by: Text
     scope: LongText
-    given_on: date | None = None
+    given_on: Day | None = None
 
 
 class Sharing(_Model):
@@ -381,8 +392,8 @@ class Fragment(_Model):
     record_ref: RecordRef = Field(
         description="The agency's own reference; a resend with the same reference is the same fragment."
     )
-    recorded_at: datetime
-    shared_at: datetime
+    recorded_at: Timestamp
+    shared_at: Timestamp
     event: Event | None = Field(None, description="Required unless this fragment retracts an earlier one.")
     people: list[Mention] = Field(default_factory=list, max_length=MAX_MENTIONS)
     relationships: list[Relationship] = Field(default_factory=list, max_length=MAX_RELATIONSHIPS)

@@ -1,0 +1,1 @@
+"""Jigsaw's doors: the command line now, the HTTP API with its issue. Imports ingest and graph."""

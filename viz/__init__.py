@@ -1,0 +1,1 @@
+"""Jigsaw's pages (chronology timeline, network) arrive with the meeting-view issue."""
