@@ -199,6 +199,10 @@ def people(
     out.print(t)
 
 
+def _events(n: int) -> str:
+    return f"{n} event" if n == 1 else f"{n} events"
+
+
 def _uk(iso: str) -> str:
     d = date.fromisoformat(iso)
     return d.strftime("%d/%m/%Y")
@@ -288,7 +292,7 @@ def chronology(
         s.close()
     if fmt == OutputFormat.table and output is None:
         name = "; ".join(summary.names[:2] or summary.descriptions[:1])
-        print_chronology(lines, f"Chronology of {name} ({pid}): {len(lines)} events")
+        print_chronology(lines, f"Chronology of {name} ({pid}): {_events(len(lines))}")
         return
     text = (
         json.dumps({"person": asdict(summary), "lines": [ln.as_dict() for ln in lines]}, indent=2, ensure_ascii=False)
@@ -360,11 +364,12 @@ def demo(
     finally:
         s.close()
     print_chronology(
-        lines, f"Merged chronology of Mia Walsh, 7 ({pid}): {len(lines)} events from {len(found[0].agencies)} agencies"
+        lines, f"Merged chronology of Mia Walsh, 7 ({pid}): {_events(len(lines))} from {len(found[0].agencies)} agencies"
     )
     out.print(
         "Read it top to bottom: the earlier 'home alone' call, closed as malicious, stands next to today's finding.\n"
-        f"Next: jigsaw people Walsh --store {path}\n      jigsaw chronology {pid} --store {path} --format csv -o mia.csv"
+        f"Next: jigsaw people Walsh --store {path}\n"
+        f"      jigsaw chronology {pid} --store {path} --format csv -o mia.csv"
     )
 
 

@@ -390,9 +390,9 @@ class Projection:
                 self._event_index.setdefault(ev.key, eid)
         pk.events.sort()
         for rkey in self.person_relationships.pop(gone, []):
-            seqs = self.relationships.pop(rkey, None)
-            if seqs is None:
+            if rkey not in self.relationships:
                 continue
+            seqs = self.relationships.pop(rkey)
             for end in (rkey[0], rkey[2]):
                 lst = self.person_relationships.get(end)
                 if end != gone and lst and rkey in lst:

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from ingest.normalise import DateParseError, parse_day
 from ingest.validate import FieldError
 
 MAX_LINE_BYTES = 1_000_000
@@ -103,6 +104,7 @@ _FIELD_TO_COLUMN = {
 }
 _SUBJECT = re.compile(r"^\s*(?P<name>[^()]+?)\s*(?:\((?P<inner>[^()]*)\))?\s*$")
 _DAY = re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$|^\d{4}-\d{2}-\d{2}$")
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 def csv_column_for(field_path: str) -> str:
@@ -194,15 +196,27 @@ def csv_row_to_fragment(
     errors: list[FieldError] = []
     date_cell, time_cell = get("date"), get("time")
     when = date_cell
-    if date_cell and "/" in date_cell and _DAY.match(date_cell):
-        when = _uk_to_iso(date_cell)
-    if time_cell and when:
+    if _DAY.match(date_cell):
+        try:
+            when = parse_day(date_cell).isoformat()
+        except DateParseError as exc:
+            errors.append(FieldError("date", str(exc)))
+    elif not date_cell:
+        errors.append(FieldError("date", "required and empty"))
+    if time_cell and not _TIME.match(time_cell):
+        errors.append(FieldError("time", "write the time as HH:MM"))
+    elif time_cell and when:
         when = f"{when}T{time_cell}"
     recorded = get("recorded")
     if recorded and "/" in recorded and _DAY.match(recorded):
         recorded = _uk_to_iso(recorded)
-    if not recorded:
-        recorded = when if "T" in when else f"{when}T23:59:00" if _DAY.match(when or "x") else ""
+    if not recorded and not errors:
+        if "T" in when:
+            recorded = when
+        elif _DAY.match(when):
+            recorded = f"{when}T23:59:00"
+        else:
+            errors.append(FieldError("recorded", "the date is not a single day, so say when the record was made"))
     people, perr = _parse_subjects(get("subjects"))
     errors.extend(perr)
     what = get("what happened")
