@@ -364,7 +364,8 @@ def demo(
     finally:
         s.close()
     print_chronology(
-        lines, f"Merged chronology of Mia Walsh, 7 ({pid}): {_events(len(lines))} from {len(found[0].agencies)} agencies"
+        lines,
+        f"Merged chronology of Mia Walsh, 7 ({pid}): {_events(len(lines))} from {len(found[0].agencies)} agencies",
     )
     out.print(
         "Read it top to bottom: the earlier 'home alone' call, closed as malicious, stands next to today's finding.\n"

@@ -23,7 +23,7 @@ import orjson
 from graph.chronology import ChronologyFilters, ChronologyLine, chronology, person_ref
 from graph.errors import StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
 from graph.projection import Projection
-from graph.store import AppendOutcome, PersonSummary, Store, body_hash, fragment_id
+from graph.store import AppendOutcome, PersonSummary, Store, body_hash, canonical_bytes, fragment_id
 
 SCHEMA_VERSION = 1
 
@@ -140,8 +140,8 @@ class EmbeddedStore(Store):
         prepared = []
         for i, doc in enumerate(docs):
             fid = fragment_id(doc["agency"]["id"], doc["record_ref"])
-            body = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
-            prepared.append((i, fid, body, body_hash(doc), doc))
+            body = canonical_bytes(doc)
+            prepared.append((i, fid, body, body_hash(body), doc))
         with self._lock:
             self._catch_up()
             try:

@@ -27,15 +27,20 @@ def fragment_id(agency_id: str, record_ref: str) -> str:
     """The public id of a fragment: stable for (agency, record reference), so resends match.
 
     >>> fragment_id("northshire-police", "INC-1")
-    'F1f4e0aa1b5bcf6a0c3ab3b8b'
+    'Fb3ce45775c2f237fe836debb'
     """
     h = hashlib.blake2b(f"{agency_id}\x1f{record_ref}".encode(), digest_size=12).hexdigest()
     return "F" + h[:24]
 
 
-def body_hash(doc: dict[str, Any]) -> bytes:
-    """Hash of a canonical document; equal documents (any key order) hash equal."""
-    return hashlib.blake2b(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+def canonical_bytes(doc: dict[str, Any]) -> bytes:
+    """The journal's byte form of a document: JSON with sorted keys."""
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+def body_hash(body: bytes) -> bytes:
+    """Hash of a document's canonical bytes; equal documents (any key order) hash equal."""
+    return hashlib.blake2b(body, digest_size=16).digest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 from graph.text import clean_identifier as clean_identifier  # one definition, in graph.text
 from graph.text import fold as fold
@@ -117,6 +118,7 @@ class NameParts:
         return self.first is not None and len(self.first) == 1
 
 
+@lru_cache(maxsize=1 << 16)
 def split_name(full: str | None, given: str | None = None, family: str | None = None) -> NameParts:
     """Split a name into folded given names, family name and title.
 
@@ -303,8 +305,9 @@ def resolve_when(text: str, anchor: date) -> ResolvedWhen:
     ``19/11/2026 09:30``, ``2026-11`` (a month), ``2026`` (a year), and the relative
     wordings :func:`resolve_relative` knows.
 
-    >>> resolve_when("2026-05", date(2026, 11, 19))
-    ResolvedWhen(precision='month', start=datetime.date(2026, 5, 1), end=datetime.date(2026, 5, 31), at=None, relative=False)
+    >>> r = resolve_when("2026-05", date(2026, 11, 19))
+    >>> (r.precision, r.start.isoformat(), r.end.isoformat())
+    ('month', '2026-05-01', '2026-05-31')
     """
     s = text.strip()
     if m := _ISO_TIME.match(s):

@@ -66,6 +66,7 @@ def test_upn_check_letter() -> None:
     [
         ("Mrs L Walsh", ("l",), "walsh", "mrs"),
         ("Lee-Anne Walsh", ("leeanne",), "walsh", None),
+        ("LeeAnne Walsh", ("leeanne",), "walsh", None),
         ("Leanne WALSH", ("leanne",), "walsh", None),
         ("Craig", ("craig",), None, None),
         ("Zoë O'Brien-Smith", ("zoe",), "obriensmith", None),

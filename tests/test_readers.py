@@ -16,9 +16,23 @@ from ingest.readers import read_chronology_csv
 from tests.conftest import NOW, fragment
 
 HEADER = [
-    "date", "time", "agency", "agency type", "author role", "record ref", "subjects", "what happened",
-    "source of information", "significance", "action taken", "event kind", "statement kind", "concerns",
-    "lawful basis", "family told", "reason family not told",
+    "date",
+    "time",
+    "agency",
+    "agency type",
+    "author role",
+    "record ref",
+    "subjects",
+    "what happened",
+    "source of information",
+    "significance",
+    "action taken",
+    "event kind",
+    "statement kind",
+    "concerns",
+    "lawful basis",
+    "family told",
+    "reason family not told",
 ]
 
 
@@ -40,12 +54,23 @@ def write_csv(path: Path, rows: list[dict[str, str]], header: list[str] = HEADER
 
 def csv_row(**changes: str) -> dict[str, str]:
     row = {
-        "date": "12/05/2026", "time": "14:30", "agency": "Larchfield Primary School", "agency type": "school",
-        "author role": "designated safeguarding lead", "record ref": "", "subjects": "Mia Walsh (child, 14/03/2019); Leanne Walsh (mother)",
+        "date": "12/05/2026",
+        "time": "14:30",
+        "agency": "Larchfield Primary School",
+        "agency type": "school",
+        "author role": "designated safeguarding lead",
+        "record ref": "",
+        "subjects": "Mia Walsh (child, 14/03/2019); Leanne Walsh (mother)",
         "what happened": "Mia arrived hungry, in the same clothes as yesterday. Breakfast given.",
-        "source of information": "class teacher", "significance": "medium", "action taken": "Logged; DSL to monitor",
-        "event kind": "school_concern", "statement kind": "fact", "concerns": "neglect", "lawful basis": "public_task",
-        "family told": "yes", "reason family not told": "",
+        "source of information": "class teacher",
+        "significance": "medium",
+        "action taken": "Logged; DSL to monitor",
+        "event kind": "school_concern",
+        "statement kind": "fact",
+        "concerns": "neglect",
+        "lawful basis": "public_task",
+        "family told": "yes",
+        "reason family not told": "",
     }
     row.update(changes)
     return row
@@ -100,7 +125,10 @@ def test_strict_mode_conflict_found_by_the_store_also_writes_nothing(store: Embe
 
 
 def test_csv_chronology_import(store: EmbeddedStore, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "school.csv", [csv_row(), csv_row(date="13/05/2026", **{"what happened": "Absent, no call from home."})])
+    path = write_csv(
+        tmp_path / "school.csv",
+        [csv_row(), csv_row(date="13/05/2026", **{"what happened": "Absent, no call from home."})],
+    )
     s = import_files(store, [path], now=NOW)
     assert (s.accepted, s.rejected) == (2, 0), s.errors
     (mia,) = [p for p in store.find_people("Mia Walsh")]
@@ -148,5 +176,7 @@ def test_csv_defaults_fill_columns_the_export_lacks(store: EmbeddedStore, tmp_pa
     path = write_csv(tmp_path / "c.csv", [row], header=hdr)
     missing = import_files(store, [path], now=NOW)
     assert missing.rejected == 1 and {e.field for e in missing.errors} >= {"lawful basis", "statement kind"}
-    filled = import_files(store, [path], now=NOW, csv_defaults={"lawful basis": "public_task", "statement kind": "fact"})
+    filled = import_files(
+        store, [path], now=NOW, csv_defaults={"lawful basis": "public_task", "statement kind": "fact"}
+    )
     assert filled.accepted == 1
