@@ -21,6 +21,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -227,22 +228,27 @@ def _resolve_person(s: EmbeddedStore, person: str) -> str:
 
 
 def print_chronology(lines: list[ChronologyLine], title: str) -> None:
-    t = Table(title=title, show_lines=True, expand=True)
-    for col in ("When", "What happened", "Who", "Agency (author)", "Kind", "Significance", "Concerns", "Sources"):
+    """A chronology as a terminal table. Cell text is escaped: a record is never markup."""
+    t = Table(title=escape(title), show_lines=True, expand=True)
+    for col in ("When", "What happened", "Who", "Agency (author)", "Statement", "Significance", "Concerns", "Sources"):
         t.add_column(col)
     for ln in lines:
         who = "\n".join(f"{p.name} ({', '.join(r.replace('_', ' ') for r in p.roles)})" for p in ln.people)
-        agencies = "\n".join(f"{s.agency} ({s.author_role})" for s in ln.sources)
-        marks = []
-        if ln.corroborated:
-            marks.append("corroborated")
-        if ln.corrected:
-            marks.append("corrected")
-        kind = ", ".join(ln.statements) + (f"\n[{'; '.join(marks)}]" if marks else "")
+        agencies = "\n".join(f"{s.agency_name} ({s.author_role})" for s in ln.sources)
+        marks = [m for m, on in (("corroborated", ln.corroborated), ("corrected", ln.corrected)) if on]
+        kind = ", ".join(ln.statements) + "".join(f"\n({m})" for m in marks)
         srcs = "\n".join(s.fragment_id for s in ln.sources)
-        t.add_row(
-            ln.when, ln.summary, who, agencies, kind, ln.significance, ", ".join(ln.concerns).replace("_", " "), srcs
+        cells = (
+            ln.when,
+            ln.summary,
+            who,
+            agencies,
+            kind,
+            ln.significance,
+            ", ".join(ln.concerns).replace("_", " "),
+            srcs,
         )
+        t.add_row(*(escape(c) for c in cells))
     out.print(t)
 
 

@@ -37,6 +37,7 @@ class ChronologyFilters:
 class SourceRef:
     fragment_id: str
     agency: str
+    agency_name: str
     author_role: str
     record_ref: str
     recorded_at: str
@@ -125,6 +126,16 @@ def _passes(p: Projection, seq: int, f: ChronologyFilters) -> bool:
     return not (f.concerns and not f.concerns.intersection(meta.concerns))
 
 
+def agency_name(p: Projection, agency: str, visible: Visible) -> str:
+    """The agency's name as its visible fragments give it (most often given first)."""
+    names = p.agencies.get(agency, {}).get("name", {})
+    best = max(
+        ((len([s for s in seqs if visible(s)]), n) for n, seqs in names.items()),
+        default=(0, agency),
+    )
+    return best[1] if best[0] else agency
+
+
 def _history(p: Projection, seq: int, visible: Visible) -> list[str]:
     """Fragment ids of the earlier versions this one replaced, newest first, as far as visible."""
     out = []
@@ -202,6 +213,7 @@ def _line(p: Projection, ev: Any, srcs: list[int], visible: Visible, hist_vis: V
         SourceRef(
             fragment_id=m.fid,
             agency=m.agency,
+            agency_name=agency_name(p, m.agency, visible),
             author_role=m.author_role,
             record_ref=m.record_ref,
             recorded_at=m.recorded_at,
