@@ -8,6 +8,7 @@ from functools import lru_cache
 
 _NON_ALNUM = re.compile(r"[^a-z0-9 ]+")
 _SPACES = re.compile(r"\s+")
+_ID_NOISE = re.compile(r"[\s\-.]")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -35,4 +36,4 @@ def fold(text: str) -> str:
 
 def clean_identifier(value: str) -> str:
     """Strip spaces, hyphens and dots and upper-case: ``"943 476 5919"`` -> ``"9434765919"``."""
-    return re.sub(r"[\s\-.]", "", value).upper()
+    return _ID_NOISE.sub("", value).upper()

@@ -356,7 +356,7 @@ UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$")
 
 def normalise_postcode(value: str) -> str | None:
     """A UK postcode in its standard spacing, or None when it is not one."""
-    compact = re.sub(r"\s+", "", value.upper())
+    compact = _SPACES.sub("", value.upper())
     m = UK_POSTCODE.match(compact[:-3] + " " + compact[-3:]) if len(compact) >= 5 else None
     if not m:
         return None
