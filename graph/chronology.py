@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import IO, Any
 
-from graph.projection import PRECISION_RANK, SIGNIFICANCE_RANK, Projection, Visible
+from graph.projection import PRECISION_RANK, SIGNIFICANCE_RANK, FragmentText, Projection, Visible
 
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -136,13 +136,13 @@ def agency_name(p: Projection, agency: str, visible: Visible) -> str:
     return best[1] if best[0] else agency
 
 
-def _history(p: Projection, seq: int, visible: Visible) -> list[str]:
-    """Fragment ids of the earlier versions this one replaced, newest first, as far as visible."""
+def _history(p: Projection, seq: int, visible: Visible) -> list[int]:
+    """Seqs of the earlier versions this one replaced, newest first, as far as visible."""
     out = []
     cur = p.fragments[seq].supersedes
     while cur is not None and cur in p.fragments:
         if visible(cur):
-            out.append(p.fragments[cur].fid)
+            out.append(cur)
         cur = p.fragments[cur].supersedes
     return out
 
@@ -188,10 +188,19 @@ def chronology(
             )
         )
     keyed.sort(key=lambda k: k[:5])
-    return [_line(p, p.events[k[4]], k[5], visible, hist_vis) for k in keyed]
+    histories = {s: _history(p, s, hist_vis) for k in keyed for s in k[5]}
+    texts = p.details({s for k in keyed for s in k[5]} | {h for hs in histories.values() for h in hs})
+    return [_line(p, p.events[k[4]], k[5], visible, texts, histories) for k in keyed]
 
 
-def _line(p: Projection, ev: Any, srcs: list[int], visible: Visible, hist_vis: Visible) -> ChronologyLine:
+def _line(
+    p: Projection,
+    ev: Any,
+    srcs: list[int],
+    visible: Visible,
+    texts: dict[int, FragmentText],
+    histories: dict[int, list[int]],
+) -> ChronologyLine:
     metas = [p.fragments[s] for s in srcs]
     src_set = set(srcs)
     roles: dict[int, list[str]] = {}
@@ -211,18 +220,18 @@ def _line(p: Projection, ev: Any, srcs: list[int], visible: Visible, hist_vis: V
         people.append(PersonInLine(person_ref(q), name, rs))
     sources = [
         SourceRef(
-            fragment_id=m.fid,
+            fragment_id=texts[m.seq].fid,
             agency=m.agency,
             agency_name=agency_name(p, m.agency, visible),
             author_role=m.author_role,
-            record_ref=m.record_ref,
-            recorded_at=m.recorded_at,
-            shared_at=m.shared_at,
+            record_ref=texts[m.seq].record_ref,
+            recorded_at=texts[m.seq].recorded_at,
+            shared_at=texts[m.seq].shared_at,
             statement=m.statement,
             significance=m.significance,
-            summary=m.summary,
-            when_text=m.when_text,
-            replaces=_history(p, m.seq, hist_vis),
+            summary=texts[m.seq].summary,
+            when_text=texts[m.seq].when_text,
+            replaces=[texts[h].fid for h in histories[m.seq]],
         )
         for m in metas
     ]
@@ -234,9 +243,9 @@ def _line(p: Projection, ev: Any, srcs: list[int], visible: Visible, hist_vis: V
         end=end.isoformat(),
         at=ev.at,
         precision=ev.precision,
-        when=format_when(start, end, ev.precision, ev.at, metas[0].when_text),
+        when=format_when(start, end, ev.precision, ev.at, texts[metas[0].seq].when_text),
         kind=ev.kind,
-        summary=metas[0].summary or "",
+        summary=texts[metas[0].seq].summary or "",
         people=people,
         agencies=agencies,
         author_roles=sorted({m.author_role for m in metas}),

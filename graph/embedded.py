@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import orjson
 
 from graph.chronology import ChronologyFilters, ChronologyLine, chronology, person_ref
 from graph.errors import StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
-from graph.projection import Projection
+from graph.projection import FragmentText, Projection
 from graph.store import AppendOutcome, PersonSummary, Store, body_hash, canonical_bytes, fragment_id
 
 SCHEMA_VERSION = 1
@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS fragments (
     record_ref TEXT NOT NULL,
     body_hash BLOB NOT NULL,
     supersedes INTEGER REFERENCES fragments(seq),
+    recorded_at TEXT NOT NULL,
+    shared_at TEXT NOT NULL,
+    summary TEXT,
+    when_text TEXT,
     body BLOB NOT NULL
 ) STRICT;
 CREATE UNIQUE INDEX IF NOT EXISTS fragments_superseded ON fragments(supersedes) WHERE supersedes IS NOT NULL;
@@ -62,7 +66,7 @@ class EmbeddedStore(Store):
         self.path = path
         self._conn = conn
         self._lock = threading.RLock()
-        self.projection = Projection()
+        self.projection = Projection(text_source=self._details)
         self._data_version = -1
         self._catch_up()
 
@@ -131,7 +135,7 @@ class EmbeddedStore(Store):
 
     def replay(self) -> Projection:
         """A fresh projection built from the whole journal (for checks; the store's own is untouched)."""
-        p = Projection()
+        p = Projection(text_source=self._details)
         with self._lock:
             p.extend(self._rows(0))
         return p
@@ -163,7 +167,7 @@ class EmbeddedStore(Store):
                 existing[fid] = (h, seq)
         next_seq = (conn.execute("SELECT max(seq) FROM fragments").fetchone()[0] or 0) + 1
         outcomes: list[AppendOutcome] = []
-        rows: list[tuple[int, str, str, str, bytes, int | None, bytes]] = []
+        rows: list[tuple[Any, ...]] = []
         to_apply: list[tuple[int, str, dict[str, Any], int | None]] = []
         superseded_now: set[int] = set()
         for i, fid, body, h, doc in prepared:
@@ -213,7 +217,22 @@ class EmbeddedStore(Store):
             seq = next_seq
             next_seq += 1
             existing[fid] = (h, seq)
-            rows.append((seq, fid, doc["agency"]["id"], doc["record_ref"], h, sup_seq, body))
+            ev = doc.get("event") or {}
+            rows.append(
+                (
+                    seq,
+                    fid,
+                    doc["agency"]["id"],
+                    doc["record_ref"],
+                    h,
+                    sup_seq,
+                    doc["recorded_at"],
+                    doc["shared_at"],
+                    ev.get("summary"),
+                    ev.get("when", {}).get("text"),
+                    body,
+                )
+            )
             to_apply.append((seq, fid, doc, sup_seq))
             outcomes.append(AppendOutcome(i, "accepted", fid, seq))
         if all_or_nothing and any(o.status == "rejected" for o in outcomes):
@@ -222,7 +241,7 @@ class EmbeddedStore(Store):
                 AppendOutcome(o.index, "not_written", o.fragment_id) if o.status == "accepted" else o for o in outcomes
             ]
         if rows:
-            conn.executemany("INSERT INTO fragments VALUES (?,?,?,?,?,?,?)", rows)
+            conn.executemany("INSERT INTO fragments VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         conn.execute("COMMIT")
         self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         was_enabled = gc.isenabled()
@@ -237,6 +256,21 @@ class EmbeddedStore(Store):
             # import speed fell by half as the store grew before this).
             gc.freeze()
         return outcomes
+
+    def _details(self, seqs: Iterable[int]) -> dict[int, FragmentText]:
+        """Chronology words for these fragments, from the journal (not kept in memory)."""
+        wanted = list(seqs)
+        out: dict[int, FragmentText] = {}
+        with self._lock:
+            for k in range(0, len(wanted), _CHUNK):
+                chunk = wanted[k : k + _CHUNK]
+                q = (
+                    "SELECT seq, id, record_ref, recorded_at, shared_at, summary, when_text FROM fragments "
+                    f"WHERE seq IN ({','.join('?' * len(chunk))})"
+                )
+                for seq, *rest in self._conn.execute(q, chunk):
+                    out[seq] = FragmentText(*rest)
+        return out
 
     def get_fragment(self, fid: str) -> dict[str, Any] | None:
         with self._lock:

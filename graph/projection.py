@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -55,42 +56,59 @@ def _ordinal(iso: str) -> int:
     return date.fromisoformat(iso).toordinal()
 
 
+@dataclass(frozen=True, slots=True)
+class FragmentText:
+    """The words of a fragment a chronology line shows. The embedded store does not keep
+    them in memory (its journal holds them); see ``Projection(text_source=...)``."""
+
+    fid: str
+    record_ref: str
+    recorded_at: str
+    shared_at: str
+    summary: str | None
+    when_text: str | None
+
+    @classmethod
+    def of(cls, fid: str, doc: dict[str, Any]) -> FragmentText:
+        ev = doc.get("event")
+        return cls(
+            fid,
+            doc["record_ref"],
+            doc["recorded_at"],
+            doc["shared_at"],
+            ev["summary"] if ev else None,
+            ev["when"].get("text") if ev else None,
+        )
+
+
+TextSource = Callable[[Iterable[int]], dict[int, FragmentText]]
+_CONCERN_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 class FragmentMeta:
-    """What the projection keeps of one fragment (its text stays in the journal)."""
+    """What the projection keeps of one fragment: small, interned values only."""
 
     __slots__ = (
         "agency",
         "author_role",
         "concerns",
         "event",
-        "fid",
-        "record_ref",
-        "recorded_at",
         "retracted",
         "seq",
-        "shared_at",
         "significance",
         "statement",
-        "summary",
         "superseded_by",
         "supersedes",
-        "when_text",
     )
 
-    def __init__(self, seq: int, fid: str, doc: dict[str, Any], supersedes: int | None) -> None:
+    def __init__(self, seq: int, doc: dict[str, Any], supersedes: int | None) -> None:
         self.seq = seq
-        self.fid = fid
         self.agency: str = _intern(doc["agency"]["id"])
         self.author_role: str = _intern(doc["author"]["role"])
-        self.record_ref: str = doc["record_ref"]
-        self.recorded_at: str = doc["recorded_at"]
-        self.shared_at: str = doc["shared_at"]
         self.statement: str = _intern(doc["statement"]["kind"])
         self.significance: str = _intern(doc["significance"])
-        self.concerns: tuple[str, ...] = tuple(_intern(c) for c in doc.get("concerns", ()))
-        ev = doc.get("event")
-        self.summary: str | None = ev["summary"] if ev else None
-        self.when_text: str | None = ev["when"].get("text") if ev else None
+        concerns = tuple(doc.get("concerns", ()))
+        self.concerns: tuple[str, ...] = _CONCERN_SETS.setdefault(concerns, tuple(_intern(c) for c in concerns))
         self.event: int | None = None
         self.supersedes = supersedes
         self.superseded_by: int | None = None
@@ -129,7 +147,8 @@ class PersonNode:
         self.events: list[int] = []
         # field -> value -> fragment seqs asserting it
         self.values: dict[str, dict[Any, list[int]]] = {}
-        self.keys: set[tuple[str, ...]] = set()
+        # join keys (a short list: a set costs 216 bytes a person)
+        self.keys: list[tuple[str, ...]] = []
 
     def add_value(self, field: str, value: Any, seq: int) -> None:
         per = self.values.get(field)
@@ -140,6 +159,33 @@ class PersonNode:
             per[value] = [seq]
         elif seqs[-1] != seq:
             seqs.append(seq)
+
+
+def _index_add(index: dict[str, int | list[int]], key: str, pid: int) -> None:
+    v = index.get(key)
+    if v is None:
+        index[key] = pid
+    elif isinstance(v, int):
+        if v != pid:
+            index[key] = [v, pid]
+    elif pid not in v:
+        v.append(pid)
+
+
+def _index_replace(index: dict[str, int | list[int]], key: str, old: int, new: int) -> None:
+    v = index.get(key)
+    if v == old:
+        index[key] = new
+    elif isinstance(v, list) and old in v:
+        v.remove(old)
+        if new not in v:
+            v.append(new)
+
+
+def index_get(index: dict[str, int | list[int]], key: str) -> list[int]:
+    """The person ids under ``key`` in an identifier index."""
+    v = index.get(key)
+    return [] if v is None else [v] if isinstance(v, int) else list(v)
 
 
 def mention_keys(m: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -173,7 +219,11 @@ def display_name(m: dict[str, Any]) -> str | None:
 class Projection:
     """The derived graph, built by applying fragments in journal order."""
 
-    def __init__(self) -> None:
+    def __init__(self, text_source: TextSource | None = None) -> None:
+        # Where chronology lines get their words: the journal (embedded store) or, for a
+        # projection built on its own, memory.
+        self._text_source = text_source
+        self._text: dict[int, FragmentText] | None = {} if text_source is None else None
         self.fragments: dict[int, FragmentMeta] = {}
         self.events: dict[int, EventNode] = {}
         self.people: dict[int, PersonNode] = {}
@@ -185,7 +235,8 @@ class Projection:
         self.places: dict[str, dict[str, dict[str, list[int]]]] = {}
         # folded name word -> people; cleaned identifier -> people (search candidates only)
         self.name_index: dict[str, set[int]] = {}
-        self.ident_index: dict[str, set[int]] = {}
+        # identifiers are nearly unique: one person id, a list only when shared
+        self.ident_index: dict[str, int | list[int]] = {}
         self._key_index: dict[tuple[str, ...], int] = {}
         self._event_index: dict[tuple[Any, ...], int] = {}
         self._next_person = 1
@@ -199,8 +250,10 @@ class Projection:
         if seq <= self.last_seq:
             raise ValueError(f"fragment seq {seq} applied out of order (last {self.last_seq})")
         self.last_seq = seq
-        meta = FragmentMeta(seq, fid, doc, supersedes)
+        meta = FragmentMeta(seq, doc, supersedes)
         self.fragments[seq] = meta
+        if self._text is not None:
+            self._text[seq] = FragmentText.of(fid, doc)
         if supersedes is not None and supersedes in self.fragments:
             self.fragments[supersedes].superseded_by = seq
         agency = doc["agency"]
@@ -212,13 +265,15 @@ class Projection:
         if ev is None:  # a retraction carries no event of its own
             return
         pids = self._resolve_people(seq, doc)
-        children = frozenset(pid for pid, m in zip(pids, doc.get("people", ()), strict=True) if m["role"] == "child")
         when = ev["when"]
         start, end = _ordinal(when["start"]), _ordinal(when["end"])
         precision = when["precision"]
         event = None
         key = None
-        if children and start == end and precision in ("exact", "day"):
+        children: tuple[int, ...] = ()
+        if start == end and precision in ("exact", "day"):
+            children = tuple(sorted(pid for pid, m in zip(pids, doc["people"], strict=True) if m["role"] == "child"))
+        if children:
             key = (_KIND_FAMILY.get(ev["kind"], ev["kind"]), start, children)
             eid = self._event_index.get(key)
             if eid is not None:
@@ -292,7 +347,8 @@ class Projection:
             for k in keys:
                 if k not in self._key_index:
                     self._key_index[k] = pid
-                person.keys.add(k)
+                if k not in person.keys:
+                    person.keys.append(k)
             name = display_name(m)
             if name:
                 if name not in person.values.get("name", ()):
@@ -306,7 +362,7 @@ class Projection:
             if m.get("sex"):
                 person.add_value("sex", m["sex"], seq)
             for ident in m.get("identifiers", ()):
-                self.ident_index.setdefault(ident["value"], set()).add(pid)
+                _index_add(self.ident_index, ident["value"], pid)
                 person.add_value(
                     "identifier",
                     (ident["scheme"], ident["value"], bool(ident.get("verified"))),
@@ -370,14 +426,14 @@ class Projection:
                 mine[value] = sorted(set(mine.get(value, [])) | set(seqs))
         for k in pg.keys:
             self._key_index[k] = keep
-        pk.keys |= pg.keys
+            if k not in pk.keys:
+                pk.keys.append(k)
         for name in pg.values.get("name", ()):
             for word in fold(name).split():
                 self.name_index[word].discard(gone)
                 self.name_index[word].add(keep)
         for ident in pg.values.get("identifier", ()):
-            self.ident_index[ident[1]].discard(gone)
-            self.ident_index[ident[1]].add(keep)
+            _index_replace(self.ident_index, ident[1], gone, keep)
         for eid in pg.events:
             ev = self.events[eid]
             had = any(p == keep for p, _, _ in ev.people)
@@ -386,7 +442,7 @@ class Projection:
                 pk.events.append(eid)
             if ev.key is not None and self._event_index.get(ev.key) == eid:
                 del self._event_index[ev.key]
-                ev.key = (ev.key[0], ev.key[1], frozenset(keep if p == gone else p for p in ev.key[2]))
+                ev.key = (ev.key[0], ev.key[1], tuple(sorted({keep if p == gone else p for p in ev.key[2]})))
                 self._event_index.setdefault(ev.key, eid)
         pk.events.sort()
         for rkey in self.person_relationships.pop(gone, []):
@@ -422,6 +478,13 @@ class Projection:
             self.apply(seq, fid, doc, sup)
 
     # ------------------------------------------------------------------ reading
+
+    def details(self, seqs: Iterable[int]) -> dict[int, FragmentText]:
+        """The words of the given fragments (id, reference, times, summary, date as written)."""
+        if self._text is not None:
+            return {s: self._text[s] for s in seqs}
+        assert self._text_source is not None
+        return self._text_source(seqs)
 
     def is_current(self, seq: int) -> bool:
         """Not superseded and not a retraction: the version a chronology shows."""
@@ -474,7 +537,6 @@ class Projection:
                 meta = self.fragments[s]
                 g.add_node(
                     ("fragment", s),
-                    fid=meta.fid,
                     agency=meta.agency,
                     statement=meta.statement,
                     sources=(s,),
@@ -515,8 +577,11 @@ class Projection:
             for pkey, ss in self.person_values(node[1], "address", vis):
                 g.add_node(("place", pkey), sources=())
                 g.add_edge(node, ("place", pkey), key="lives_at", sources=tuple(sorted(ss)))
+        texts = self.details([n[1] for n in g if n[0] == "fragment"])
         for node, data in g.nodes(data=True):
-            if node[0] == "place":
+            if node[0] == "fragment":
+                data["fid"] = texts[node[1]].fid
+            elif node[0] == "place":
                 data["sources"] = tuple(sorted({s for _, _, d in g.in_edges(node, data=True) for s in d["sources"]}))
         return g
 

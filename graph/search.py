@@ -7,7 +7,7 @@ identifier, so search never reveals a name or a join that rests on hidden eviden
 
 from __future__ import annotations
 
-from graph.projection import Projection, Visible
+from graph.projection import Projection, Visible, index_get
 from graph.text import clean_identifier, fold
 
 
@@ -16,7 +16,7 @@ def match_people(p: Projection, query: str, visible: Visible, *, limit: int = 20
     out: list[int] = []
     ident = clean_identifier(query)
     if ident and sum(c.isdigit() for c in ident) >= 6:
-        for pid in sorted(p.ident_index.get(ident, ())):
+        for pid in sorted(index_get(p.ident_index, ident)):
             if any(v[1] == ident for v, _ in p.person_values(pid, "identifier", visible)):
                 out.append(pid)
     tokens = fold(query).split()
