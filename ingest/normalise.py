@@ -135,6 +135,11 @@ def split_name(full: str | None, given: str | None = None, family: str | None = 
         if g and g[0] in _TITLES:
             title, g = g[0], g[1:]
         return NameParts(g, f, title)
+    if full and full.count(",") == 1:
+        # "WALSH, Leanne": the family name first, as police and health exports write it
+        fam, giv = full.split(",")
+        if fam.strip() and giv.strip():
+            return split_name(None, giv, fam)
     words = fold(full or "").split()
     if words and words[0] in _TITLES:
         title, words = words[0], words[1:]

@@ -130,6 +130,7 @@ def normalise(frag: Fragment, doc: dict[str, Any], *, now: datetime) -> list[Fie
         refs.add(m.ref)
         if m.name is None and not m.description:
             errs.append(FieldError(f"{here}.name", "give a name or a description of who this is"))
+        md.pop("norm", None)  # filled in here, never taken from the sender
         if m.name is not None:
             parts = split_name(m.name.full, m.name.given, m.name.family)
             if not parts.given and not parts.family:
@@ -155,8 +156,10 @@ def normalise(frag: Fragment, doc: dict[str, Any], *, now: datetime) -> list[Fie
             elif scheme == "upn":
                 ident["verified"] = upn_is_valid(value)
             else:
-                ident.setdefault("issuer", frag.agency.id)
-                ident["verified"] = True
+                # An agency vouches only for its own person ids: one naming another
+                # agency as issuer is kept but never matched on.
+                issuer = ident.setdefault("issuer", frag.agency.id)
+                ident["verified"] = issuer == frag.agency.id
         for addr in md.get("addresses", ()):
             if "postcode" in addr:
                 addr["postcode"] = normalise_postcode(addr["postcode"]) or addr["postcode"].upper()
@@ -185,9 +188,13 @@ def normalise(frag: Fragment, doc: dict[str, Any], *, now: datetime) -> list[Fie
     sh = frag.sharing
     if sh.lawful_basis == LawfulBasis.consent and sh.consent is None:
         errs.append(FieldError("sharing.consent", "the lawful basis is consent: say who gave it and its scope"))
+    if sh.consent is not None and sh.consent.given_on is not None and sh.consent.given_on > recorded_day:
+        errs.append(FieldError("sharing.consent.given_on", "is after the date the record was made"))
     if sh.special_category and sh.special_category_condition is None:
         errs.append(
-            FieldError("sharing.special_category_condition", "special-category data needs the condition it is shared under")
+            FieldError(
+                "sharing.special_category_condition", "special-category data needs the condition it is shared under"
+            )
         )
     if not sh.family_told and not sh.family_not_told_reason:
         errs.append(FieldError("sharing.family_not_told_reason", "the family was not told: record why"))
@@ -200,10 +207,13 @@ def normalise(frag: Fragment, doc: dict[str, Any], *, now: datetime) -> list[Fie
     return errs
 
 
-def _normalise_when(w: When, wd: dict[str, Any], recorded_day: date, child_dobs: list[tuple[int, date]]) -> list[FieldError]:
+def _normalise_when(
+    w: When, wd: dict[str, Any], recorded_day: date, child_dobs: list[tuple[int, date]]
+) -> list[FieldError]:
     """Fill in start, end, precision and relative for ``event.when`` (into ``wd``)."""
     errs: list[FieldError] = []
     start, end = w.start, w.end
+    wd["relative"] = False  # set below only when worked out from words, never taken from the sender
     if w.text is not None and start is None:
         try:
             res = resolve_when(w.text, recorded_day)
@@ -220,16 +230,17 @@ def _normalise_when(w: When, wd: dict[str, Any], recorded_day: date, child_dobs:
         end = end or start
         if end < start:
             errs.append(FieldError("event.when.end", "is before event.when.start"))
-        if w.precision is None:
-            if w.approximate:
-                wd["precision"] = "approximate"
-            elif end != start:
-                wd["precision"] = "range"
-            else:
-                wd["precision"] = "exact" if w.at else "day"
+        if w.approximate:
+            wd["precision"] = "approximate"
+        elif end != start:
+            wd["precision"] = "range"
+        else:
+            wd["precision"] = "exact" if w.at else "day"
     else:
         return [FieldError("event.when", "give the date as text or as start (and end)")]
     assert start is not None and end is not None
+    if start <= recorded_day < end and wd["precision"] in ("month", "year", "approximate"):
+        end = recorded_day  # "November 2026", recorded on the 19th, happened by the 19th
     wd["start"], wd["end"] = start.isoformat(), end.isoformat()
     if start > recorded_day:
         errs.append(FieldError("event.when", "is after the date the record was made"))

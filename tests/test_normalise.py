@@ -128,3 +128,8 @@ def test_postcodes() -> None:
     assert normalise_postcode("nt42qp") == "NT4 2QP"
     assert normalise_postcode(" NT4  2QP ") == "NT4 2QP"
     assert normalise_postcode("not a postcode") is None
+
+
+def test_family_name_first_with_a_comma() -> None:
+    parts = split_name("WALSH, Leanne")
+    assert (parts.given, parts.family) == (("leanne",), "walsh")

@@ -274,16 +274,17 @@ def test_two_records_from_one_agency_on_one_day_stay_two_events(store: EmbeddedS
 def test_chronology_order_places_approximate_dates_by_their_middle(store: EmbeddedStore) -> None:
     docs = [
         canon(frag("1", when="2026-05-20")),
-        canon(frag("2", when="2026-05")),  # May: middle is 16 May
+        canon(frag("2", when="2026-05")),
         canon(frag("3", when="2026-05-02")),
-        canon(frag("4", when="2026")),  # the year: middle is 2 July
+        canon(frag("4", when="2026")),
         canon(frag("5", when="2026-05-21T08:00")),
     ]
     store.append(docs)
     (pid,) = [p.person_id for p in store.find_people("Mia Walsh")]
     lines = store.chronology(pid)
-    assert [ln.sources[0].record_ref for ln in lines] == ["3", "2", "1", "5", "4"]
-    assert [ln.when for ln in lines] == ["2 May 2026", "May 2026", "20 May 2026", "21 May 2026 08:00", "2026"]
+    # recorded on 21 May: "2026" means 1 Jan to 21 May (middle 11 Mar), "May" 1 to 21 May
+    assert [ln.sources[0].record_ref for ln in lines] == ["4", "3", "2", "1", "5"]
+    assert [ln.when for ln in lines] == ["2026", "2 May 2026", "May 2026", "20 May 2026", "21 May 2026 08:00"]
 
 
 def test_chronology_filters(store: EmbeddedStore) -> None:

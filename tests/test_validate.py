@@ -211,3 +211,39 @@ def test_errors_never_quote_personal_values() -> None:
     _, errors = check_fragment(raw, now=NOW)
     assert errors
     assert all("secret" not in e.reason for e in errors)
+
+
+def test_an_agency_vouches_only_for_its_own_person_ids() -> None:
+    raw = fragment()
+    raw["people"][0]["identifiers"] = [
+        {"scheme": "agency_person_id", "value": "X1"},
+        {"scheme": "agency_person_id", "value": "X2", "issuer": "another-agency"},
+    ]
+    doc, _ = check_fragment(raw, now=NOW)
+    assert doc is not None
+    assert [i["verified"] for i in doc["people"][0]["identifiers"]] == [True, False]
+
+
+def test_fields_filled_on_ingest_are_never_taken_from_the_sender() -> None:
+    raw = fragment()
+    raw["people"][3]["norm"] = {"given": ["someone"], "family": "else"}  # the neighbour has no name
+    raw["event"] = dict(raw["event"], when={"start": "2026-11-18", "precision": "year", "relative": True})
+    doc, errors = check_fragment(raw, now=NOW)
+    assert errors == [] and doc is not None
+    assert "norm" not in doc["people"][3]
+    assert doc["event"]["when"]["precision"] == "day" and doc["event"]["when"]["relative"] is False
+
+
+def test_consent_given_after_the_record_is_refused() -> None:
+    sharing = {
+        "lawful_basis": "consent",
+        "family_told": True,
+        "consent": {"given_by": "mother", "scope": "all", "given_on": "2026-12-01"},
+    }
+    assert "sharing.consent.given_on" in errors_of(fragment(sharing=sharing))
+
+
+def test_a_month_ends_no_later_than_the_record() -> None:
+    doc, errors = check_fragment(with_event(when="2026-11"), now=NOW)
+    assert errors == [] and doc is not None
+    assert (doc["event"]["when"]["start"], doc["event"]["when"]["end"]) == ("2026-11-01", "2026-11-19")
