@@ -45,7 +45,7 @@ def rss_kb() -> int:
 
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
 def record(name: str, figures: dict[str, Any]) -> None:

@@ -130,10 +130,19 @@ def agency_name(p: Projection, agency: str, visible: Visible) -> str:
     """The agency's name as its visible fragments give it (most often given first)."""
     names = p.agencies.get(agency, {}).get("name", {})
     best = max(
-        ((len([s for s in seqs if visible(s)]), n) for n, seqs in names.items()),
+        ((len(seqs), n) for n, seqs in names.items() if any(visible(s) for s in seqs)),
         default=(0, agency),
     )
-    return best[1] if best[0] else agency
+    return best[1]
+
+
+def person_name(p: Projection, pid: int, visible: Visible) -> str:
+    """How a chronology names a person: their best-supported visible name or description."""
+    names = p.person_values(pid, "name", visible)
+    if names:
+        return str(names[0][0])
+    desc = p.person_values(pid, "description", visible)
+    return str(desc[0][0]) if desc else "unnamed person"
 
 
 def _history(p: Projection, seq: int, visible: Visible) -> list[int]:
@@ -190,7 +199,10 @@ def chronology(
     keyed.sort(key=lambda k: k[:5])
     histories = {s: _history(p, s, hist_vis) for k in keyed for s in k[5]}
     texts = p.details({s for k in keyed for s in k[5]} | {h for hs in histories.values() for h in hs})
-    return [_line(p, p.events[k[4]], k[5], visible, texts, histories) for k in keyed]
+    # names are worked out once per person and agency, not once per line
+    names: dict[int, str] = {}
+    agencies: dict[str, str] = {}
+    return [_line(p, p.events[k[4]], k[5], visible, texts, histories, names, agencies) for k in keyed]
 
 
 def _line(
@@ -200,6 +212,8 @@ def _line(
     visible: Visible,
     texts: dict[int, FragmentText],
     histories: dict[int, list[int]],
+    names: dict[int, str],
+    agencies: dict[str, str],
 ) -> ChronologyLine:
     metas = [p.fragments[s] for s in srcs]
     src_set = set(srcs)
@@ -211,18 +225,17 @@ def _line(
                 r.append(role)
     people = []
     for q, rs in roles.items():
-        names = p.person_values(q, "name", visible)
-        if names:
-            name = names[0][0]
-        else:
-            desc = p.person_values(q, "description", visible)
-            name = desc[0][0] if desc else "unnamed person"
-        people.append(PersonInLine(person_ref(q), name, rs))
+        if q not in names:
+            names[q] = person_name(p, q, visible)
+        people.append(PersonInLine(person_ref(q), names[q], rs))
+    for m in metas:
+        if m.agency not in agencies:
+            agencies[m.agency] = agency_name(p, m.agency, visible)
     sources = [
         SourceRef(
             fragment_id=texts[m.seq].fid,
             agency=m.agency,
-            agency_name=agency_name(p, m.agency, visible),
+            agency_name=agencies[m.agency],
             author_role=m.author_role,
             record_ref=texts[m.seq].record_ref,
             recorded_at=texts[m.seq].recorded_at,
@@ -235,7 +248,7 @@ def _line(
         )
         for m in metas
     ]
-    agencies = sorted({m.agency for m in metas})
+    line_agencies = sorted({m.agency for m in metas})
     start, end = date.fromordinal(ev.start), date.fromordinal(ev.end)
     return ChronologyLine(
         event_id=event_ref(ev.id),
@@ -247,12 +260,12 @@ def _line(
         kind=ev.kind,
         summary=texts[metas[0].seq].summary or "",
         people=people,
-        agencies=agencies,
+        agencies=line_agencies,
         author_roles=sorted({m.author_role for m in metas}),
         statements=sorted({m.statement for m in metas}),
         significance=max((m.significance for m in metas), key=SIGNIFICANCE_RANK.__getitem__),
         concerns=sorted({c for m in metas for c in m.concerns}),
-        corroborated=len(agencies) > 1,
+        corroborated=len(line_agencies) > 1,
         corrected=any(m.supersedes is not None for m in metas),
         sources=sources,
     )
