@@ -166,3 +166,27 @@ def test_the_demo_command_prints_the_merged_chronology(tmp_path: Path) -> None:
     assert "Merged chronology of Mia Walsh, 7" in res.stdout and "14 events from 5 agencies" in res.stdout
     assert "malicious" in res.stdout and "letter box" in res.stdout
     assert (tmp_path / "jigsaw-demo" / "demo.sqlite").exists()
+
+
+def test_mias_network_joins_people_events_sources_agencies_and_places(demo: EmbeddedStore) -> None:
+    mia = one(demo, "Mia Walsh", "2019-03-14")
+    g = demo.network(mia.person_id)
+    kinds = {n[0] for n in g}
+    assert kinds == {"person", "event", "fragment", "agency", "place"}
+    # every node and edge remembers the fragments that support it
+    assert all(d["sources"] for _, d in g.nodes(data=True)) and all(d["sources"] for _, _, d in g.edges(data=True))
+    leanne = ("person", int(one(demo, "Walsh", "1994-10-05").person_id[1:]))
+    me = ("person", int(mia.person_id[1:]))
+    assert g.has_edge(leanne, me, key="mother_of")
+    # roles are on the person -> event edges
+    roles = {k for u, _, k in g.out_edges(me, keys=True)}
+    assert "child" in roles
+    # the corroborated visit: one event node reported by two fragments from two agencies
+    visit = next(
+        n
+        for n, d in g.nodes(data=True)
+        if n[0] == "event" and len([u for u, _ in g.in_edges(n) if u[0] == "fragment"]) == 2
+    )
+    agencies = {g.nodes[f]["agency"] for f, _ in g.in_edges(visit) if f[0] == "fragment"}
+    assert agencies == {"northshire-csws", "northshire-police"}
+    assert all(g.nodes[f]["fid"].startswith("F") for f in g if f[0] == "fragment")
