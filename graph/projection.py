@@ -138,7 +138,7 @@ class EventNode:
 class PersonNode:
     """One person, as far as the recorded evidence joins their mentions."""
 
-    __slots__ = ("events", "id", "keys", "mentions", "values")
+    __slots__ = ("dobs", "events", "id", "keys", "mentions", "values")
 
     def __init__(self, pid: int) -> None:
         self.id = pid
@@ -151,12 +151,16 @@ class PersonNode:
         self.values: dict[tuple[str, Any], int | list[int]] = {}
         # join keys (a short list: a set costs 216 bytes a person)
         self.keys: list[tuple[str, ...]] = []
+        # dates of birth asserted, for the conflict check on every match (usually 0 or 1)
+        self.dobs: tuple[str, ...] = ()
 
     def add_value(self, field: str, value: Any, seq: int) -> None:
         k = (field, value)
         v = self.values.get(k)
         if v is None:
             self.values[k] = seq
+            if field == "dob":
+                self.dobs = (*self.dobs, value)
         elif isinstance(v, int):
             if v != seq:
                 self.values[k] = [v, seq]
@@ -420,8 +424,7 @@ class Projection:
             kb = {k for k in b.keys if k[0] == scheme}
             if ka and kb and not ka & kb:
                 return False
-        da, db = {v for v, _ in a.field("dob")}, {v for v, _ in b.field("dob")}
-        if da and db and not da & db:
+        if a.dobs and b.dobs and not set(a.dobs) & set(b.dobs):
             return False
         return not {s for s, _, _ in a.mentions} & {s for s, _, _ in b.mentions}
 
@@ -436,6 +439,7 @@ class Projection:
             if mine is not None:
                 both |= {mine} if isinstance(mine, int) else set(mine)
             pk.values[fv] = sorted(both) if len(both) > 1 else next(iter(both))
+        pk.dobs = tuple(dict.fromkeys((*pk.dobs, *pg.dobs)))
         for k in pg.keys:
             self._key_index[k] = keep
             if k not in pk.keys:
@@ -482,10 +486,7 @@ class Projection:
             if other is not None and other != k:
                 return True
         dob = m.get("dob")
-        if not dob:
-            return False
-        dobs = [v for v, _ in person.field("dob")]
-        return bool(dobs) and dob not in dobs
+        return bool(dob and person.dobs and dob not in person.dobs)
 
     def extend(self, rows: Iterable[tuple[int, str, dict[str, Any], int | None]]) -> None:
         for seq, fid, doc, sup in rows:
