@@ -47,7 +47,6 @@ _KIND_FAMILY = {
     "anonymous_report": "report",
     "referral": "report",
 }
-_STRONG_SCHEMES = ("nhs", "upn", "agency_person_id")
 
 _intern = sys.intern
 
