@@ -214,11 +214,16 @@ def _normalise_when(
     errs: list[FieldError] = []
     start, end = w.start, w.end
     wd["relative"] = False  # set below only when worked out from words, never taken from the sender
-    if w.text is not None and start is None:
+    res = None
+    if w.text is not None:
+        # The words, when they can be read, decide; so validating a canonical fragment
+        # again gives the same fragment. Words we cannot read need an explicit span.
         try:
             res = resolve_when(w.text, recorded_day)
         except DateParseError as exc:
-            return [FieldError("event.when", str(exc))]
+            if start is None:
+                return [FieldError("event.when", str(exc))]
+    if res is not None:
         start, end = res.start, res.end
         precision = res.precision
         if w.approximate and precision in ("day", "exact"):

@@ -247,3 +247,23 @@ def test_a_month_ends_no_later_than_the_record() -> None:
     doc, errors = check_fragment(with_event(when="2026-11"), now=NOW)
     assert errors == [] and doc is not None
     assert (doc["event"]["when"]["start"], doc["event"]["when"]["end"]) == ("2026-11-01", "2026-11-19")
+
+
+def test_validating_a_canonical_fragment_again_changes_nothing() -> None:
+    """A canonical fragment is a fixed point: exports can be imported again (another
+    store, a replay) and the journal's bodies stay the same."""
+    import itertools
+
+    from api.cli import DEMO_NOW, demo_files
+    from ingest.generate import generate
+    from ingest.readers import read_file
+
+    raws = [r.raw for f in demo_files() for r in read_file(f) if r.raw is not None]
+    raws += list(itertools.islice(generate(300, seed=7), 300))
+    raws += [with_event(when=w) for w in ("2026-05", "2026", "six months previously", "last week", "yesterday")]
+    raws.append(with_event(when={"text": "early in the month", "start": "2026-11-01", "end": "2026-11-07"}))
+    for raw in raws:
+        doc, errors = check_fragment(raw, now=DEMO_NOW)
+        assert errors == [], errors
+        again, errors = check_fragment(doc, now=DEMO_NOW)
+        assert errors == [] and again == doc
