@@ -303,6 +303,13 @@ def _mkdate(y: int, m: int, d: int) -> date:
         raise DateParseError(f"not a real calendar date ({exc})") from None
 
 
+def _exact(y: int, mo: int, d: int, hh: int, mm: int) -> ResolvedWhen:
+    day = _mkdate(y, mo, d)
+    if hh > 23 or mm > 59:
+        raise DateParseError("not a real time of day")
+    return ResolvedWhen("exact", day, day, at=f"{hh:02d}:{mm:02d}")
+
+
 def resolve_when(text: str, anchor: date) -> ResolvedWhen:
     """Parse an absolute date at its precision, or relative wording against ``anchor``.
 
@@ -317,16 +324,10 @@ def resolve_when(text: str, anchor: date) -> ResolvedWhen:
     s = text.strip()
     if m := _ISO_TIME.match(s):
         y, mo, d, hh, mm = (int(m.group(i)) for i in range(1, 6))
-        day = _mkdate(y, mo, d)
-        if hh > 23 or mm > 59:
-            raise DateParseError("not a real time of day")
-        return ResolvedWhen("exact", day, day, at=f"{hh:02d}:{mm:02d}")
+        return _exact(y, mo, d, hh, mm)
     if m := _UK_TIME.match(s):
         d, mo, y, hh, mm = (int(m.group(i)) for i in range(1, 6))
-        day = _mkdate(y, mo, d)
-        if hh > 23 or mm > 59:
-            raise DateParseError("not a real time of day")
-        return ResolvedWhen("exact", day, day, at=f"{hh:02d}:{mm:02d}")
+        return _exact(y, mo, d, hh, mm)
     if m := _ISO_DAY.match(s):
         day = _mkdate(int(m.group(1)), int(m.group(2)), int(m.group(3)))
         return ResolvedWhen("day", day, day)
