@@ -27,6 +27,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
 from typing import Any
 
@@ -172,6 +173,12 @@ class PersonNode:
     def field(self, field: str) -> list[tuple[Any, list[int]]]:
         """Every value of ``field`` with the fragment seqs asserting it."""
         return [(k[1], [v] if isinstance(v, int) else v) for k, v in self.values.items() if k[0] == field]
+
+
+@lru_cache(maxsize=1 << 16)
+def _place_key(text: str | None, postcode: str) -> str:
+    """A place is its address as written (case and spacing ignored) within its postcode."""
+    return sys.intern(" ".join((text or "").lower().split()) + "|" + postcode)
 
 
 def _index_add(index: dict[str, int | list[int]], key: str, pid: int) -> None:
@@ -336,9 +343,10 @@ class Projection:
     def _place(self, place: dict[str, Any], seq: int) -> str | None:
         addr = place.get("address") or {}
         text = addr.get("text") or place.get("description")
-        pkey = addr.get("postcode") and (" ".join((text or "").lower().split()) + "|" + addr["postcode"])
-        if not pkey:
+        postcode = addr.get("postcode")
+        if not postcode:
             return None
+        pkey = _place_key(text, postcode)
         rec = self.places.setdefault(pkey, {})
         if text:
             rec.setdefault("text", {}).setdefault(text, []).append(seq)
