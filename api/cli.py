@@ -139,14 +139,15 @@ def ingest(
     rejects_path = rejects or _store_path(store).parent / "rejects.jsonl"
     defaults = {k: v for k, v in (("lawful basis", lawful_basis), ("statement kind", statement_kind)) if v}
     try:
-        total = _count_lines(files)
+        # counting lines reads every file once more: only worth it when a bar is shown
+        total = _count_lines(files) if err.is_terminal else 0
         with Progress(
             TextColumn("Importing"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
             console=err,
-            disable=total < 5_000 or not err.is_terminal,
+            disable=total < 5_000,
             transient=True,
         ) as bar:
             task = bar.add_task("import", total=total)

@@ -23,6 +23,7 @@ import orjson
 from graph.chronology import ChronologyFilters, ChronologyLine, chronology, person_ref
 from graph.errors import StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
 from graph.projection import FragmentText, Projection
+from graph.search import match_people
 from graph.store import AppendOutcome, PersonSummary, Store, body_hash, canonical_bytes, fragment_id
 
 SCHEMA_VERSION = 1
@@ -122,16 +123,32 @@ class EmbeddedStore(Store):
                 if version == self._data_version:
                     return
                 self._data_version = version
-                was_enabled = gc.isenabled()
-                gc.disable()  # the projection is many small long-lived objects; see docs/benchmarks.md
-                try:
-                    self.projection.extend(self._rows(self.projection.last_seq))
-                finally:
-                    if was_enabled:
-                        gc.enable()
-                    gc.freeze()
+                self._apply(self._rows(self.projection.last_seq))
             except sqlite3.Error as exc:
                 raise _translate(exc) from None
+
+    def _apply(self, rows: Iterable[tuple[int, str, dict[str, Any], int | None]]) -> None:
+        """Project fragments with the collector out of the way.
+
+        The projection is many small, long-lived, acyclic objects: collecting while it
+        grows is wasted work, and once built it is frozen out of the collector's sight,
+        or every full collection rescans millions of objects (measured: import speed fell
+        by half as the store grew before this; docs/benchmarks.md).
+        """
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self.projection.extend(rows)
+        finally:
+            if was_enabled:
+                gc.enable()
+            gc.freeze()
+
+    def _select_in(self, sql: str, values: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``sql`` (ending ``IN``) for ``values``, in chunks SQLite accepts."""
+        for k in range(0, len(values), _CHUNK):
+            chunk = values[k : k + _CHUNK]
+            yield from self._conn.execute(f"{sql} ({','.join('?' * len(chunk))})", chunk)
 
     def replay(self) -> Projection:
         """A fresh projection built from the whole journal (for checks; the store's own is untouched)."""
@@ -158,13 +175,11 @@ class EmbeddedStore(Store):
     def _append_locked(self, prepared: list[Any], all_or_nothing: bool) -> list[AppendOutcome]:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
-        existing: dict[str, tuple[bytes, int]] = {}
         ids = [fid for _, fid, _, _, _ in prepared]
-        for k in range(0, len(ids), _CHUNK):
-            chunk = ids[k : k + _CHUNK]
-            q = f"SELECT id, body_hash, seq FROM fragments WHERE id IN ({','.join('?' * len(chunk))})"
-            for fid, h, seq in conn.execute(q, chunk):
-                existing[fid] = (h, seq)
+        existing: dict[str, tuple[bytes, int]] = {
+            fid: (h, seq)
+            for fid, h, seq in self._select_in("SELECT id, body_hash, seq FROM fragments WHERE id IN", ids)
+        }
         next_seq = (conn.execute("SELECT max(seq) FROM fragments").fetchone()[0] or 0) + 1
         outcomes: list[AppendOutcome] = []
         rows: list[tuple[Any, ...]] = []
@@ -244,33 +259,14 @@ class EmbeddedStore(Store):
             conn.executemany("INSERT INTO fragments VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         conn.execute("COMMIT")
         self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            self.projection.extend(to_apply)
-        finally:
-            if was_enabled:
-                gc.enable()
-            # The projection is long-lived and acyclic: move it out of the collector's
-            # sight, or every full collection rescans millions of objects (measured:
-            # import speed fell by half as the store grew before this).
-            gc.freeze()
+        self._apply(to_apply)
         return outcomes
 
     def _details(self, seqs: Iterable[int]) -> dict[int, FragmentText]:
         """Chronology words for these fragments, from the journal (not kept in memory)."""
-        wanted = list(seqs)
-        out: dict[int, FragmentText] = {}
+        sql = "SELECT seq, id, record_ref, recorded_at, shared_at, summary, when_text FROM fragments WHERE seq IN"
         with self._lock:
-            for k in range(0, len(wanted), _CHUNK):
-                chunk = wanted[k : k + _CHUNK]
-                q = (
-                    "SELECT seq, id, record_ref, recorded_at, shared_at, summary, when_text FROM fragments "
-                    f"WHERE seq IN ({','.join('?' * len(chunk))})"
-                )
-                for seq, *rest in self._conn.execute(q, chunk):
-                    out[seq] = FragmentText(*rest)
-        return out
+            return {seq: FragmentText(*rest) for seq, *rest in self._select_in(sql, list(seqs))}
 
     def get_fragment(self, fid: str) -> dict[str, Any] | None:
         with self._lock:
@@ -320,8 +316,6 @@ class EmbeddedStore(Store):
             return self._summary(pid) if pid is not None else None
 
     def find_people(self, query: str, *, limit: int = 20) -> list[PersonSummary]:
-        from graph.search import match_people
-
         self._catch_up()
         with self._lock:
             pids = match_people(self.projection, query, self._visible, limit=limit)

@@ -563,11 +563,8 @@ class Projection:
                     sources=(s,),
                 )
                 g.add_edge(("fragment", s), ("event", eid), key="reports", sources=(s,))
-                a = ("agency", meta.agency)
-                if a not in g:
-                    g.add_node(a, sources=())
-                g.nodes[a]["sources"] = tuple(sorted({*g.nodes[a]["sources"], s}))
-                g.add_edge(a, ("fragment", s), key="shared", sources=(s,))
+                g.add_node(("agency", meta.agency), sources=())
+                g.add_edge(("agency", meta.agency), ("fragment", s), key="shared", sources=(s,))
             roles: dict[tuple[int, str], list[int]] = {}
             for pid, role, s in ev.people:
                 if vis(s):
@@ -602,8 +599,10 @@ class Projection:
         for node, data in g.nodes(data=True):
             if node[0] == "fragment":
                 data["fid"] = texts[node[1]].fid
-            elif node[0] == "place":
+            elif node[0] == "place":  # a place is supported by what puts someone or something there
                 data["sources"] = tuple(sorted({s for _, _, d in g.in_edges(node, data=True) for s in d["sources"]}))
+            elif node[0] == "agency":  # an agency by the fragments it shared
+                data["sources"] = tuple(sorted({s for _, _, d in g.out_edges(node, data=True) for s in d["sources"]}))
         return g
 
     def _add_person(self, g: nx.MultiDiGraph, pid: int, vis: Visible) -> None:

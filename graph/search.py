@@ -21,8 +21,7 @@ def match_people(p: Projection, query: str, visible: Visible, *, limit: int = 20
                 out.append(pid)
     tokens = fold(query).split()
     if tokens:
-        sets = [p.name_index.get(t, set()) for t in tokens]
-        candidates = set.intersection(*sets) if sets else set()
+        candidates = set.intersection(*(p.name_index.get(t, set()) for t in tokens))
         for pid in sorted(candidates):
             if pid in out:
                 continue

@@ -124,9 +124,13 @@ def slug(text: str) -> str:
     return s[:64] or "agency"
 
 
-def _uk_to_iso(day: str) -> str:
-    d, m, y = day.split("/")
-    return f"{int(y):04d}-{int(m):02d}-{int(d):02d}"
+def _iso_day(text: str) -> str:
+    """A DD/MM/YYYY or YYYY-MM-DD day as ISO text; anything else as written, so the
+    fragment's own validation reports it against the right field."""
+    try:
+        return parse_day(text).isoformat()
+    except DateParseError:
+        return text
 
 
 def _parse_subjects(cell: str) -> tuple[list[dict[str, Any]], list[FieldError]]:
@@ -146,9 +150,9 @@ def _parse_subjects(cell: str) -> tuple[list[dict[str, Any]], list[FieldError]]:
             if not bit:
                 continue
             if _DAY.match(bit):
-                person["dob"] = _uk_to_iso(bit) if "/" in bit else bit
+                person["dob"] = _iso_day(bit)
             elif bit.lower().startswith("dob "):
-                person["dob"] = _uk_to_iso(bit[4:].strip()) if "/" in bit else bit[4:].strip()
+                person["dob"] = _iso_day(bit[4:].strip())
             else:
                 role = bit.lower().replace(" ", "_")
         person["role"] = _ROLE_WORDS.get(role, role)
@@ -208,8 +212,8 @@ def csv_row_to_fragment(
     elif time_cell and when:
         when = f"{when}T{time_cell}"
     recorded = get("recorded")
-    if recorded and "/" in recorded and _DAY.match(recorded):
-        recorded = _uk_to_iso(recorded)
+    if recorded and _DAY.match(recorded):
+        recorded = _iso_day(recorded)
     if not recorded and not errors:
         if "T" in when:
             recorded = when
