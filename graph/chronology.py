@@ -184,7 +184,8 @@ def chronology(
         if not srcs:
             continue
         # the person must take part through a contributing source, not only a hidden one
-        if not any(q == pid and s in srcs for q, _, s in ev.people):
+        contributing = set(srcs)
+        if not p.takes_part(pid, ev, contributing.__contains__):
             continue
         keyed.append(
             (

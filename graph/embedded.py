@@ -285,6 +285,11 @@ class EmbeddedStore(Store):
     def _visible(self, seq: int) -> bool:
         return self.projection.is_current(seq)
 
+    def _any_version(self, seq: int) -> bool:
+        """Earlier versions a chronology may list as replaced: every one, until readers
+        exist (the access issue makes this, like ``_visible``, the reader's predicate)."""
+        return seq in self.projection.fragments
+
     def _pid(self, person_id: str) -> int | None:
         if not person_id.startswith("P") or not person_id[1:].isdigit():
             return None
@@ -296,7 +301,7 @@ class EmbeddedStore(Store):
         vis = self._visible
         person = p.people[pid]
         agencies = sorted({p.fragments[s].agency for s, _, _ in person.mentions if vis(s)})
-        events = sum(1 for e in person.events if any(vis(s) for s in p.events[e].sources))
+        events = len(p.events_of(pid, vis))
         return PersonSummary(
             person_id=person_ref(pid),
             names=[v for v, _ in p.person_values(pid, "name", vis)],
@@ -327,7 +332,7 @@ class EmbeddedStore(Store):
             pid = self._pid(person_id)
             if pid is None:
                 return []
-            return chronology(self.projection, pid, self._visible, filters, history_visible=lambda s: True)
+            return chronology(self.projection, pid, self._visible, filters, history_visible=self._any_version)
 
     def network(self, person_id: str, *, radius: int = 1) -> nx.MultiDiGraph:
         self._catch_up()
@@ -335,18 +340,20 @@ class EmbeddedStore(Store):
             pid = self._pid(person_id)
             if pid is None:
                 return nx.MultiDiGraph()
+            p, vis = self.projection, self._visible
             people = {pid}
             frontier = {pid}
             for _ in range(radius):
                 nxt: set[int] = set()
                 for q in frontier:
-                    for eid in self.projection.people[q].events:
-                        nxt.update(x for x, _, s in self.projection.events[eid].people if self._visible(s))
-                    for a, _, b in self.projection.person_relationships.get(q, ()):
-                        nxt.update((a, b))
+                    for eid in p.events_of(q, vis):
+                        nxt.update(x for x, _, s in p.events[eid].people if vis(s))
+                    for rkey in p.person_relationships.get(q, ()):
+                        if any(vis(s) for s in p.relationships[rkey]):
+                            nxt.update((rkey[0], rkey[2]))
                 frontier = nxt - people
                 people |= nxt
-            return self.projection.to_networkx(self._visible, people=people)
+            return p.to_networkx(vis, people=people)
 
     @contextmanager
     def locked(self) -> Iterator[Projection]:

@@ -523,6 +523,16 @@ class Projection:
         out.sort(key=lambda vs: (-len(vs[1]), vs[1][0]))
         return out
 
+    @staticmethod
+    def takes_part(pid: int, ev: EventNode, visible: Visible) -> bool:
+        """``pid`` is in ``ev`` by a visible fragment's word, not only by a hidden one."""
+        return any(q == pid and visible(s) for q, _, s in ev.people)
+
+    def events_of(self, pid: int, visible: Visible) -> list[int]:
+        """The events a person visibly takes part in: what counts, chronologies and
+        networks all show, so that none of them betrays a hidden mention."""
+        return [e for e in self.people[pid].events if self.takes_part(pid, self.events[e], visible)]
+
     def person_visible(self, pid: int, visible: Visible) -> bool:
         person = self.people.get(pid)
         return person is not None and any(visible(s) for s, _, _ in person.mentions)
@@ -540,7 +550,7 @@ class Projection:
         event_ids: set[int] = set()
         for pid in sorted(wanted):
             if pid in self.people:
-                event_ids.update(self.people[pid].events)
+                event_ids.update(self.events_of(pid, vis))
         for eid in sorted(event_ids):
             ev = self.events[eid]
             srcs = sorted(s for s in ev.sources if vis(s))

@@ -357,3 +357,38 @@ def test_store_sees_commits_from_another_connection(tmp_path: Path) -> None:
     assert b.fragment_count() == 1 and len(b.find_people("Mia")) == 1
     a.close()
     b.close()
+
+
+def test_a_retracted_mention_does_not_keep_someone_in_an_event(store: EmbeddedStore) -> None:
+    """Mark is named only in the police record of a visit, which police retract; social
+    care's record of the same visit (Leo alone) still stands. Mark's count of events,
+    chronology and network must not keep him in that visit."""
+    leo = person("Leo Stone", "2020-01-02")
+    mark = person("Mark Stone", "1985-05-05", role="parent", ref="m")
+    store.append(
+        [
+            canon(frag("POL-1", people=[leo, mark])),
+            canon(frag("SC-1", ag=("nt-social-care", "social_care"), kind="home_visit", people=[leo])),
+            canon(frag("H-1", ag=("nt-health", "health"), kind="health_appointment", when="2026-04-01", people=[mark])),
+        ]
+    )
+    (mark_id,) = [p.person_id for p in store.find_people("Mark Stone")]
+    assert store.person(mark_id).events == 2  # type: ignore[union-attr]
+    retraction = fragment(
+        agency=agency("nt-police", "police"),
+        record_ref="POL-1-R",
+        recorded_at="2026-05-22T09:00:00Z",
+        shared_at="2026-05-22T09:00:00Z",
+        event=None,
+        people=[],
+        relationships=[],
+        supersedes={"record_ref": "POL-1", "reason": "wrong address attended", "retract": True},
+    )
+    assert store.append([canon(retraction)])[0].status == "accepted"
+    summary = store.person(mark_id)
+    assert summary is not None
+    lines = store.chronology(mark_id)
+    assert summary.events == len(lines) == 1 and lines[0].kind == "health_appointment"
+    g = store.network(mark_id)
+    assert {n for n in g if n[0] == "event"} == {("event", int(lines[0].event_id[1:]))}
+    assert {d["name"] for n, d in g.nodes(data=True) if n[0] == "person"} == {"Mark Stone"}
