@@ -184,8 +184,7 @@ def chronology(
         if not srcs:
             continue
         # the person must take part through a contributing source, not only a hidden one
-        contributing = set(srcs)
-        if not p.takes_part(pid, ev, contributing.__contains__):
+        if not p.takes_part(pid, ev, srcs.__contains__):  # srcs is short: a list beats a set
             continue
         keyed.append(
             (
