@@ -12,22 +12,28 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from graph import audit, registry
+from graph.access import Clearance, Reader, Role
 from graph.chronology import ChronologyFilters, ChronologyLine, to_csv
 from graph.embedded import EmbeddedStore
 from graph.errors import JigsawError
+from graph.view import ReaderView
 from ingest.pipeline import ImportSummary, import_files
 from ingest.schema import Concern, Significance, StatementKind, fragment_json_schema
 
@@ -64,6 +70,33 @@ StoreOpt = Annotated[
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[bold red]Error:[/] {message}")
     return typer.Exit(code)
+
+
+ReaderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        envvar="JIGSAW_READER",
+        help="Who is reading: a reader id (see `jigsaw readers list`). Default: $JIGSAW_READER.",
+    ),
+]
+PurposeOpt = Annotated[
+    str,
+    typer.Option(
+        "--purpose",
+        envvar="JIGSAW_PURPOSE",
+        help="Why: safeguarding, meeting, analysis, audit or administration. Written to the audit.",
+    ),
+]
+
+
+def _view(s: EmbeddedStore, reader: str | None, purpose: str) -> ReaderView:
+    if not reader:
+        raise _fail("say who is reading: --as READER (or set JIGSAW_READER); see `jigsaw readers list`", 2)
+    try:
+        return s.view(reader, purpose)
+    except JigsawError as exc:
+        raise _fail(f"{exc.field}: {exc.message}" if exc.field else exc.message, 2) from None
 
 
 def _open(store: Path | None) -> EmbeddedStore:
@@ -172,12 +205,17 @@ def ingest(
 def people(
     query: Annotated[str, typer.Argument(help="A name (any of its words) or an identifier such as an NHS number.")],
     store: StoreOpt = None,
+    reader: ReaderOpt = None,
+    purpose: PurposeOpt = "safeguarding",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Find people by name or identifier."""
+    """Find people by name or identifier, among those you may see."""
     s = _open(store)
     try:
-        found = s.find_people(query)
+        v = _view(s, reader, purpose)
+        found = v.find_people(query)
+        kind = "identifier" if sum(c.isdigit() for c in query) >= 6 else "name"
+        s.audit_read(v, "read.search", {"query_kind": kind, "people": [p.person_id for p in found]})
     finally:
         s.close()
     if as_json:
@@ -216,16 +254,25 @@ class OutputFormat(StrEnum):
     csv = "csv"
 
 
-def _resolve_person(s: EmbeddedStore, person: str) -> str:
-    if person.startswith("P") and person[1:].isdigit():
+def _resolve_person(v: ReaderView, person: str) -> str:
+    if person.startswith("P") and "-" in person:
         return person
-    found = s.find_people(person)
+    found = v.find_people(person)
     if len(found) == 1:
         return found[0].person_id
     if not found:
         raise _fail(f"nobody found for {person!r}; try `jigsaw people`")
     listing = ", ".join(f"{p.person_id} ({'; '.join(p.names)})" for p in found[:10])
     raise _fail(f"{len(found)} people match; give one id: {listing}", 2)
+
+
+def chronology_audit(person_id: str, lines: list[ChronologyLine]) -> dict[str, object]:
+    """What a chronology read puts in the audit: the person and fragment ids shown."""
+    return {
+        "people": [person_id],
+        "fragments": sorted({src.fragment_id for ln in lines for src in ln.sources}),
+        "held_back": sum(1 for ln in lines if ln.held_back),
+    }
 
 
 def print_chronology(lines: list[ChronologyLine], title: str) -> None:
@@ -239,6 +286,8 @@ def print_chronology(lines: list[ChronologyLine], title: str) -> None:
         marks = [m for m, on in (("corroborated", ln.corroborated), ("corrected", ln.corrected)) if on]
         kind = ", ".join(ln.statements) + "".join(f"\n({m})" for m in marks)
         srcs = "\n".join(s.fragment_id for s in ln.sources)
+        if ln.held_back:
+            agencies, kind, srcs = ", ".join(ln.agencies), "held back", ln.held_back
         cells = (
             ln.when,
             ln.summary,
@@ -275,8 +324,11 @@ def chronology(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of the screen.")
     ] = None,
+    reader: ReaderOpt = None,
+    purpose: PurposeOpt = "safeguarding",
 ) -> None:
-    """Show one person's merged chronology: every event in date order, with its sources."""
+    """Show one person's merged chronology as you may see it: every event in date order,
+    with its sources, and records held back shown as whom to ask."""
     try:
         filters = ChronologyFilters(
             date_from=date.fromisoformat(date_from) if date_from else None,
@@ -290,11 +342,14 @@ def chronology(
         raise _fail("--from and --to take dates written YYYY-MM-DD", 2) from None
     s = _open(store)
     try:
-        pid = _resolve_person(s, person)
-        summary = s.person(pid)
+        v = _view(s, reader, purpose)
+        pid = _resolve_person(v, person)
+        summary = v.person(pid)
         if summary is None:
-            raise _fail(f"no person {pid} in this store")
-        lines = s.chronology(pid, filters)
+            raise _fail(f"no person {pid} that you may see")
+        lines = v.chronology(pid, filters)
+        action = "disclosure.export" if output is not None or fmt == OutputFormat.csv else "read.chronology"
+        s.audit_read(v, action, chronology_audit(pid, lines))
     finally:
         s.close()
     if fmt == OutputFormat.table and output is None:
@@ -329,6 +384,56 @@ DEMO_NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 DEMO_STORE = Path("jigsaw-demo") / "demo.sqlite"
+DEMO_SOCIAL_WORKER = "sw-northshire-118"
+DEMO_SCHOOL_DSL = "dsl-hollybank"
+# (reader id, agency, roles, clearances, on the Walsh children's cases, who they are)
+_DEMO_ACCESS: list[tuple[str, str, list[str], list[str], bool, str]] = [
+    (
+        DEMO_SOCIAL_WORKER,
+        "northshire-csws",
+        ["social_worker"],
+        ["special_category", "criminal_offence", "protected_identities"],
+        True,
+        "allocated social worker",
+    ),
+    (DEMO_SCHOOL_DSL, "hollybank-primary-school", ["designated_safeguarding_lead"], [], True, "school DSL"),
+    ("pc-northshire-2291", "northshire-police", ["police_officer"], ["criminal_offence"], True, "police officer"),
+    (
+        "gp-millbrook-lead",
+        "millbrook-surgery",
+        ["health_professional", "designated_safeguarding_lead"],
+        ["special_category"],
+        True,
+        "GP safeguarding lead",
+    ),
+    ("analyst-partnership", "northshire-safeguarding-partnership", ["analyst"], [], False, "analyst, no case"),
+    ("officer-housing-7", "northshire-housing", ["practitioner"], [], False, "housing, not involved"),
+]
+DEMO_READERS = [(rid, what) for rid, _, _, _, _, what in _DEMO_ACCESS]
+
+
+def setup_demo_access(s: EmbeddedStore) -> None:
+    """Readers and cases for the demo: the Walsh children's cases and six readers."""
+    system = s.system_view()  # the administrator finding the children to open their cases
+    children = []
+    for name, dob in (("Mia Walsh", "2019-03-14"), ("Noah Walsh", "2021-07-02")):
+        (child,) = [p for p in system.find_people(name) if dob in p.dobs]
+        children.append(child.person_id)
+    with s.transaction() as conn:
+        for i, pid in enumerate(children):
+            case_id = f"NCS-WALSH-{i + 1}"
+            fid, mention = s.person_anchor(pid)
+            registry.open_case(conn, case_id=case_id, fragment_id=fid, mention=mention, at=s.clock(), by="demo")
+            s.record(conn, "demo", "case.change", {"case": case_id, "opened": True, "people": [pid]})
+        for rid, agency, roles, clearances, member, what in _DEMO_ACCESS:
+            registry.put_reader(
+                conn, reader_id=rid, agency=agency, roles=roles, clearances=clearances, display_name=what, at=s.clock()
+            )
+            s.record(conn, "demo", "reader.change", {"reader": rid, "agency": agency, "active": True})
+            if member:
+                for i in range(len(children)):
+                    registry.set_membership(conn, rid, f"NCS-WALSH-{i + 1}", True)
+                    s.record(conn, "demo", "case.change", {"case": f"NCS-WALSH-{i + 1}", "reader": rid, "member": True})
 
 
 @app.command()
@@ -363,22 +468,300 @@ def demo(
             for e in summary.errors:
                 err.print(f"  {e}")
             raise _fail("the demo data did not import cleanly")
-        found = [p for p in s.find_people("Mia Walsh") if "2019-03-14" in p.dobs]
+        setup_demo_access(s)
+        v = s.view(DEMO_SOCIAL_WORKER, "safeguarding")
+        found = [p for p in v.find_people("Mia Walsh") if "2019-03-14" in p.dobs]
         if not found:
             raise _fail("the demo child was not found")
         pid = found[0].person_id
-        lines = s.chronology(pid)
+        lines = v.chronology(pid)
+        s.audit_read(v, "read.chronology", chronology_audit(pid, lines))
+        side = []
+        for rid, what in DEMO_READERS:
+            rv = s.view(rid, "safeguarding")
+            seen = []
+            for name, dob in (("Mia Walsh", "2019-03-14"), ("Noah Walsh", "2021-07-02")):
+                mine = [p for p in rv.find_people(name) if dob in p.dobs]
+                s.audit_read(rv, "read.search", {"query_kind": "name", "people": [p.person_id for p in mine]})
+                their = rv.chronology(mine[0].person_id) if mine else []
+                if mine:
+                    s.audit_read(rv, "read.chronology", chronology_audit(mine[0].person_id, their))
+                seen.append(their)
+            side.append((rid, what, seen))
     finally:
         s.close()
     print_chronology(
         lines,
-        f"Merged chronology of Mia Walsh, 7 ({pid}): {_events(len(lines))} from {len(found[0].agencies)} agencies",
+        f"Merged chronology of Mia Walsh, 7 ({pid}), as the allocated social worker sees it: "
+        f"{_events(len(lines))} from {len(found[0].agencies)} agencies",
     )
+    t = Table(title="The same children, as each reader may see them", expand=True)
+    for col in ("Reader", "Who they are", "Mia: lines (held back)", "Noah: lines (held back)", "Protected people"):
+        t.add_column(col)
+    for rid, what, seen in side:
+        counts = [f"{sum(1 for ln in c if not ln.held_back)} ({sum(1 for ln in c if ln.held_back)})" for c in seen]
+        protected = sorted({pp.name for c in seen for ln in c for pp in ln.people if "identity protected" in pp.name})
+        t.add_row(rid, what, *counts, escape("; ".join(protected) or ("named" if any(seen) else "-")))
+    out.print(t)
     out.print(
         "Read it top to bottom: the earlier 'home alone' call, closed as malicious, stands next to today's finding.\n"
-        f"Next: jigsaw people Walsh --store {path}\n"
-        f"      jigsaw chronology {pid} --store {path} --format csv -o mia.csv"
+        f"Next: jigsaw people Walsh --as {DEMO_SOCIAL_WORKER} --store {path}\n"
+        f"      jigsaw chronology {pid} --as {DEMO_SCHOOL_DSL} --store {path}\n"
+        f"      jigsaw audit verify --store {path}"
     )
+
+
+# ---------------------------------------------------------------------- administration
+
+readers_app = typer.Typer(help="Readers: who may use Jigsaw, their agency, roles, clearances and cases.")
+cases_app = typer.Typer(help="Children's cases and who works on them.")
+tokens_app = typer.Typer(help="Access tokens for the HTTP API (only a hash is stored).")
+audit_app = typer.Typer(help="The audit trail: verify it, checkpoint it, ask who saw what.")
+app.add_typer(readers_app, name="readers")
+app.add_typer(cases_app, name="cases")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(audit_app, name="audit")
+
+ByOpt = Annotated[str, typer.Option("--by", help="Who is making the change (written to the audit).")]
+
+
+def _admin(store: Path | None) -> EmbeddedStore:
+    return _open(store)
+
+
+def _run(s: EmbeddedStore, fn: Callable[[Any], Any]) -> Any:
+    try:
+        with s.transaction() as conn:
+            return fn(conn)
+    except JigsawError as exc:
+        raise _fail(f"{exc.field}: {exc.message}" if exc.field else exc.message, 2) from None
+    finally:
+        s.close()
+
+
+@readers_app.command("add")
+def readers_add(
+    reader_id: Annotated[str, typer.Argument(help="A short id for the reader, e.g. sw-northshire-118.")],
+    agency: Annotated[str, typer.Option(help="The agency id they work for, as fragments name it.")],
+    role: Annotated[list[Role], typer.Option(help="A role (repeat for several).")],
+    clearance: Annotated[list[Clearance] | None, typer.Option(help="A clearance (repeatable).")] = None,
+    name: Annotated[str, typer.Option(help="How to show them (a job title is enough).")] = "",
+    inactive: Annotated[bool, typer.Option("--inactive", help="Add or set the reader as not active.")] = False,
+    by: ByOpt = "administrator",
+    store: StoreOpt = None,
+) -> None:
+    """Add a reader, or change one (the change takes effect on their next request)."""
+    s = _admin(store)
+
+    def change(conn: Any) -> Reader:
+        r = registry.put_reader(
+            conn,
+            reader_id=reader_id,
+            agency=agency,
+            roles=[x.value for x in role],
+            clearances=[c.value for c in clearance or ()],
+            display_name=name,
+            active=not inactive,
+            at=s.clock(),
+        )
+        s.record(conn, by, "reader.change", {"reader": reader_id, "agency": agency, "active": r.active})
+        return r
+
+    r = _run(s, change)
+    out.print(f"Reader {r.id} ({r.agency}): {', '.join(sorted(r.roles))}; active: {'yes' if r.active else 'no'}")
+
+
+@readers_app.command("deactivate")
+def readers_deactivate(reader_id: str, by: ByOpt = "administrator", store: StoreOpt = None) -> None:
+    """Stop a reader seeing anything, at once (their tokens stop working too)."""
+    s = _admin(store)
+
+    def change(conn: Any) -> None:
+        r = registry.get_reader(conn, reader_id)
+        registry.put_reader(
+            conn,
+            reader_id=r.id,
+            agency=r.agency,
+            roles=list(r.roles),
+            clearances=list(r.clearances),
+            display_name=r.display_name,
+            active=False,
+            at=s.clock(),
+        )
+        s.record(conn, by, "reader.change", {"reader": reader_id, "active": False})
+
+    _run(s, change)
+    out.print(f"Reader {reader_id} can no longer see anything.")
+
+
+@readers_app.command("list")
+def readers_list(store: StoreOpt = None) -> None:
+    """Every reader with their agency, roles, clearances and cases."""
+    s = _admin(store)
+    try:
+        with s.transaction() as conn:
+            rs = registry.list_readers(conn)
+    finally:
+        s.close()
+    t = Table("Reader", "Agency", "Roles", "Clearances", "Cases", "Active")
+    for r in rs:
+        t.add_row(
+            r.id,
+            r.agency,
+            ", ".join(sorted(r.roles)),
+            ", ".join(sorted(r.clearances)),
+            ", ".join(sorted(r.cases)),
+            "yes" if r.active else "no",
+        )
+    out.print(t)
+
+
+@cases_app.command("open")
+def cases_open(
+    case_id: Annotated[str, typer.Argument(help="The case's id, e.g. the social care case number.")],
+    person: Annotated[str, typer.Argument(help="The child's person id (from `jigsaw people`).")],
+    by: ByOpt = "administrator",
+    store: StoreOpt = None,
+) -> None:
+    """Open a child's case: readers who are members see what is shared with the case team."""
+    s = _admin(store)
+
+    def change(conn: Any) -> None:
+        fid, mention = s.person_anchor(person)
+        registry.open_case(conn, case_id=case_id, fragment_id=fid, mention=mention, at=s.clock(), by=by)
+        s.record(conn, by, "case.change", {"case": case_id, "opened": True, "people": [person]})
+
+    _run(s, change)
+    out.print(f"Case {case_id} opened.")
+
+
+@cases_app.command("add-member")
+def cases_add_member(case_id: str, reader_id: str, by: ByOpt = "administrator", store: StoreOpt = None) -> None:
+    """Put a reader on a child's case."""
+    s = _admin(store)
+
+    def change(conn: Any) -> None:
+        registry.set_membership(conn, reader_id, case_id, True)
+        s.record(conn, by, "case.change", {"case": case_id, "reader": reader_id, "member": True})
+
+    _run(s, change)
+    out.print(f"{reader_id} now works on case {case_id}.")
+
+
+@cases_app.command("remove-member")
+def cases_remove_member(case_id: str, reader_id: str, by: ByOpt = "administrator", store: StoreOpt = None) -> None:
+    """Take a reader off a child's case (effective on their next request)."""
+    s = _admin(store)
+
+    def change(conn: Any) -> None:
+        registry.set_membership(conn, reader_id, case_id, False)
+        s.record(conn, by, "case.change", {"case": case_id, "reader": reader_id, "member": False})
+
+    _run(s, change)
+    out.print(f"{reader_id} no longer works on case {case_id}.")
+
+
+@tokens_app.command("issue")
+def tokens_issue(
+    reader_id: str,
+    expires: Annotated[str | None, typer.Option(help="Expiry, an ISO date-time in UTC.")] = None,
+    by: ByOpt = "administrator",
+    store: StoreOpt = None,
+) -> None:
+    """Issue a bearer token for a reader. It is shown once; only its hash is kept."""
+    s = _admin(store)
+
+    def change(conn: Any) -> tuple[str, str]:
+        tid, token = registry.issue_token(conn, reader_id, at=s.clock(), expires_at=expires)
+        s.record(conn, by, "token.issue", {"reader": reader_id, "token": tid})
+        return tid, token
+
+    tid, token = _run(s, change)
+    out.print(f"Token {tid} for {reader_id} (shown once, keep it safe):")
+    print(token)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: str, by: ByOpt = "administrator", store: StoreOpt = None) -> None:
+    """Revoke a token: it stops working on the next request."""
+    s = _admin(store)
+
+    def change(conn: Any) -> None:
+        reader_id = registry.revoke_token(conn, token_id, at=s.clock())
+        s.record(conn, by, "token.revoke", {"reader": reader_id, "token": token_id})
+
+    _run(s, change)
+    out.print(f"Token {token_id} revoked.")
+
+
+def _public_key(path: Path) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(path.read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise _fail("--public-key: not an Ed25519 public key", 2)
+    return key
+
+
+@audit_app.command("verify")
+def audit_verify(
+    public_key: Annotated[
+        Path | None, typer.Option(help="The checkpoint signing key's public half (PEM) to check signatures.")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Check the whole audit chain; report the first broken link."""
+    s = _admin(store)
+    try:
+        key = _public_key(public_key) if public_key else None
+        with s.transaction() as conn:
+            report = audit.verify(conn, public_key=key)
+    finally:
+        s.close()
+    if report.ok:
+        out.print(f"Audit trail intact: {report.checked} entries verified.")
+        return
+    raise _fail(f"audit trail broken at entry {report.first_broken}: {report.reason}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    key: Annotated[Path, typer.Option(help="Ed25519 private key (PEM); created with mode 0600 if missing.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the checkpoints here.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Sign the audit chain's head, so another system can later prove nothing was cut."""
+    private = audit.load_private_key(key) if key.exists() else audit.generate_key(key)
+    s = _admin(store)
+    try:
+        with s.transaction() as conn:
+            cp = audit.checkpoint(conn, private, at=s.clock())
+            exported = audit.export_checkpoints(conn)
+    finally:
+        s.close()
+    out.print(f"Checkpoint at entry {cp.seq} signed by key {cp.key_id}.")
+    if output:
+        output.write_text("".join(json.dumps(c) + "\n" for c in exported), encoding="utf-8")
+        out.print(f"Wrote {len(exported)} checkpoints to {output}")
+
+
+@audit_app.command("who-saw")
+def audit_who_saw(
+    person: Annotated[str, typer.Argument(help="A person id: whose record was read, disclosed or exported.")],
+    store: StoreOpt = None,
+) -> None:
+    """Who saw this person's record, when and why (for a subject access request)."""
+    s = _admin(store)
+    try:
+        fids = s.fragments_about(person)
+        with s.transaction() as conn:
+            found = audit.who_saw(conn, fids)
+    except JigsawError as exc:
+        raise _fail(exc.message) from None
+    finally:
+        s.close()
+    t = Table("When", "Who", "What", "Purpose", "Fragments")
+    for e in found:
+        t.add_row(e.at, e.actor, e.action, e.purpose or "", str(len(e.detail.get("fragments", []))))
+    out.print(t)
 
 
 def main() -> None:

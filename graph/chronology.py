@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import IO, Any
@@ -75,6 +75,9 @@ class ChronologyLine:
     corroborated: bool
     corrected: bool
     sources: list[SourceRef]
+    # A placeholder line: a record the reader may not see but may know exists. Says who
+    # holds it and whom to ask; carries no content, no people and no exact date.
+    held_back: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,11 +165,18 @@ def chronology(
     visible: Visible,
     filters: ChronologyFilters | None = None,
     history_visible: Visible | None = None,
+    *,
+    replaced: Callable[[int], list[str]] | None = None,
+    person_id: Callable[[int], str] = person_ref,
+    event_id: Callable[[int], str] = event_ref,
 ) -> list[ChronologyLine]:
     """Every event ``pid`` took part in, in date order, through ``visible`` and ``filters``.
 
     ``visible(seq)`` decides which fragments may contribute (current versions a reader
-    may see); ``history_visible`` which earlier versions may be listed as replaced.
+    may see); ``history_visible`` which earlier versions may be listed as replaced, or
+    ``replaced(seq)`` gives their fragment ids directly (a reader's view, whose
+    projection holds current versions only). ``person_id`` and ``event_id`` name the
+    projection's people and events as the reader knows them.
     """
     f = filters or ChronologyFilters()
     person = p.people.get(pid)
@@ -197,12 +207,24 @@ def chronology(
             )
         )
     keyed.sort(key=lambda k: k[:5])
-    histories = {s: _history(p, s, hist_vis) for k in keyed for s in k[5]}
-    texts = p.details({s for k in keyed for s in k[5]} | {h for hs in histories.values() for h in hs})
+    if replaced is None:
+        histories = {s: _history(p, s, hist_vis) for k in keyed for s in k[5]}
+        texts = p.details({s for k in keyed for s in k[5]} | {h for hs in histories.values() for h in hs})
+        earlier = {s: [texts[h].fid for h in hs] for s, hs in histories.items()}
+    else:
+        texts = p.details({s for k in keyed for s in k[5]})
+        earlier = {s: replaced(s) for k in keyed for s in k[5]}
     # names are worked out once per person and agency, not once per line
     names: dict[int, str] = {}
     agencies: dict[str, str] = {}
-    return [_line(p, p.events[k[4]], k[5], visible, texts, histories, names, agencies) for k in keyed]
+    ids = _Ids(person_id, event_id)
+    return [_line(p, p.events[k[4]], k[5], visible, texts, earlier, names, agencies, ids) for k in keyed]
+
+
+@dataclass(frozen=True, slots=True)
+class _Ids:
+    person: Callable[[int], str]
+    event: Callable[[int], str]
 
 
 def _line(
@@ -211,9 +233,10 @@ def _line(
     srcs: list[int],
     visible: Visible,
     texts: dict[int, FragmentText],
-    histories: dict[int, list[int]],
+    earlier: dict[int, list[str]],
     names: dict[int, str],
     agencies: dict[str, str],
+    ids: _Ids,
 ) -> ChronologyLine:
     metas = [p.fragments[s] for s in srcs]
     src_set = set(srcs)
@@ -227,7 +250,7 @@ def _line(
     for q, rs in roles.items():
         if q not in names:
             names[q] = person_name(p, q, visible)
-        people.append(PersonInLine(person_ref(q), names[q], rs))
+        people.append(PersonInLine(ids.person(q), names[q], rs))
     for m in metas:
         if m.agency not in agencies:
             agencies[m.agency] = agency_name(p, m.agency, visible)
@@ -244,14 +267,14 @@ def _line(
             significance=m.significance,
             summary=texts[m.seq].summary,
             when_text=texts[m.seq].when_text,
-            replaces=[texts[h].fid for h in histories[m.seq]],
+            replaces=earlier[m.seq],
         )
         for m in metas
     ]
     line_agencies = sorted({m.agency for m in metas})
     start, end = date.fromordinal(ev.start), date.fromordinal(ev.end)
     return ChronologyLine(
-        event_id=event_ref(ev.id),
+        event_id=ids.event(ev.id),
         start=start.isoformat(),
         end=end.isoformat(),
         at=ev.at,

@@ -10,21 +10,30 @@ commit made by another connection (``PRAGMA data_version``) before each read.
 from __future__ import annotations
 
 import gc
+import hashlib
+import hmac
+import secrets
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import orjson
 
-from graph.chronology import ChronologyFilters, ChronologyLine, chronology, person_ref
-from graph.errors import StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
+from graph import audit, registry
+from graph.access import Purpose, Reader
+from graph.errors import NotFound, StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
 from graph.projection import FragmentText, Projection
-from graph.search import match_people
-from graph.store import AppendOutcome, PersonSummary, Store, body_hash, canonical_bytes, fragment_id
+from graph.store import AppendOutcome, Store, body_hash, canonical_bytes, fragment_id
+from graph.view import ReaderView, SystemView, ViewSource
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
 
 SCHEMA_VERSION = 1
 
@@ -45,6 +54,7 @@ CREATE TABLE IF NOT EXISTS fragments (
 ) STRICT;
 CREATE UNIQUE INDEX IF NOT EXISTS fragments_superseded ON fragments(supersedes) WHERE supersedes IS NOT NULL;
 """
+_DDL += registry.REGISTRY_DDL + audit.AUDIT_DDL
 
 _CHUNK = 500
 
@@ -63,12 +73,28 @@ def _translate(exc: sqlite3.Error) -> StoreError:
 class EmbeddedStore(Store):
     """SQLite journal + in-memory projection. Use ``EmbeddedStore.open(path)``."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, clock: Callable[[], str] = utc_now) -> None:
         self.path = path
         self._conn = conn
         self._lock = threading.RLock()
+        self.clock = clock
         self.projection = Projection(text_source=self._details)
         self._data_version = -1
+        # what access is decided on, reloaded whenever anyone commits (data_version)
+        self._access_loaded = -2
+        self._case_pids: dict[int, frozenset[str]] = {}
+        self._case_pids_at = (-1, -1)
+        self._grants: dict[tuple[str, int], list[tuple[str, str | None]]] = {}
+        self._pseudonym_key = b""
+        self._source = ViewSource(
+            projection=self.projection,
+            load=self._load,
+            fids=self._fids,
+            seq_of_prefix=self._seq_of_prefix,
+            cases_of=self._cases_of,
+            granted=self._granted,
+            pseudonym=self._pseudonym,
+        )
         self._catch_up()
 
     # ------------------------------------------------------------------ opening
@@ -87,6 +113,10 @@ class EmbeddedStore(Store):
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(_DDL)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('pseudonym_key', ?)",
+                (secrets.token_hex(32),),
+            )
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 conn.execute(
@@ -157,7 +187,9 @@ class EmbeddedStore(Store):
             p.extend(self._rows(0))
         return p
 
-    def append(self, docs: Sequence[dict[str, Any]], *, all_or_nothing: bool = False) -> list[AppendOutcome]:
+    def append(
+        self, docs: Sequence[dict[str, Any]], *, all_or_nothing: bool = False, actor: str = "import"
+    ) -> list[AppendOutcome]:
         prepared = []
         for i, doc in enumerate(docs):
             fid = fragment_id(doc["agency"]["id"], doc["record_ref"])
@@ -166,13 +198,13 @@ class EmbeddedStore(Store):
         with self._lock:
             self._catch_up()
             try:
-                return self._append_locked(prepared, all_or_nothing)
+                return self._append_locked(prepared, all_or_nothing, actor)
             except sqlite3.Error as exc:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise _translate(exc) from None
 
-    def _append_locked(self, prepared: list[Any], all_or_nothing: bool) -> list[AppendOutcome]:
+    def _append_locked(self, prepared: list[Any], all_or_nothing: bool, actor: str) -> list[AppendOutcome]:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         ids = [fid for _, fid, _, _, _ in prepared]
@@ -257,6 +289,12 @@ class EmbeddedStore(Store):
             ]
         if rows:
             conn.executemany("INSERT INTO fragments VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+            # one audit entry per write, in the same transaction: ids only
+            corrections = [r[1] for r in rows if r[5] is not None]
+            detail: dict[str, Any] = {"fragments": [r[1] for r in rows]}
+            if corrections:
+                detail["corrections"] = corrections
+            audit.record(conn, at=self.clock(), actor=actor, action="fragment.write", purpose=None, detail=detail)
         conn.execute("COMMIT")
         self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         self._apply(to_apply)
@@ -277,83 +315,161 @@ class EmbeddedStore(Store):
         return orjson.loads(row[0]) if row else None
 
     def fragment_count(self) -> int:
+        """Every version of every fragment in the journal (an administrator's figure)."""
         self._catch_up()
         return len(self.projection.fragments)
 
-    # ------------------------------------------------------------------ reading
+    # ------------------------------------------------------------------ access
 
-    def _visible(self, seq: int) -> bool:
-        return self.projection.is_current(seq)
+    def _load(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+        with self._lock:
+            rows = self._select_in("SELECT seq, body FROM fragments WHERE seq IN", list(seqs))
+            return {seq: orjson.loads(body) for seq, body in rows}
 
-    def _any_version(self, seq: int) -> bool:
-        """Earlier versions a chronology may list as replaced: every one, until readers
-        exist (the access issue makes this, like ``_visible``, the reader's predicate)."""
-        return seq in self.projection.fragments
+    def _fids(self, seqs: Iterable[int]) -> dict[int, str]:
+        with self._lock:
+            return dict(self._select_in("SELECT seq, id FROM fragments WHERE seq IN", list(seqs)))
 
-    def _pid(self, person_id: str) -> int | None:
-        if not person_id.startswith("P") or not person_id[1:].isdigit():
-            return None
-        pid = int(person_id[1:])
-        return pid if self.projection.person_visible(pid, self._visible) else None
+    def _seq_of_prefix(self, prefix: str) -> int | None:
+        """The seq of the one fragment whose id starts ``F<prefix>`` (ids are hex)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq FROM fragments WHERE id >= ? AND id < ? LIMIT 2", ("F" + prefix, "F" + prefix + "g")
+            ).fetchall()
+        return rows[0][0] if len(rows) == 1 else None
 
-    def _summary(self, pid: int) -> PersonSummary:
+    def _load_access(self) -> None:
+        """Reload grants and the pseudonym key when anyone has committed since last time."""
+        if self._access_loaded == self._data_version:
+            return
+        grants: dict[tuple[str, int], list[tuple[str, str | None]]] = {}
+        for agency, fid, purpose, expires in registry.live_grants(self._conn):
+            row = self._conn.execute("SELECT seq FROM fragments WHERE id = ?", (fid,)).fetchone()
+            if row:
+                grants.setdefault((agency, row[0]), []).append((purpose, expires))
+        self._grants = grants
+        row = self._conn.execute("SELECT value FROM meta WHERE key='pseudonym_key'").fetchone()
+        self._pseudonym_key = bytes.fromhex(row[0])
+        self._access_loaded = self._data_version
+        self._case_pids_at = (-1, -1)
+
+    def _case_map(self) -> dict[int, frozenset[str]]:
+        """Person (in the store's projection) -> the cases opened on them."""
+        at = (self._data_version, self.projection.last_seq)
+        if self._case_pids_at != at:
+            out: dict[int, set[str]] = {}
+            for case_id, fid, mention in registry.cases(self._conn):
+                row = self._conn.execute("SELECT seq FROM fragments WHERE id = ?", (fid,)).fetchone()
+                people = self.projection.mention_people(row[0]) if row else []
+                if mention < len(people):
+                    out.setdefault(people[mention], set()).add(case_id)
+            self._case_pids = {pid: frozenset(c) for pid, c in out.items()}
+            self._case_pids_at = at
+        return self._case_pids
+
+    def _cases_of(self, seq: int) -> frozenset[str]:
+        """The cases of the children fragment ``seq`` mentions."""
         p = self.projection
-        vis = self._visible
-        person = p.people[pid]
-        agencies = sorted({p.fragments[s].agency for s, _, _ in person.mentions if vis(s)})
-        events = len(p.events_of(pid, vis))
-        return PersonSummary(
-            person_id=person_ref(pid),
-            names=[v for v, _ in p.person_values(pid, "name", vis)],
-            dobs=[v for v, _ in p.person_values(pid, "dob", vis)],
-            identifiers=[
-                {"scheme": v[0], "value": v[1], "verified": v[2]} for v, _ in p.person_values(pid, "identifier", vis)
-            ],
-            descriptions=[v for v, _ in p.person_values(pid, "description", vis)],
-            events=events,
-            agencies=agencies,
-        )
+        meta = p.fragments[seq]
+        if meta.event is None:
+            return frozenset()
+        case_map = self._case_map()
+        out: frozenset[str] = frozenset()
+        for pid, role, s in p.events[meta.event].people:
+            if s == seq and role == "child":
+                cases = case_map.get(pid)
+                if cases:
+                    out |= cases
+        return out
 
-    def person(self, person_id: str) -> PersonSummary | None:
+    def _granted(self, seq: int, agency: str, purpose: Purpose) -> bool:
+        found = self._grants.get((agency, seq))
+        if not found:
+            return False
+        now = self.clock()
+        return any(p == purpose and (exp is None or exp > now) for p, exp in found)
+
+    def _pseudonym(self, viewing_agency: str, seq: int, mention: int) -> str:
+        """A stable tag for an identity-protected mention, different for each viewing
+        agency so that agencies cannot match their pseudonyms up."""
+        msg = f"{viewing_agency}\x1f{seq}\x1f{mention}".encode()
+        return "#" + hmac.new(self._pseudonym_key, msg, hashlib.sha256).hexdigest()[:6].upper()
+
+    def reader(self, reader_id: str) -> Reader:
         self._catch_up()
         with self._lock:
-            pid = self._pid(person_id)
-            return self._summary(pid) if pid is not None else None
+            return registry.get_reader(self._conn, reader_id)
 
-    def find_people(self, query: str, *, limit: int = 20) -> list[PersonSummary]:
+    def view(self, reader_id: str, purpose: str) -> ReaderView:
         self._catch_up()
         with self._lock:
-            pids = match_people(self.projection, query, self._visible, limit=limit)
-            return [self._summary(pid) for pid in pids]
+            reader = registry.get_reader(self._conn, reader_id)
+            self._load_access()
+        return ReaderView(self._source, reader, registry.parse_purpose(purpose))
 
-    def chronology(self, person_id: str, filters: ChronologyFilters | None = None) -> list[ChronologyLine]:
+    def system_view(self) -> ReaderView:
         self._catch_up()
         with self._lock:
-            pid = self._pid(person_id)
-            if pid is None:
-                return []
-            return chronology(self.projection, pid, self._visible, filters, history_visible=self._any_version)
+            self._load_access()
+        return SystemView(self._source)
 
-    def network(self, person_id: str, *, radius: int = 1) -> nx.MultiDiGraph:
-        self._catch_up()
+    # ------------------------------------------------------------------ administration
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One durable write transaction (BEGIN IMMEDIATE ... COMMIT) under the write lock,
+        for registry changes and their audit entries together."""
         with self._lock:
-            pid = self._pid(person_id)
-            if pid is None:
-                return nx.MultiDiGraph()
-            p, vis = self.projection, self._visible
-            people = {pid}
-            frontier = {pid}
-            for _ in range(radius):
-                nxt: set[int] = set()
-                for q in frontier:
-                    for eid in p.events_of(q, vis):
-                        nxt.update(x for x, _, s in p.events[eid].people if vis(s))
-                    for rkey in p.person_relationships.get(q, ()):
-                        if any(vis(s) for s in p.relationships[rkey]):
-                            nxt.update((rkey[0], rkey[2]))
-                frontier = nxt - people
-                people |= nxt
-            return p.to_networkx(vis, people=people)
+            self._catch_up()
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+                self._catch_up()
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise _translate(exc) from None
+
+    def record(
+        self, conn: sqlite3.Connection, actor: str, action: str, detail: dict[str, Any], purpose: str | None = None
+    ) -> None:
+        audit.record(conn, at=self.clock(), actor=actor, action=action, purpose=purpose, detail=detail)
+
+    def audit_read(self, view: ReaderView, action: str, detail: dict[str, Any]) -> None:
+        """Write a read or disclosure to the audit, durably, before the answer is given."""
+        with self.transaction() as conn:
+            self.record(conn, view.reader.id, action, detail, str(view.purpose))
+
+    def fragments_about(self, person_id: str) -> list[str]:
+        """Every fragment (any version) that mentions the person a person id names, as the
+        store resolves them: for the data protection officer, not for case readers."""
+        with self._lock:
+            seqs = {s for s, _, _ in self.projection.people[self.global_pid(person_id)].mentions}
+            return sorted(self._fids(seqs).values())
+
+    def global_pid(self, person_id: str) -> int:
+        """The store's own person (not a reader's) that a person id's mention belongs to."""
+        fid, idx = self.person_anchor(person_id)
+        with self._lock:
+            self._catch_up()
+            row = self._conn.execute("SELECT seq FROM fragments WHERE id = ?", (fid,)).fetchone()
+            people = self.projection.mention_people(row[0])
+            if idx >= len(people):
+                raise NotFound("no such person", field="person_id")
+            return people[idx]
+
+    def person_anchor(self, person_id: str) -> tuple[str, int]:
+        """The fragment id and mention index a person id names (to open a case on)."""
+        head, _, idx = person_id.partition("-")
+        seq = self._seq_of_prefix(head[1:].lower()) if head.startswith("P") and idx.isdigit() else None
+        if seq is None:
+            raise NotFound("no such person", field="person_id")
+        return self._fids([seq])[seq], int(idx)
 
     @contextmanager
     def locked(self) -> Iterator[Projection]:

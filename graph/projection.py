@@ -33,6 +33,7 @@ from typing import Any
 
 import networkx as nx
 
+from graph.access import FragmentAccess
 from graph.text import fold
 
 Visible = Callable[[int], bool]
@@ -83,12 +84,15 @@ class FragmentText:
 
 TextSource = Callable[[Iterable[int]], dict[int, FragmentText]]
 _CONCERN_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}
+# Most fragments share a handful of markings: one FragmentAccess object per distinct one.
+_ACCESS: dict[FragmentAccess, FragmentAccess] = {}
 
 
 class FragmentMeta:
     """What the projection keeps of one fragment: small, interned values only."""
 
     __slots__ = (
+        "access",
         "agency",
         "author_role",
         "concerns",
@@ -113,6 +117,8 @@ class FragmentMeta:
         self.supersedes = supersedes
         self.superseded_by: int | None = None
         self.retracted = bool(doc.get("supersedes", {}).get("retract"))
+        access = FragmentAccess.of(doc)
+        self.access: FragmentAccess = _ACCESS.setdefault(access, access)
 
 
 class EventNode:
@@ -258,6 +264,8 @@ class Projection:
         # identifiers are nearly unique: one person id, a list only when shared
         self.ident_index: dict[str, int | list[int]] = {}
         self._key_index: dict[tuple[str, ...], int] = {}
+        # the other people who hold a key (joined elsewhere because of a conflict): rare
+        self._key_extra: dict[tuple[str, ...], list[int]] = {}
         self._event_index: dict[tuple[Any, ...], int] = {}
         self._next_person = 1
         self._next_event = 1
@@ -366,10 +374,13 @@ class Projection:
             used.add(pid)
             person = self.people[pid]
             for k in keys:
-                if k not in self._key_index:
+                owner = self._key_index.get(k)
+                if owner is None:
                     self._key_index[k] = pid
                 if k not in person.keys:
                     person.keys.append(k)
+                    if owner is not None and owner != pid:
+                        self._key_extra.setdefault(k, []).append(pid)
             name = display_name(m)
             if name:
                 if not person.has("name", name):
@@ -448,7 +459,12 @@ class Projection:
             pk.values[fv] = sorted(both) if len(both) > 1 else next(iter(both))
         pk.dobs = tuple(dict.fromkeys((*pk.dobs, *pg.dobs)))
         for k in pg.keys:
+            owner = self._key_index.get(k)
             self._key_index[k] = keep
+            extra = self._key_extra.pop(k, [])
+            holders = {q for q in (*extra, owner) if q is not None and q not in (gone, keep)}
+            if holders:
+                self._key_extra[k] = sorted(holders)
             if k not in pk.keys:
                 pk.keys.append(k)
         for name, _ in pg.field("name"):
@@ -532,6 +548,42 @@ class Projection:
         """The events a person visibly takes part in: what counts, chronologies and
         networks all show, so that none of them betrays a hidden mention."""
         return [e for e in self.people[pid].events if self.takes_part(pid, self.events[e], visible)]
+
+    def mention_people(self, seq: int) -> list[int]:
+        """The person each mention of fragment ``seq`` resolved to, in mention order."""
+        meta = self.fragments.get(seq)
+        if meta is None or meta.event is None:
+            return []
+        return [q for q, _, s in self.events[meta.event].people if s == seq]
+
+    def component(self, pid: int) -> tuple[set[int], set[int]]:
+        """The people and fragments whose resolution can affect ``pid``'s: everything
+        reachable through a fragment that mentions two of them or a join key two of them
+        hold. Projecting only a subset of these fragments gives the same result as
+        projecting that subset together with any fragments outside them (a reader's view
+        relies on this). Returns (people, fragment seqs)."""
+        people: set[int] = set()
+        seqs: set[int] = set()
+        todo = [pid]
+        while todo:
+            q = todo.pop()
+            if q in people or q not in self.people:
+                continue
+            people.add(q)
+            person = self.people[q]
+            for s, _, _ in person.mentions:
+                if s not in seqs:
+                    seqs.add(s)
+                    todo.extend(x for x in self.mention_people(s) if x not in people)
+            for k in person.keys:
+                todo.extend(x for x in self._key_holders(k) if x not in people)
+        return people, seqs
+
+    def _key_holders(self, key: tuple[str, ...]) -> list[int]:
+        """Every person who holds ``key``."""
+        owner = self._key_index.get(key)
+        extra = self._key_extra.get(key, [])
+        return extra if owner is None else [owner, *extra]
 
     def person_visible(self, pid: int, visible: Visible) -> bool:
         person = self.people.get(pid)

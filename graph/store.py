@@ -2,9 +2,8 @@
 
 Callers above the graph layer (ingest, api, viz) talk only to ``Store``; nothing above it
 may know which backend it runs on. Writes take canonical fragment documents (validated
-and normalised by ``ingest``) and are durable when ``append`` returns. Reads go through
-a ``visible`` predicate over fragment seqs, so the Access issue can narrow every read
-path in one place.
+and normalised by ``ingest``) and are durable when ``append`` returns. Reads go through a
+reader's view (``view``), built on the one access decision in ``graph.access``.
 """
 
 from __future__ import annotations
@@ -13,12 +12,12 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import networkx as nx
 import orjson
 
-from graph.chronology import ChronologyFilters, ChronologyLine
+if TYPE_CHECKING:
+    from graph.view import ReaderView
 
 Status = Literal["accepted", "duplicate", "rejected", "not_written"]
 
@@ -70,14 +69,17 @@ class Store(ABC):
     """A journal of fragments and the graph projected from it."""
 
     @abstractmethod
-    def append(self, docs: Sequence[dict[str, Any]], *, all_or_nothing: bool = False) -> list[AppendOutcome]:
+    def append(
+        self, docs: Sequence[dict[str, Any]], *, all_or_nothing: bool = False, actor: str = "import"
+    ) -> list[AppendOutcome]:
         """Journal canonical documents; durable before this returns.
 
         Each document is accepted, a duplicate (same agency and record reference, same
         body: nothing changes), or rejected (same reference with a different body; a
         correction naming no earlier fragment of this agency). With ``all_or_nothing``
         any rejection means nothing at all is written, and the documents that were fine
-        come back as ``not_written``.
+        come back as ``not_written``. The write is audited under ``actor`` (a reader id,
+        or "import" for a file import run by an administrator) in the same transaction.
         """
 
     @abstractmethod
@@ -87,19 +89,17 @@ class Store(ABC):
     @abstractmethod
     def fragment_count(self) -> int: ...
 
-    @abstractmethod
-    def find_people(self, query: str, *, limit: int = 20) -> list[PersonSummary]:
-        """People whose name (folded, any order of words) or identifier matches ``query``."""
+    # Reading goes through a reader's view (graph.view): nothing reads the graph raw.
 
     @abstractmethod
-    def person(self, person_id: str) -> PersonSummary | None: ...
+    def view(self, reader_id: str, purpose: str) -> ReaderView:
+        """What ``reader_id`` may see for ``purpose``; entitlements are read now, so a
+        change to readers, cases or grants takes effect on the next view."""
 
     @abstractmethod
-    def chronology(self, person_id: str, filters: ChronologyFilters | None = None) -> list[ChronologyLine]: ...
-
-    @abstractmethod
-    def network(self, person_id: str, *, radius: int = 1) -> nx.MultiDiGraph:
-        """The person's ego network: their events, the people in them, their relationships."""
+    def system_view(self) -> ReaderView:
+        """Everything current, unfiltered: for tests, benchmarks and maintenance jobs
+        only. Never serve it to a person."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -38,22 +38,46 @@ def test_init_ingest_people_chronology(tmp_path: Path) -> None:
     again = jigsaw("ingest", str(src), "--store", store, cwd=tmp_path)
     assert "Already held" in again.stdout
 
-    found = jigsaw("people", "Mia", "--store", store, "--json", cwd=tmp_path)
+    nobody = jigsaw("people", "Mia", "--store", store, cwd=tmp_path)
+    assert nobody.returncode == 2 and "--as READER" in nobody.stderr
+    # the family support worker's own agency shared it: she sees it before any case is open
+    fsw = ("--as", "fsw-brookside")
+    add = jigsaw("readers", "add", "fsw-brookside", "--agency", "northshire-childrens-centre",
+                 "--role", "practitioner", "--store", store, cwd=tmp_path)  # fmt: skip
+    assert add.returncode == 0, add.stderr
+    found = jigsaw("people", "Mia", "--store", store, "--json", *fsw, cwd=tmp_path)
     people = json.loads(found.stdout)
     assert [p["names"] for p in people] == [["Mia Walsh"]]
     pid = people[0]["person_id"]
 
-    table = jigsaw("chronology", "Mia Walsh", "--store", store, cwd=tmp_path)
-    assert table.returncode == 0 and re.search(r"Chronology of Mia Walsh \(P1\): 1 event *\n", table.stdout)
+    # a school DSL sees nothing until she is on Mia's case
+    assert jigsaw("readers", "add", "dsl", "--agency", "hollybank-primary-school",
+                  "--role", "designated_safeguarding_lead", "--store", store, cwd=tmp_path).returncode == 0  # fmt: skip
+    assert jigsaw("people", "Mia", "--store", store, "--as", "dsl", cwd=tmp_path).returncode == 1
+    assert jigsaw("cases", "open", "NCS-1", pid, "--store", store, cwd=tmp_path).returncode == 0
+    assert jigsaw("cases", "add-member", "NCS-1", "dsl", "--store", store, cwd=tmp_path).returncode == 0
+    table = jigsaw("chronology", "Mia Walsh", "--store", store, "--as", "dsl", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert re.search(rf"Chronology of Mia Walsh \({pid}\): 1 event *\n", table.stdout)
+    # the neighbour is identity protected: the school sees a pseudonym, not who she is
+    assert "identity protected" in table.stdout
 
-    as_json = json.loads(jigsaw("chronology", pid, "--store", store, "--format", "json", cwd=tmp_path).stdout)
+    verify = jigsaw("audit", "verify", "--store", store, cwd=tmp_path)
+    assert verify.returncode == 0 and "intact" in verify.stdout
+    who = jigsaw("audit", "who-saw", pid, "--store", store, cwd=tmp_path)
+    assert "dsl" in who.stdout and "read.chronology" in who.stdout
+
+    as_json = json.loads(jigsaw("chronology", pid, "--store", store, "--format", "json", *fsw, cwd=tmp_path).stdout)
     assert as_json["lines"][0]["when"] == "19 Nov 2026 09:30"
 
     out = tmp_path / "mia.csv"
-    assert jigsaw("chronology", pid, "--store", store, "--format", "csv", "-o", str(out), cwd=tmp_path).returncode == 0
+    assert (
+        jigsaw("chronology", pid, "--store", store, "--format", "csv", "-o", str(out), *fsw, cwd=tmp_path).returncode
+        == 0
+    )
     assert out.read_text(encoding="utf-8-sig").startswith("date,precision")
 
-    bad = jigsaw("chronology", pid, "--store", store, "--from", "19/11/2026", cwd=tmp_path)
+    bad = jigsaw("chronology", pid, "--store", store, "--from", "19/11/2026", *fsw, cwd=tmp_path)
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
 
 
@@ -66,5 +90,5 @@ def test_schema_prints_json_schema(tmp_path: Path) -> None:
 def test_help_speaks_plainly(tmp_path: Path) -> None:
     res = jigsaw("--help", cwd=tmp_path)
     assert res.returncode == 0
-    for command in ("init", "ingest", "people", "chronology", "schema", "demo"):
+    for command in ("init", "ingest", "people", "chronology", "schema", "demo", "readers", "cases", "tokens", "audit"):
         assert command in res.stdout

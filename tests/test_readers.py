@@ -131,8 +131,8 @@ def test_csv_chronology_import(store: EmbeddedStore, tmp_path: Path) -> None:
     )
     s = import_files(store, [path], now=NOW)
     assert (s.accepted, s.rejected) == (2, 0), s.errors
-    (mia,) = [p for p in store.find_people("Mia Walsh")]
-    lines = store.chronology(mia.person_id)
+    (mia,) = [p for p in store.system_view().find_people("Mia Walsh")]
+    lines = store.system_view().chronology(mia.person_id)
     assert [ln.start for ln in lines] == ["2026-05-12", "2026-05-13"]
     assert lines[0].at == "14:30" and lines[0].summary.startswith("Mia arrived hungry")
     assert lines[0].agencies == ["larchfield-primary-school"]

@@ -1,0 +1,464 @@
+"""A reader's view: the projection of exactly the fragments one reader may see.
+
+Every read path (person lookup, search, chronology, network, counts) goes through a
+``ReaderView``; none reads the store's projection directly. What a reader sees must be
+what a projection built from only the fragments they may read would show (DESIGN.md,
+"Access follows provenance"), including who is joined to whom: two mentions joined only
+by evidence the reader cannot see must not appear joined to them.
+
+How that is done without a projection per reader. Resolution is local: a mention's
+person depends only on fragments reachable from it through shared join keys and shared
+fragments (``Projection.component``). So to answer a question about one person the view
+takes that person's component in the store's projection and:
+
+- if the reader may see every fragment in it, all of them current, with no protected
+  identity hidden from them, the store's projection already is the reader's (the fast
+  path: the common case of a practitioner on the child's case);
+- otherwise it projects the fragments of the component the reader may see, in journal
+  order, with protected identities redacted, and answers from that small projection
+  (cached per set of fragments, so a meeting paging through a chronology pays once).
+
+A test drives random agencies, readers, grants and corrections through a state machine
+and compares every reader's view with a brute-force projection of only what they may
+read (tests/test_access_model.py).
+
+People and events are named as the reader knows them: a person by their earliest mention
+the reader can see (``P<fragment>-<n>``), an event by its earliest source the reader can
+see (``E<fragment>``). Two readers who see different pieces may know one child by two
+ids; an id a reader cannot resolve answers "not found", exactly like one that never was.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import networkx as nx
+
+from graph.access import Decision, Purpose, Reader, decide, may_see_identity, redact_protected
+from graph.chronology import ChronologyFilters, ChronologyLine, chronology, format_when
+from graph.projection import Projection, Visible
+from graph.search import match_people
+from graph.store import PersonSummary
+
+ID_CHARS = 16  # hex characters of a fragment id in a person or event id: 64 bits
+
+
+def _everything(seq: int) -> bool:
+    return True
+
+
+@dataclass
+class ViewSource:
+    """What a backend gives a reader's view: its projection and small lookups."""
+
+    projection: Projection
+    # canonical documents of fragments, by seq
+    load: Callable[[Sequence[int]], dict[int, dict[str, Any]]]
+    # fragment ids of seqs, and the seq of a fragment id prefix (None when none or several)
+    fids: Callable[[Iterable[int]], dict[int, str]]
+    seq_of_prefix: Callable[[str], int | None]
+    # the cases of the children a fragment mentions
+    cases_of: Callable[[int], frozenset[str]]
+    # a live share decision released this fragment to this agency for this purpose
+    granted: Callable[[int, str, Purpose], bool]
+    # a stable pseudonym for an identity-protected mention, per viewing agency
+    pseudonym: Callable[[str, int, int], str]
+    # small projections of reader-visible parts, shared by the views of one store
+    cache: OrderedDict[Any, Projection] = field(default_factory=OrderedDict)
+    cache_size: int = 64
+
+
+@dataclass
+class _Part:
+    """One person's component as this reader sees it."""
+
+    projection: Projection
+    fast: bool  # the store's own projection: everything in the component is visible
+    seqs: list[int]
+    mention_pid: dict[tuple[int, int], int]
+
+
+class ReaderView:
+    """What one reader, for one declared purpose, may see. Build one per request: the
+    reader's entitlements are read when it is made, so a change takes effect at once."""
+
+    def __init__(self, source: ViewSource, reader: Reader, purpose: Purpose) -> None:
+        self.source = source
+        self.reader = reader
+        self.purpose = purpose
+        self._p = source.projection
+        self._decisions: dict[int, Decision] = {}
+        self._identity: dict[int, bool] = {}
+        self._parts: dict[int, _Part] = {}
+        self._fids: dict[int, str] = {}
+
+    # ------------------------------------------------------------------ the policy
+
+    def decision(self, seq: int) -> Decision:
+        """The policy's answer for one fragment (any version), cached for this request."""
+        d = self._decisions.get(seq)
+        if d is None:
+            meta = self._p.fragments[seq]
+            granted = self.source.granted(seq, self.reader.agency, self.purpose)
+            d = decide(self.reader, self.purpose, meta.access, self.source.cases_of(seq), granted=granted)
+            self._decisions[seq] = d
+        return d
+
+    def may_read(self, seq: int) -> bool:
+        """May this reader read this fragment (current or an earlier version)?"""
+        return seq in self._p.fragments and self.decision(seq) is Decision.see
+
+    def visible(self, seq: int) -> bool:
+        """A current fragment the reader may read: what their projection is built from."""
+        return self._p.is_current(seq) and self.decision(seq) is Decision.see
+
+    def _hidden_identities(self, seq: int) -> tuple[int, ...]:
+        access = self._p.fragments[seq].access
+        if not access.protected_mentions:
+            return ()
+        ok = self._identity.get(seq)
+        if ok is None:
+            ok = self._identity[seq] = may_see_identity(self.reader, access)
+        return () if ok else access.protected_mentions
+
+    # ------------------------------------------------------------------ parts
+
+    def _part(self, pid: int) -> _Part:
+        """The reader's projection of ``pid``'s component (see the module docstring)."""
+        part = self._parts.get(pid)
+        if part is not None:
+            return part
+        p = self._p
+        people, seqs = p.component(pid)
+        mine = sorted(s for s in seqs if self.visible(s))
+        if len(mine) == len(seqs) and not any(self._hidden_identities(s) for s in mine):
+            part = _Part(p, True, mine, {})
+        else:
+            redactions = tuple((s, self._hidden_identities(s)) for s in mine if self._hidden_identities(s))
+            pseudo_agency = self.reader.agency if redactions else ""
+            key = (tuple(mine), redactions, pseudo_agency)
+            cache = self.source.cache
+            local = cache.get(key)
+            if local is None:
+                local = self._project(mine, dict(redactions))
+                cache[key] = local
+                while len(cache) > self.source.cache_size:
+                    cache.popitem(last=False)
+            else:
+                cache.move_to_end(key)
+            part = _Part(local, False, mine, {})
+        for q in people:
+            self._parts[q] = part
+        return part
+
+    def _project(self, seqs: list[int], redactions: dict[int, tuple[int, ...]]) -> Projection:
+        docs = self.source.load(seqs)
+        fids = self.fid_map(seqs)
+        local = Projection()
+        for s in seqs:
+            doc = docs[s]
+            hidden = redactions.get(s)
+            if hidden:
+                doc = _redact_each(doc, hidden, self._pseudonyms_for(s))
+            local.apply(s, fids[s], doc, self._p.fragments[s].supersedes)
+        return local
+
+    def _pseudonyms_for(self, seq: int) -> Callable[[int], str]:
+        def name(mention: int) -> str:
+            return self.source.pseudonym(self.reader.agency, seq, mention)
+
+        return name
+
+    def _local_pid(self, part: _Part, seq: int, idx: int) -> int | None:
+        """The person mention ``(seq, idx)`` belongs to in this reader's part."""
+        if not part.mention_pid:
+            lp = part.projection
+            for s in part.seqs:
+                for i, q in enumerate(lp.mention_people(s)):
+                    part.mention_pid[(s, i)] = q
+        return part.mention_pid.get((seq, idx))
+
+    # ------------------------------------------------------------------ naming
+
+    def fid_map(self, seqs: Iterable[int]) -> dict[int, str]:
+        want = [s for s in seqs if s not in self._fids]
+        if want:
+            self._fids.update(self.source.fids(want))
+        return self._fids
+
+    def _anchor(self, part: _Part, pid: int) -> tuple[int, int]:
+        lp = part.projection
+        if part.fast:
+            return min((s, i) for s, i, _ in lp.people[pid].mentions if self.visible(s))
+        return min((s, i) for s, i, _ in lp.people[pid].mentions)
+
+    def _person_ids(self, part: _Part) -> Callable[[int], str]:
+        memo: dict[int, str] = {}
+
+        def name(pid: int) -> str:
+            out = memo.get(pid)
+            if out is None:
+                s, i = self._anchor(part, pid)
+                out = memo[pid] = f"P{self.fid_map([s])[s][1 : 1 + ID_CHARS]}-{i}"
+            return out
+
+        return name
+
+    def _event_ids(self, part: _Part, vis: Visible) -> Callable[[int], str]:
+        lp = part.projection
+
+        def name(eid: int) -> str:
+            s = min(x for x in lp.events[eid].sources if vis(x))
+            return f"E{self.fid_map([s])[s][1 : 1 + ID_CHARS]}"
+
+        return name
+
+    def _resolve(self, person_id: str) -> tuple[_Part, int] | None:
+        """The reader's part and local person for a person id, or None (never a hint why)."""
+        head, _, idx = person_id.partition("-")
+        if len(head) != 1 + ID_CHARS or not head.startswith("P") or not idx.isdigit():
+            return None
+        try:
+            int(head[1:], 16)
+        except ValueError:
+            return None
+        seq = self.source.seq_of_prefix(head[1:].lower())
+        if seq is None or not self.may_read(seq):
+            return None
+        people = self._p.mention_people(seq)
+        i = int(idx)
+        if i >= len(people):
+            return None
+        part = self._part(people[i])
+        if self.visible(seq):
+            local = self._local_pid(part, seq, i) if not part.fast else people[i]
+            return None if local is None else (part, local)
+        # The id names a mention in a version since corrected or withdrawn (one the reader
+        # may still read): the person it named is now known by their other mentions.
+        for s, j, _ in sorted(self._p.people[people[i]].mentions):
+            if self.visible(s):
+                local = self._local_pid(part, s, j) if not part.fast else people[i]
+                if local is not None:
+                    return part, local
+        return None
+
+    def _vis(self, part: _Part) -> Visible:
+        return self.visible if part.fast else _everything
+
+    # ------------------------------------------------------------------ questions
+
+    def person(self, person_id: str) -> PersonSummary | None:
+        found = self._resolve(person_id)
+        if found is None:
+            return None
+        part, pid = found
+        return self._summary(part, pid)
+
+    def _summary(self, part: _Part, pid: int) -> PersonSummary:
+        lp, vis = part.projection, self._vis(part)
+        person = lp.people[pid]
+        return PersonSummary(
+            person_id=self._person_ids(part)(pid),
+            names=[v for v, _ in lp.person_values(pid, "name", vis)],
+            dobs=[v for v, _ in lp.person_values(pid, "dob", vis)],
+            identifiers=[
+                {"scheme": v[0], "value": v[1], "verified": v[2]} for v, _ in lp.person_values(pid, "identifier", vis)
+            ],
+            descriptions=[v for v, _ in lp.person_values(pid, "description", vis)],
+            events=len(lp.events_of(pid, vis)),
+            agencies=sorted({lp.fragments[s].agency for s, _, _ in person.mentions if vis(s)}),
+        )
+
+    def find_people(self, query: str, *, limit: int = 20) -> list[PersonSummary]:
+        """People the reader may see whose visible name or identifier matches ``query``.
+
+        Candidates come from the store's indexes through the reader's predicate; each is
+        then checked in the reader's own part, so a hit never rests on hidden evidence.
+        """
+        out: dict[str, PersonSummary] = {}
+        for gpid in match_people(self._p, query, self.visible, limit=max(limit * 4, 50)):
+            part = self._part(gpid)
+            hits = [gpid] if part.fast else match_people(part.projection, query, _everything, limit=limit)
+            for pid in hits:
+                summary = self._summary(part, pid)
+                out.setdefault(summary.person_id, summary)
+        return sorted(out.values(), key=lambda s: s.person_id)[:limit]
+
+    def chronology(self, person_id: str, filters: ChronologyFilters | None = None) -> list[ChronologyLine]:
+        """The person's merged chronology as this reader may see it, with placeholders
+        for records whose existence the reader may know of but not their content."""
+        found = self._resolve(person_id)
+        if found is None:
+            return []
+        part, pid = found
+        vis = self._vis(part)
+        lines = chronology(
+            part.projection,
+            pid,
+            vis,
+            filters,
+            replaced=self._replaced,
+            person_id=self._person_ids(part),
+            event_id=self._event_ids(part, vis),
+        )
+        held = self._placeholders(part, pid, filters)
+        if held:
+            lines = sorted([*lines, *held], key=lambda ln: (ln.start, ln.end, ln.held_back is not None))
+        return lines
+
+    def _replaced(self, seq: int) -> list[str]:
+        """Earlier versions of ``seq`` this reader may read, newest first."""
+        p = self._p
+        out = []
+        cur = p.fragments[seq].supersedes
+        while cur is not None and cur in p.fragments:
+            if self.may_read(cur):
+                out.append(cur)
+            cur = p.fragments[cur].supersedes
+        fids = self.fid_map(out)
+        return [fids[s] for s in out]
+
+    def _placeholders(self, part: _Part, pid: int, filters: ChronologyFilters | None) -> list[ChronologyLine]:
+        """Lines for current fragments about this person that the reader may know exist
+        but not read: the holding agency, the month, and whom to ask; nothing else."""
+        p = self._p
+        seqs = {s for s, _, _ in part.projection.people[pid].mentions}
+        gpids = {q for s, i, _ in part.projection.people[pid].mentions for q in [p.mention_people(s)[i]]}
+        held: list[int] = []
+        for gpid in gpids:
+            for s, _, _ in p.people[gpid].mentions:
+                if s in seqs or not p.is_current(s) or self.decision(s) is not Decision.placeholder:
+                    continue
+                seqs.add(s)
+                held.append(s)
+        if filters is not None and filters.agencies:
+            held = [s for s in held if p.fragments[s].agency in filters.agencies]
+        lines = []
+        for s in sorted(held):
+            meta = p.fragments[s]
+            if meta.event is None:
+                continue
+            ev = p.events[meta.event]
+            start = date.fromordinal(ev.start).replace(day=1)
+            nxt = (
+                start.replace(year=start.year + 1, month=1)
+                if start.month == 12
+                else start.replace(month=start.month + 1)
+            )
+            month_end = date.fromordinal(nxt.toordinal() - 1)
+            agency = meta.agency
+            lines.append(
+                ChronologyLine(
+                    event_id="",
+                    start=start.isoformat(),
+                    end=month_end.isoformat(),
+                    at=None,
+                    precision="month",
+                    when=format_when(start, start, "month", None, None),
+                    kind="record_held_back",
+                    summary=f"A record held by {agency} that you may not see.",
+                    people=[],
+                    agencies=[agency],
+                    author_roles=[],
+                    statements=[],
+                    significance="",
+                    concerns=[],
+                    corroborated=False,
+                    corrected=False,
+                    sources=[],
+                    held_back=f"Held by {agency}: ask their designated safeguarding lead if you need it.",
+                )
+            )
+        return lines
+
+    def network(self, person_id: str, *, radius: int = 1) -> nx.MultiDiGraph:
+        """The person's ego network in the reader's projection."""
+        found = self._resolve(person_id)
+        if found is None:
+            return nx.MultiDiGraph()
+        part, pid = found
+        lp, vis = part.projection, self._vis(part)
+        people = {pid}
+        frontier = {pid}
+        for _ in range(radius):
+            nxt: set[int] = set()
+            for q in frontier:
+                for eid in lp.events_of(q, vis):
+                    nxt.update(x for x, _, s in lp.events[eid].people if vis(s))
+                for rkey in lp.person_relationships.get(q, ()):
+                    if any(vis(s) for s in lp.relationships[rkey]):
+                        nxt.update((rkey[0], rkey[2]))
+            frontier = nxt - people
+            people |= nxt
+        g = lp.to_networkx(vis, people=people)
+        names, events = self._person_ids(part), self._event_ids(part, vis)
+        fids = self.fid_map(n[1] for n in g if n[0] == "fragment")
+        relabel = {
+            n: ("person", names(n[1]))
+            if n[0] == "person"
+            else ("event", events(n[1]))
+            if n[0] == "event"
+            else ("fragment", fids[n[1]])
+            for n in g
+            if n[0] in ("person", "event", "fragment")
+        }
+        g = nx.relabel_nodes(g, relabel)
+        for _, data in g.nodes(data=True):  # supporting fragments by id: seqs would betray counts
+            data["sources"] = tuple(sorted(fids.get(s) or self.fid_map([s])[s] for s in data.get("sources", ())))
+        for _, _, data in g.edges(data=True):
+            data["sources"] = tuple(sorted(fids.get(s) or self.fid_map([s])[s] for s in data.get("sources", ())))
+        return g
+
+    def fragment(self, fid: str) -> dict[str, Any] | None:
+        """One fragment as this reader may see it (protected identities redacted), a
+        placeholder if they may know of it only, or None exactly as for no such id."""
+        if not fid.startswith("F") or len(fid) != 25:
+            return None
+        seq = self.source.seq_of_prefix(fid[1:].lower())
+        if seq is None or self.fid_map([seq])[seq] != fid:
+            return None
+        d = self.decision(seq)
+        meta = self._p.fragments[seq]
+        if d is Decision.absent:
+            return None
+        if d is Decision.placeholder:
+            return {
+                "id": fid,
+                "held_back": True,
+                "agency": meta.agency,
+                "ask": f"Held by {meta.agency}: ask their designated safeguarding lead if you need it.",
+            }
+        doc = self.source.load([seq])[seq]
+        hidden = self._hidden_identities(seq)
+        if hidden:
+            doc = _redact_each(doc, hidden, self._pseudonyms_for(seq))
+        return doc
+
+    def fragment_count(self) -> int:
+        """How many current fragments this reader may read."""
+        return sum(1 for s in self._p.fragments if self.visible(s))
+
+
+def _redact_each(doc: dict[str, Any], hidden: Sequence[int], pseudonym: Callable[[int], str]) -> dict[str, Any]:
+    """Redact each hidden mention with its own pseudonym (stable per viewing agency)."""
+    for i in hidden:
+        doc = redact_protected(doc, [i], pseudonym(i))
+    return doc
+
+
+class SystemView(ReaderView):
+    """Every current fragment, no identity redacted: the store's own projection as a view.
+    For tests, benchmarks and maintenance; never served to a person."""
+
+    def __init__(self, source: ViewSource) -> None:
+        super().__init__(source, Reader("system", "", frozenset(), frozenset(), frozenset()), Purpose.safeguarding)
+
+    def decision(self, seq: int) -> Decision:
+        return Decision.see
+
+    def _hidden_identities(self, seq: int) -> tuple[int, ...]:
+        return ()
