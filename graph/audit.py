@@ -34,7 +34,7 @@ What it cannot detect
     rewrite everything since the latest checkpoint (or everything, and the local
     checkpoints with it). Only checkpoints held *elsewhere* close that gap: export them
     (``export_checkpoints``) to another system often, and pass them back to ``verify``
-    (``checkpoints=``) with the public key kept there. ``verify`` reports the lowest entry
+    (``exported=``) with the public key kept there. ``verify`` reports the lowest entry
     at which the log stops being what was written (``first_broken``); for a log rewritten
     up to a checkpoint that is the checkpoint's entry, because nothing earlier can tell.
 
@@ -233,7 +233,7 @@ class Checkpoint:
             h = bytes.fromhex(d["hash"])
             pub = bytes.fromhex(d.get("public_key", ""))
             sig = base64.b64decode(d["signature"], validate=True)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not an exported audit checkpoint: {exc}") from None
         return cls(seq, at, h, kid, pub, sig)
 
@@ -588,7 +588,7 @@ def export_checkpoints(conn: sqlite3.Connection, *, after_seq: int = 0) -> list[
     Each holds seq, at, hash (hex), key_id, public_key (hex) and signature (base64); the
     other system checks one with ``verify_exported_checkpoint`` and the public key it was
     given out of band (not the one inside the dict), and keeps them, so that a later
-    ``verify(conn, checkpoints=...)`` can tell if the log was cut short or rewritten.
+    ``verify(conn, exported=...)`` can tell if the log was cut short or rewritten.
     """
     return [cp.to_dict() for cp in checkpoints(conn, after_seq=after_seq)]
 
@@ -690,17 +690,30 @@ def verify(
     Checks, in one pass in ``seq`` order: sequence numbers run 1, 2, 3 ... with no gap;
     each entry's ``prev_hash`` is its predecessor's ``hash``; each ``hash`` is
     ``entry_hash`` of the entry's stored bytes; the fragment and person index rows match
-    the entries. Then every checkpoint (the stored ones and any exported ones passed in
-    ``exported``, as kept by another system) must carry a valid signature (by ``public_key`` when given, which is
-    what makes it evidence; otherwise by the key stored with it), must fall within the log
-    and must equal the chain's hash at its entry; every ``audit.checkpoint`` entry must
-    still have its stored checkpoint.
+    the entries. Then every checkpoint, the stored ones and any ``exported`` ones kept by
+    another system, must carry a valid signature (by ``public_key`` when given, which is
+    what makes a checkpoint evidence; otherwise at least by the key stored with it), must
+    fall within the log and must equal the chain's hash at its entry; and every
+    ``audit.checkpoint`` entry must still have its stored checkpoint.
 
     The module docstring lists what this detects and what no unkeyed chain can. A
-    malformed exported checkpoint is a caller's mistake: ``ValueError``. Reads only; it
-    may run inside or outside a transaction (inside one it sees that transaction's view).
+    malformed exported checkpoint is a caller's mistake: ``ValueError``. It only reads,
+    in one snapshot: inside the caller's transaction if one is open, else in a read
+    transaction of its own (so a writer committing meanwhile cannot cause a false alarm).
+    Text is hashed as stored, so the database must keep SQLite's default UTF-8 encoding.
     """
     external = [Checkpoint.from_dict(d) for d in exported]
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        return _verify(conn, public_key, external)
+    finally:
+        if own:
+            conn.execute("ROLLBACK")
+
+
+def _verify(conn: sqlite3.Connection, public_key: Ed25519PublicKey | None, external: list[Checkpoint]) -> VerifyReport:
     local = {cp.seq: cp for cp in checkpoints(conn)}
     wanted = set(local) | {cp.seq for cp in external}
     hashes: dict[int, bytes] = {}
@@ -773,17 +786,25 @@ def _cp_key(item: tuple[Checkpoint, bool]) -> int:
 
 
 def _index_problem(seq: int, body: bytes, frags: _IndexWalk, people: _IndexWalk) -> _Break | None:
+    """Whether the index rows for ``seq`` (and any stray ones before it) match its detail.
+
+    Both walks always advance past ``seq``, so one problem is not reported again later.
+    """
+    indexed = [
+        (walk.take(seq), key, name)
+        for walk, key, name in ((frags, "fragments", "fragment"), (people, "people", "person"))
+    ]
+    for (_, stray), _, name in indexed:
+        if stray is not None:
+            return _Break(stray, _INDEX, f"the {name} index names entry {stray}, which is not in the log (deleted?)")
     try:
         detail = orjson.loads(body)
     except orjson.JSONDecodeError:
         return _Break(seq, _INDEX, f"entry {seq} holds a detail that is not JSON: it was forged")
     if not isinstance(detail, dict):
         return _Break(seq, _INDEX, f"entry {seq} holds a detail that is not a JSON object: it was forged")
-    for walk, key, name in ((frags, "fragments", "fragment"), (people, "people", "person")):
-        indexed, stray = walk.take(seq)
-        if stray is not None:
-            return _Break(stray, _INDEX, f"the {name} index names entry {stray}, which is not in the log (deleted?)")
-        if indexed != _ids(detail, key):
+    for (ids, _), key, name in indexed:
+        if ids != _ids(detail, key):
             return _Break(seq, _INDEX, f"the {name} index disagrees with entry {seq}; rebuild it (rebuild_index)")
     return None
 

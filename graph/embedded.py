@@ -100,8 +100,9 @@ class EmbeddedStore(Store):
     # ------------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = False) -> EmbeddedStore:
-        """Open the store at ``path``; with ``create``, make it if it is not there."""
+    def open(cls, path: str | Path, *, create: bool = False, clock: Callable[[], str] = utc_now) -> EmbeddedStore:
+        """Open the store at ``path``; with ``create``, make it if it is not there.
+        ``clock`` gives the time for the audit and for grant expiry (UTC, ISO 8601)."""
         p = Path(path)
         if not p.exists() and not create:
             raise StoreNotInitialised(f"no Jigsaw store at {p}; run `jigsaw init` first")
@@ -127,7 +128,7 @@ class EmbeddedStore(Store):
                 raise StoreCorrupt(f"store schema version {row[0]} is not the supported {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise _translate(exc) from None
-        return cls(p, conn)
+        return cls(p, conn, clock)
 
     def close(self) -> None:
         with self._lock:
@@ -429,6 +430,8 @@ class EmbeddedStore(Store):
                     self._conn.execute("ROLLBACK")
                     raise
                 self._conn.execute("COMMIT")
+                # our own commits do not move PRAGMA data_version: reload access ourselves
+                self._access_loaded = -2
                 self._catch_up()
             except sqlite3.Error as exc:
                 if self._conn.in_transaction:
