@@ -159,6 +159,23 @@ def ingest(
         str | None,
         typer.Option(help="For CSV exports without a 'statement kind' column: fact, opinion, hearsay or allegation."),
     ] = None,
+    audience: Annotated[
+        str | None,
+        typer.Option(
+            help="Markings for rows that carry none: case_team, safeguarding_leads, originating_agency or "
+            "named_agencies."
+        ),
+    ] = None,
+    named_agency: Annotated[
+        list[str] | None, typer.Option(help="With --audience named_agencies: an agency id (repeatable).")
+    ] = None,
+    hide_existence: Annotated[
+        bool, typer.Option("--hide-existence", help="Others may not even know these records exist.")
+    ] = False,
+    do_not_tell_family: Annotated[
+        bool, typer.Option("--do-not-tell-family", help="Handling: telling the family would increase risk.")
+    ] = False,
+    by: Annotated[str, typer.Option("--by", help="Who is importing (written to the audit).")] = "import",
 ) -> None:
     """Import fragments from files. Good rows go in; bad rows are listed with the reason.
 
@@ -171,6 +188,13 @@ def ingest(
     s = _open(store)
     rejects_path = rejects or _store_path(store).parent / "rejects.jsonl"
     defaults = {k: v for k, v in (("lawful basis", lawful_basis), ("statement kind", statement_kind)) if v}
+    markings: dict[str, Any] | None = None
+    if audience or named_agency or hide_existence or do_not_tell_family:
+        markings = {"audience": audience or "case_team", "existence_visible": not hide_existence}
+        if named_agency:
+            markings["agencies"] = named_agency
+        if do_not_tell_family:
+            markings["handling"] = ["do_not_tell_family"]
     try:
         # counting lines reads every file once more: only worth it when a bar is shown
         total = _count_lines(files) if err.is_terminal else 0
@@ -191,6 +215,8 @@ def ingest(
                 rejects_path=rejects_path,
                 progress=lambda n: bar.advance(task, n),
                 csv_defaults=defaults,
+                markings=markings,
+                actor=by,
             )
     except JigsawError as exc:
         raise _fail(exc.message) from None
@@ -762,6 +788,132 @@ def audit_who_saw(
     for e in found:
         t.add_row(e.at, e.actor, e.action, e.purpose or "", str(len(e.detail.get("fragments", []))))
     out.print(t)
+
+
+share_app = typer.Typer(help="Requests for information and decisions to share or not (golden rule 7).")
+retention_app = typer.Typer(help="Retention reviews and erasure.")
+app.add_typer(share_app, name="share")
+app.add_typer(retention_app, name="retention")
+
+
+def _store_call(s: EmbeddedStore, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except JigsawError as exc:
+        raise _fail(f"{exc.field}: {exc.message}" if exc.field else exc.message, 2) from None
+    finally:
+        s.close()
+
+
+@share_app.command("request")
+def share_request(
+    holder: Annotated[str, typer.Option(help="The agency asked (its id).")],
+    person: Annotated[str, typer.Option(help="The child's person id, as you know them.")],
+    need: Annotated[str, typer.Option(help="What you need to know, and why, in words.")],
+    urgency: Annotated[str, typer.Option(help="immediate, within_24_hours or routine.")] = "routine",
+    reader: ReaderOpt = None,
+    purpose: PurposeOpt = "safeguarding",
+    store: StoreOpt = None,
+) -> None:
+    """Ask another agency for information they hold about a child."""
+    if not reader:
+        raise _fail("say who is asking: --as READER", 2)
+    s = _open(store)
+    req = _store_call(
+        s,
+        lambda: s.request_share(
+            reader, holder_agency=holder, person_id=person, purpose=purpose, need=need, urgency=urgency
+        ),
+    )
+    out.print(f"Request {req.id} sent to {holder} ({urgency}).")
+
+
+@share_app.command("decide")
+def share_decide(
+    request_id: str,
+    outcome: Annotated[str, typer.Option(help="share_in_full, share_in_part or do_not_share.")],
+    necessity: Annotated[str, typer.Option(help="Why sharing is (or is not) necessary.")],
+    proportionality: Annotated[str, typer.Option(help="Why what is released is (or is not) proportionate.")],
+    lawful_basis: Annotated[str, typer.Option(help="The lawful basis, e.g. public_task.")],
+    fragment: Annotated[list[str] | None, typer.Option(help="A fragment id released (repeatable).")] = None,
+    special_condition: Annotated[str | None, typer.Option(help="The special-category condition, if any.")] = None,
+    family_told: Annotated[bool, typer.Option("--family-told/--family-not-told")] = True,
+    why_not_told: Annotated[str | None, typer.Option(help="Why the family was not told.")] = None,
+    expires: Annotated[str | None, typer.Option(help="When access ends (ISO date-time, UTC).")] = None,
+    reconsiders: Annotated[str | None, typer.Option(help="The earlier decision this one replaces.")] = None,
+    reader: ReaderOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Decide on a request: share in full, in part, or not, with reasons."""
+    if not reader:
+        raise _fail("say who is deciding: --as READER", 2)
+    s = _open(store)
+    dec = _store_call(
+        s,
+        lambda: s.decide_share(
+            reader,
+            request_id,
+            outcome=outcome,
+            necessity=necessity,
+            proportionality=proportionality,
+            lawful_basis=lawful_basis,
+            released=fragment or (),
+            special_condition=special_condition,
+            family_told=family_told,
+            family_not_told_reason=why_not_told,
+            expires_at=expires,
+            reconsiders=reconsiders,
+        ),
+    )
+    out.print(f"Decision {dec.id}: {dec.outcome.replace('_', ' ')}; {len(dec.released)} fragments released.")
+
+
+@share_app.command("list")
+def share_list(request_id: Annotated[str | None, typer.Argument()] = None, store: StoreOpt = None) -> None:
+    """Decisions with their reasons (all, or one request's)."""
+    s = _open(store)
+    found = _store_call(s, lambda: s.share_records(request_id))
+    t = Table("Decision", "Request", "When", "By", "Outcome", "Released", "Family told", "Reconsiders")
+    for d in found:
+        t.add_row(
+            d.id,
+            d.request_id,
+            d.at,
+            d.decided_by,
+            d.outcome,
+            str(len(d.released)),
+            "yes" if d.family_told else "no",
+            d.reconsiders or "",
+        )
+    out.print(t)
+
+
+@retention_app.command("due")
+def retention_due(
+    on: Annotated[str, typer.Option(help="List what is due for review on this day (YYYY-MM-DD).")],
+    store: StoreOpt = None,
+) -> None:
+    """Records due for a retention review."""
+    s = _open(store)
+    rows = _store_call(s, lambda: s.retention_due(on))
+    t = Table("Fragment", "Agency", "Class", "Review on")
+    for r in rows:
+        t.add_row(*r)
+    out.print(t)
+
+
+@app.command()
+def erase(
+    fragment_id: str,
+    authority: Annotated[str, typer.Option(help="retention_review, court_order or data_subject_request.")],
+    reason: Annotated[str, typer.Option(help="A short line: the decision or order.")],
+    by: ByOpt = "administrator",
+    store: StoreOpt = None,
+) -> None:
+    """Erase a record's content (every version); a tombstone and an audit entry remain."""
+    s = _open(store)
+    erased = _store_call(s, lambda: s.erase(fragment_id, authority=authority, reason=reason, by=by))
+    out.print(f"Erased {len(erased)} version(s); the audit records it.")
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from graph import audit, registry
 from graph.access import Purpose, Reader
 from graph.errors import NotFound, StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
 from graph.projection import FragmentText, Projection
+from graph.retention import ERASURE_AUTHORITIES, RetentionPolicy, tombstone
 from graph.store import AppendOutcome, Store, body_hash, canonical_bytes, fragment_id
 from graph.view import ReaderView, SystemView, ViewSource
 
@@ -54,6 +55,15 @@ CREATE TABLE IF NOT EXISTS fragments (
 ) STRICT;
 CREATE UNIQUE INDEX IF NOT EXISTS fragments_superseded ON fragments(supersedes) WHERE supersedes IS NOT NULL;
 """
+_DDL += """
+CREATE TABLE IF NOT EXISTS retention (
+    seq INTEGER PRIMARY KEY REFERENCES fragments(seq),
+    class TEXT NOT NULL,
+    review_on TEXT NOT NULL,
+    erased_at TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS retention_due ON retention(review_on) WHERE erased_at IS NULL;
+"""
 _DDL += registry.REGISTRY_DDL + audit.AUDIT_DDL
 
 _CHUNK = 500
@@ -78,8 +88,10 @@ class EmbeddedStore(Store):
         self._conn = conn
         self._lock = threading.RLock()
         self.clock = clock
+        self.retention_policy = RetentionPolicy()
         self.projection = Projection(text_source=self._details)
         self._data_version = -1
+        self._erasures_seen = 0
         # what access is decided on, reloaded whenever anyone commits (data_version)
         self._access_loaded = -2
         self._case_pids: dict[int, frozenset[str]] = {}
@@ -113,6 +125,7 @@ class EmbeddedStore(Store):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA secure_delete=ON")  # erased content is overwritten, not left in free pages
             conn.executescript(_DDL)
             conn.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('pseudonym_key', ?)",
@@ -154,6 +167,11 @@ class EmbeddedStore(Store):
                 if version == self._data_version:
                     return
                 self._data_version = version
+                erasures = self._erasures()
+                if erasures != self._erasures_seen:  # someone erased content: forget it here too
+                    self._erasures_seen = erasures
+                    self._rebuild()
+                    return
                 self._apply(self._rows(self.projection.last_seq))
             except sqlite3.Error as exc:
                 raise _translate(exc) from None
@@ -166,10 +184,14 @@ class EmbeddedStore(Store):
         or every full collection rescans millions of objects (measured: import speed fell
         by half as the store grew before this; docs/benchmarks.md).
         """
+        self._apply_to(self.projection, rows)
+
+    @staticmethod
+    def _apply_to(projection: Projection, rows: Iterable[tuple[int, str, dict[str, Any], int | None]]) -> None:
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            self.projection.extend(rows)
+            projection.extend(rows)
         finally:
             if was_enabled:
                 gc.enable()
@@ -290,6 +312,11 @@ class EmbeddedStore(Store):
             ]
         if rows:
             conn.executemany("INSERT INTO fragments VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+            classify = self.retention_policy.classify
+            conn.executemany(
+                "INSERT INTO retention VALUES (?,?,?,NULL)",
+                [(seq, *classify(doc)) for seq, _, doc, _ in to_apply],
+            )
             # one audit entry per write, in the same transaction: ids only
             corrections = [r[1] for r in rows if r[5] is not None]
             detail: dict[str, Any] = {"fragments": [r[1] for r in rows]}
@@ -465,6 +492,188 @@ class EmbeddedStore(Store):
             if idx >= len(people):
                 raise NotFound("no such person", field="person_id")
             return people[idx]
+
+    # ------------------------------------------------------------------ share decisions
+
+    def request_share(
+        self, reader_id: str, *, holder_agency: str, person_id: str, purpose: str, need: str, urgency: str
+    ) -> registry.ShareRequest:
+        """Record a request for information (golden rule 7), audited with it."""
+        with self.transaction() as conn:
+            req = registry.request_info(
+                conn,
+                requester=registry.get_reader(conn, reader_id),
+                holder_agency=holder_agency,
+                person_id=person_id,
+                purpose=purpose,
+                need=need,
+                urgency=urgency,
+                at=self.clock(),
+            )
+            detail = {"request": req.id, "holder_agency": holder_agency, "people": [person_id], "urgency": urgency}
+            audit.record(conn, at=req.at, actor=reader_id, action="share.request", purpose=purpose, detail=detail)
+        return req
+
+    def decide_share(
+        self,
+        reader_id: str,
+        request_id: str,
+        *,
+        outcome: str,
+        necessity: str,
+        proportionality: str,
+        lawful_basis: str,
+        released: Sequence[str] = (),
+        special_condition: str | None = None,
+        family_told: bool,
+        family_not_told_reason: str | None = None,
+        expires_at: str | None = None,
+        reconsiders: str | None = None,
+    ) -> registry.ShareDecision:
+        """Record the holding agency's decision on a request, grant exactly what it
+        releases to the requester's agency for the request's purpose, and tell the
+        requester (the decision, including a refusal, is on their request's record)."""
+        with self.transaction() as conn:
+            reader = registry.get_reader(conn, reader_id)
+            req = registry.get_request(conn, request_id)
+            if reader.agency != req.holder_agency or not reader.active:
+                raise registry.InvalidRecord("only the agency asked may decide", field="decided_by")
+            pairs = []
+            bodies = []
+            for fid in released:
+                row = conn.execute("SELECT agency, body FROM fragments WHERE id = ?", (fid,)).fetchone()
+                if row is None:
+                    raise NotFound("no such fragment", field="released")
+                pairs.append((fid, row[0]))
+                bodies.append(row[1])
+            digest = hashlib.sha256(b"".join(sorted(bodies))).hexdigest()
+            dec = registry.decide_share(
+                conn,
+                request=req,
+                decided_by=reader,
+                outcome=outcome,
+                necessity=necessity,
+                proportionality=proportionality,
+                lawful_basis=lawful_basis,
+                special_condition=special_condition,
+                released=pairs,
+                released_digest=digest,
+                family_told=family_told,
+                family_not_told_reason=family_not_told_reason,
+                expires_at=expires_at,
+                reconsiders=reconsiders,
+                at=self.clock(),
+            )
+            detail: dict[str, Any] = {
+                "request": req.id,
+                "decision": dec.id,
+                "outcome": outcome,
+                "to_agency": req.agency,
+                "fragments": list(dec.released),
+                "digest": digest,
+                "family_told": family_told,
+            }
+            if reconsiders:
+                detail["reconsiders"] = reconsiders
+            audit.record(conn, at=dec.at, actor=reader_id, action="share.decision", purpose=req.purpose, detail=detail)
+        return dec
+
+    def share_records(self, request_id: str | None = None) -> list[registry.ShareDecision]:
+        with self._lock:
+            return registry.decisions(self._conn, request_id)
+
+    # ------------------------------------------------------------------ retention
+
+    def retention_due(self, on: str, *, limit: int = 1000) -> list[tuple[str, str, str, str]]:
+        """(fragment id, agency, class, review date) of records due for review on ``on``."""
+        with self._lock:
+            return list(
+                self._conn.execute(
+                    "SELECT f.id, f.agency, r.class, r.review_on FROM retention r JOIN fragments f USING (seq) "
+                    "WHERE r.erased_at IS NULL AND r.review_on <= ? ORDER BY r.review_on, f.seq LIMIT ?",
+                    (on, limit),
+                )
+            )
+
+    def erase(self, fid: str, *, authority: str, reason: str, by: str) -> list[str]:
+        """Erase a record: every version of it loses its content and keeps a tombstone;
+        the erasure is audited in the same transaction; the projection is rebuilt so that
+        nothing derived from the content survives in memory. Returns the ids erased.
+
+        Rebuilding costs a reopen (about 90 s at 1,000,000 fragments): erasure is a rare,
+        deliberate act, batched by retention reviews.
+        """
+        if authority not in ERASURE_AUTHORITIES:
+            raise registry.InvalidRecord(f"use one of: {', '.join(ERASURE_AUTHORITIES)}", field="authority")
+        if not reason.strip() or len(reason) > 200:
+            raise registry.InvalidRecord("say why in a short line (at most 200 characters)", field="reason")
+        with self.transaction() as conn:
+            row = conn.execute("SELECT seq FROM fragments WHERE id = ?", (fid,)).fetchone()
+            if row is None:
+                raise NotFound("no such fragment", field="fragment_id")
+            chain = {row[0]}
+            todo = [row[0]]
+            while todo:  # every earlier and later version of the record
+                s = todo.pop()
+                for (other,) in conn.execute(
+                    "SELECT seq FROM fragments WHERE supersedes = ? UNION SELECT supersedes FROM fragments "
+                    "WHERE seq = ? AND supersedes IS NOT NULL",
+                    (s, s),
+                ):
+                    if other not in chain:
+                        chain.add(other)
+                        todo.append(other)
+            at = self.clock()
+            erased = []
+            for s in sorted(chain):
+                fid_s, body = conn.execute("SELECT id, body FROM fragments WHERE seq = ?", (s,)).fetchone()
+                doc = orjson.loads(body)
+                if "erased" in doc:
+                    continue
+                stone = canonical_bytes(tombstone(doc, erased_at=at, authority=authority))
+                conn.execute(
+                    "UPDATE fragments SET body = ?, summary = NULL, when_text = NULL WHERE seq = ?", (stone, s)
+                )
+                conn.execute(
+                    "INSERT INTO retention VALUES (?, 'erased', '', ?) ON CONFLICT(seq) DO UPDATE SET erased_at = ?",
+                    (s, at, at),
+                )
+                erased.append(fid_s)
+            if erased:
+                conn.execute(
+                    "INSERT INTO meta VALUES ('erasures', '1') "
+                    "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+                )
+                audit.record(
+                    conn,
+                    at=at,
+                    actor=by,
+                    action="fragment.erase",
+                    purpose=None,
+                    detail={"fragments": erased, "authority": authority, "reason": reason},
+                )
+        if erased:
+            with self._lock:
+                self._erasures_seen = self._erasures()
+                # the old pages may linger in the write-ahead log: fold it in and empty it
+                # (secure_delete, set on open, zeroes the space the content occupied)
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._rebuild()
+        return erased
+
+    def _erasures(self) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'erasures'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _rebuild(self) -> None:
+        """Replace the projection with one built afresh from the journal."""
+        with self._lock:
+            fresh = Projection(text_source=self._details)
+            self._apply_to(fresh, self._rows(0))
+            self.projection = fresh
+            self._source.projection = fresh
+            self._source.cache.clear()
+            self._case_pids_at = (-1, -1)
 
     def person_anchor(self, person_id: str) -> tuple[str, int]:
         """The fragment id and mention index a person id names (to open a case on)."""

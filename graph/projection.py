@@ -116,7 +116,8 @@ class FragmentMeta:
         self.event: int | None = None
         self.supersedes = supersedes
         self.superseded_by: int | None = None
-        self.retracted = bool(doc.get("supersedes", {}).get("retract"))
+        # a retraction, or the tombstone of an erased fragment: never a current version
+        self.retracted = bool(doc.get("supersedes", {}).get("retract")) or "erased" in doc
         access = FragmentAccess.of(doc)
         self.access: FragmentAccess = _ACCESS.setdefault(access, access)
 

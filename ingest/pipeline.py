@@ -97,8 +97,15 @@ def import_rows(
     rejects: _Rejects | None = None,
     progress: Progress | None = None,
     batch: int = BATCH,
+    markings: dict[str, Any] | None = None,
+    actor: str = "import",
 ) -> ImportSummary:
-    """Validate rows and journal the good ones; see the module docstring for the modes."""
+    """Validate rows and journal the good ones; see the module docstring for the modes.
+
+    ``markings`` are given to every row that carries none of its own (set on import by
+    the administrator who knows how the sending agency wants them read); ``actor`` is
+    who the audit says wrote them.
+    """
     now = now or datetime.now(UTC)
     summary = ImportSummary()
     pending: list[tuple[Row, dict[str, Any]]] = []
@@ -107,7 +114,7 @@ def import_rows(
     def flush() -> None:
         if not pending:
             return
-        outcomes = store.append([doc for _, doc in pending], all_or_nothing=strict)
+        outcomes = store.append([doc for _, doc in pending], all_or_nothing=strict, actor=actor)
         for (row, _), out in zip(pending, outcomes, strict=True):
             if out.status == "accepted":
                 summary.accepted += 1
@@ -126,7 +133,10 @@ def import_rows(
         if row.errors or row.raw is None:
             rejected_rows.append((row, _row_errors(row, row.errors)))
             continue
-        doc, errors = check_fragment(row.raw, now=now)
+        raw = row.raw
+        if markings and isinstance(raw, dict) and "markings" not in raw:
+            raw = {**raw, "markings": markings}
+        doc, errors = check_fragment(raw, now=now)
         if errors or doc is None:
             rejected_rows.append((row, _row_errors(row, errors)))
             continue
@@ -155,6 +165,8 @@ def import_files(
     now: datetime | None = None,
     progress: Progress | None = None,
     csv_defaults: dict[str, str] | None = None,
+    markings: dict[str, Any] | None = None,
+    actor: str = "import",
 ) -> ImportSummary:
     """Import each file in turn (``strict`` applies per file)."""
     total = ImportSummary()
@@ -162,7 +174,14 @@ def import_files(
     try:
         for path in paths:
             s = import_rows(
-                store, read_file(path, csv_defaults), strict=strict, now=now, rejects=rejects, progress=progress
+                store,
+                read_file(path, csv_defaults),
+                strict=strict,
+                now=now,
+                rejects=rejects,
+                progress=progress,
+                markings=markings,
+                actor=actor,
             )
             s.files.append(str(path))
             total.add(s)
