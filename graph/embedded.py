@@ -493,6 +493,21 @@ class EmbeddedStore(Store):
                 raise NotFound("no such person", field="person_id")
             return people[idx]
 
+    # ------------------------------------------------------------------ audit
+
+    def audit_verify(self, public_key: Any = None, exported: Sequence[dict[str, Any]] = ()) -> audit.VerifyReport:
+        """Check the whole chain (and checkpoints kept elsewhere) from one read snapshot,
+        without holding up writers."""
+        with self._lock:
+            return audit.verify(self._conn, public_key=public_key, exported=exported)
+
+    def who_saw(self, person_id: str) -> list[audit.AuditEntry]:
+        """Every read or disclosure of this person's record: by the fragments about them
+        (as the store resolves them) and by the person ids readers used."""
+        fids = self.fragments_about(person_id)
+        with self._lock:
+            return audit.who_saw(self._conn, fids, person_ids=[person_id])
+
     # ------------------------------------------------------------------ share decisions
 
     def request_share(
