@@ -310,6 +310,7 @@ def print_chronology(lines: list[ChronologyLine], title: str) -> None:
         who = "\n".join(f"{p.name} ({', '.join(r.replace('_', ' ') for r in p.roles)})" for p in ln.people)
         agencies = "\n".join(f"{s.agency_name} ({s.author_role})" for s in ln.sources)
         marks = [m for m, on in (("corroborated", ln.corroborated), ("corrected", ln.corrected)) if on]
+        marks += sorted({h.replace("_", " ").upper() for s in ln.sources for h in s.handling})
         kind = ", ".join(ln.statements) + "".join(f"\n({m})" for m in marks)
         srcs = "\n".join(s.fragment_id for s in ln.sources)
         if ln.held_back:

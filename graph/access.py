@@ -118,6 +118,8 @@ class FragmentAccess:
     special: frozenset[str]
     existence_visible: bool
     protected_mentions: tuple[int, ...] = field(default=())
+    # handling instructions every reader must see: do_not_tell_family, share_with_conditions
+    handling: tuple[str, ...] = field(default=())
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> FragmentAccess:
@@ -131,6 +133,7 @@ class FragmentAccess:
             special=frozenset(sharing.get("special_category", ())),
             existence_visible=bool(markings.get("existence_visible", True)),
             protected_mentions=tuple(i for i, m in enumerate(doc.get("people", ())) if m.get("identity_protected")),
+            handling=tuple(sorted(markings.get("handling", ()))),
         )
 
 

@@ -47,6 +47,8 @@ class SourceRef:
     summary: str | None
     when_text: str | None
     replaces: list[str] = field(default_factory=list)
+    # handling instructions from the sender, e.g. do_not_tell_family
+    handling: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -268,6 +270,7 @@ def _line(
             summary=texts[m.seq].summary,
             when_text=texts[m.seq].when_text,
             replaces=earlier[m.seq],
+            handling=list(m.access.handling),
         )
         for m in metas
     ]
@@ -310,6 +313,7 @@ CSV_COLUMNS = (
     "concerns",
     "corroborated",
     "corrected",
+    "handling",
     "source fragments",
 )
 
@@ -340,6 +344,7 @@ def csv_rows(lines: Iterable[ChronologyLine]) -> Iterable[list[str]]:
                 "; ".join(ln.concerns),
                 "yes" if ln.corroborated else "no",
                 "yes" if ln.corrected else "no",
+                "; ".join(sorted({h.replace("_", " ") for s in ln.sources for h in s.handling})),
                 "; ".join(f"{s.agency}:{s.fragment_id}" for s in ln.sources),
             )
         ]

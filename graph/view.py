@@ -360,7 +360,7 @@ class ReaderView:
                     precision="month",
                     when=format_when(start, start, "month", None, None),
                     kind="record_held_back",
-                    summary=f"A record held by {agency} that you may not see.",
+                    summary=f"A record held by {agency} that you may not see: ask their designated safeguarding lead.",
                     people=[],
                     agencies=[agency],
                     author_roles=[],

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from api.cli import DEMO_NOW, demo_files
+from graph.chronology import to_csv
 from graph.embedded import EmbeddedStore
 from graph.store import PersonSummary
 from ingest.pipeline import import_files
@@ -190,3 +191,13 @@ def test_mias_network_joins_people_events_sources_agencies_and_places(demo: Embe
     agencies = {g.nodes[f]["agency"] for f, _ in g.in_edges(visit) if f[0] == "fragment"}
     assert agencies == {"northshire-csws", "northshire-police"}
     assert all(g.nodes[f]["fid"].startswith("F") for f in g if f[0] == "fragment")
+
+
+def test_handling_instructions_reach_every_line_they_apply_to(demo: EmbeddedStore) -> None:
+    """Police asked that the family not be told of the September incident: every reader of
+    the line must see that, in the chronology and in its CSV."""
+    tyler = one(demo, "Tyler Rourke")
+    lines = demo.system_view().chronology(tyler.person_id)
+    flagged = [s.record_ref for ln in lines for s in ln.sources if "do_not_tell_family" in s.handling]
+    assert flagged == ["NP-26-0913-0388"]
+    assert "do not tell family" in to_csv(lines)
