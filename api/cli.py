@@ -793,6 +793,34 @@ def audit_who_saw(
     out.print(t)
 
 
+@audit_app.command("disclosures")
+def audit_disclosures(
+    person: Annotated[str | None, typer.Argument(help="Only what concerned this person id.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """What was disclosed to whom: exports and share decisions, with who and why."""
+    s = _admin(store)
+    try:
+        found = s.disclosures(person)
+    except JigsawError as exc:
+        raise _fail(exc.message) from None
+    finally:
+        s.close()
+    t = Table("When", "Who", "What", "Purpose", "To agency", "Outcome", "Fragments")
+    for e in found:
+        d = e.detail
+        t.add_row(
+            e.at,
+            e.actor,
+            e.action,
+            e.purpose or "",
+            str(d.get("to_agency", "")),
+            str(d.get("outcome", "")),
+            str(len(d.get("fragments", []))),
+        )
+    out.print(t)
+
+
 share_app = typer.Typer(help="Requests for information and decisions to share or not (golden rule 7).")
 retention_app = typer.Typer(help="Retention reviews and erasure.")
 app.add_typer(share_app, name="share")

@@ -508,6 +508,15 @@ class EmbeddedStore(Store):
         with self._lock:
             return audit.who_saw(self._conn, fids, person_ids=[person_id])
 
+    def disclosures(self, person_id: str | None = None) -> list[audit.AuditEntry]:
+        """Every export and share decision (what was disclosed to whom), or those about one person."""
+        with self._lock:
+            if person_id is None:
+                return audit.disclosures(self._conn)
+        fids = self.fragments_about(person_id)
+        with self._lock:
+            return audit.disclosures(self._conn, fragment_ids=fids, person_ids=[person_id])
+
     # ------------------------------------------------------------------ share decisions
 
     def request_share(

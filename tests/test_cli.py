@@ -80,6 +80,23 @@ def test_init_ingest_people_chronology(tmp_path: Path) -> None:
     bad = jigsaw("chronology", pid, "--store", store, "--from", "19/11/2026", *fsw, cwd=tmp_path)
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
 
+    # the school asks the children's centre; the centre shares the record, with reasons
+    ask = jigsaw("share", "request", "--as", "dsl", "--holder", "northshire-childrens-centre", "--person", pid,
+                 "--need", "what the visit found", "--store", store, cwd=tmp_path)  # fmt: skip
+    assert ask.returncode == 0, ask.stderr
+    request_id = ask.stdout.split()[1]
+    fid = as_json["lines"][0]["sources"][0]["fragment_id"]
+    refused = jigsaw("share", "decide", request_id, "--as", "dsl", "--outcome", "share_in_full", "--necessity", "n",
+                 "--proportionality", "p", "--lawful-basis", "public_task", "--fragment", fid,
+                 "--store", store, cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 2 and "decided_by" in refused.stderr  # only the agency asked decides
+    ok = jigsaw("share", "decide", request_id, "--as", "fsw-brookside", "--outcome", "share_in_full",
+                "--necessity", "the school must know", "--proportionality", "this visit only",
+                "--lawful-basis", "public_task", "--fragment", fid, "--store", store, cwd=tmp_path)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    told = jigsaw("audit", "disclosures", "--store", store, cwd=tmp_path)
+    assert "share.decision" in told.stdout and "hollybank" in told.stdout
+
 
 def test_schema_prints_json_schema(tmp_path: Path) -> None:
     res = jigsaw("schema", cwd=tmp_path)
