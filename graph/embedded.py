@@ -95,6 +95,7 @@ class EmbeddedStore(Store):
         # what access is decided on, reloaded whenever anyone commits (data_version)
         self._access_loaded = -2
         self._case_pids: dict[int, frozenset[str]] = {}
+        self._anchors: dict[str, tuple[int, int]] = {}
         self._case_pids_at = (-1, -1)
         self._grants: dict[tuple[str, int], list[tuple[str, str | None]]] = {}
         self._pseudonym_key = b""
@@ -106,6 +107,7 @@ class EmbeddedStore(Store):
             cases_of=self._cases_of,
             granted=self._granted,
             pseudonym=self._pseudonym,
+            case_anchors=self._case_anchors,
         )
         self._catch_up()
 
@@ -386,14 +388,22 @@ class EmbeddedStore(Store):
         at = (self._data_version, self.projection.last_seq)
         if self._case_pids_at != at:
             out: dict[int, set[str]] = {}
+            anchors: dict[str, tuple[int, int]] = {}
             for case_id, fid, mention in registry.cases(self._conn):
                 row = self._conn.execute("SELECT seq FROM fragments WHERE id = ?", (fid,)).fetchone()
                 people = self.projection.mention_people(row[0]) if row else []
                 if mention < len(people):
                     out.setdefault(people[mention], set()).add(case_id)
+                    anchors[case_id] = (row[0], mention)
+            self._anchors = anchors
             self._case_pids = {pid: frozenset(c) for pid, c in out.items()}
             self._case_pids_at = at
         return self._case_pids
+
+    def _case_anchors(self) -> dict[str, tuple[int, int]]:
+        """Case id -> (fragment seq, mention index) of the child it was opened on."""
+        self._case_map()
+        return self._anchors
 
     def _cases_of(self, seq: int) -> frozenset[str]:
         """The cases of the children fragment ``seq`` mentions."""

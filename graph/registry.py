@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from graph.access import Clearance, Purpose, Reader, Role
+from graph.audit import normalise_time
 from graph.errors import JigsawError, NotFound
 
 REGISTRY_DDL = """
@@ -216,6 +217,7 @@ def issue_token(conn: sqlite3.Connection, reader_id: str, *, at: str, expires_at
     """A new bearer token for a reader: returns (token id, the token). The token itself
     is shown once and never stored."""
     get_reader(conn, reader_id)
+    expires_at = _instant(expires_at, "expires_at")
     token = "jgs_" + secrets.token_urlsafe(32)
     tid = "T" + secrets.token_hex(6)
     conn.execute("INSERT INTO tokens VALUES (?,?,?,?,?,NULL)", (tid, reader_id, token_hash(token), at, expires_at))
@@ -272,6 +274,16 @@ class ShareDecision:
     family_not_told_reason: str | None
     expires_at: str | None
     requester_told_at: str | None
+
+
+def _instant(value: str | None, field: str) -> str | None:
+    """An expiry as one comparable form (UTC, fixed width), or a clear error."""
+    if value is None:
+        return None
+    try:
+        return normalise_time(value)
+    except ValueError:
+        raise InvalidRecord("give a date and time with its zone, e.g. 2027-02-01T00:00:00Z", field=field) from None
 
 
 def _need(value: str, field: str) -> str:
@@ -342,6 +354,7 @@ def decide_share(
     request's purpose. A reconsideration revokes the grants of the decision it replaces."""
     if outcome not in OUTCOMES:
         raise InvalidRecord(f"use one of: {', '.join(OUTCOMES)}", field="outcome")
+    expires_at = _instant(expires_at, "expires_at")
     if outcome == "do_not_share" and released:
         raise InvalidRecord("a decision not to share releases nothing", field="released")
     if outcome != "do_not_share" and not released:

@@ -67,6 +67,8 @@ class ViewSource:
     granted: Callable[[int, str, Purpose], bool]
     # a stable pseudonym for an identity-protected mention, per viewing agency
     pseudonym: Callable[[str, int, int], str]
+    # case id -> the mention (fragment seq, index) the case was opened on: its child
+    case_anchors: Callable[[], dict[str, tuple[int, int]]] = dict
     # small projections of reader-visible parts, shared by the views of one store
     cache: OrderedDict[Any, Projection] = field(default_factory=OrderedDict)
     cache_size: int = 64
@@ -306,9 +308,7 @@ class ReaderView:
             event_id=self._event_ids(part, vis),
         )
         held = self._placeholders(part, pid, filters)
-        if held:
-            lines = sorted([*lines, *held], key=lambda ln: (ln.start, ln.end, ln.held_back is not None))
-        return lines
+        return _merge_by_middle(lines, held) if held else lines
 
     def _replaced(self, seq: int) -> list[str]:
         """Earlier versions of ``seq`` this reader may read, newest first."""
@@ -323,15 +323,42 @@ class ReaderView:
         return [fids[s] for s in out]
 
     def _placeholders(self, part: _Part, pid: int, filters: ChronologyFilters | None) -> list[ChronologyLine]:
-        """Lines for current fragments about this person that the reader may know exist
-        but not read: the holding agency, the month, and whom to ask; nothing else."""
+        """Lines for current fragments about this child's case that the reader may know
+        exist but not read: the holding agency, the month, and whom to ask; nothing else.
+
+        Only on the chronology of the case's child as this reader knows them (the person
+        holding the earliest child mention of that child the reader may read: the reader
+        learnt from being shown it that it is about their case), and only for fragments on
+        that case. A placeholder says "there is a record about the child of your case",
+        never "this person is the one in that hidden record", which would rest a join on
+        evidence the reader cannot see (an anonymous referrer could be unmasked so), and
+        it appears once, not under every person the hidden record alone would join.
+        """
         p = self._p
-        seqs = {s for s, _, _ in part.projection.people[pid].mentions}
-        gpids = {q for s, i, _ in part.projection.people[pid].mentions for q in [p.mention_people(s)[i]]}
+        mine = {(s, i) for s, i, _ in part.projection.people[pid].mentions}
+        anchors = self.source.case_anchors()
+        children: dict[str, int] = {}
+        for c in sorted(self.reader.cases):
+            anchor = anchors.get(c)
+            if anchor is None or anchor[1] >= len(people := p.mention_people(anchor[0])):
+                continue
+            child = people[anchor[1]]
+            first = min(
+                ((s, i) for s, i, role in p.people[child].mentions if role == "child" and self.visible(s)),
+                default=None,
+            )
+            if first in mine:
+                children[c] = child
+        if not children:
+            return []
+        cases = frozenset(children)
+        seqs = {s for s, _ in mine}
         held: list[int] = []
-        for gpid in gpids:
-            for s, _, _ in p.people[gpid].mentions:
+        for child in sorted(set(children.values())):
+            for s, _, _ in p.people[child].mentions:
                 if s in seqs or not p.is_current(s) or self.decision(s) is not Decision.placeholder:
+                    continue
+                if not self.source.cases_of(s) & cases:
                     continue
                 seqs.add(s)
                 held.append(s)
@@ -441,6 +468,22 @@ class ReaderView:
     def fragment_count(self) -> int:
         """How many current fragments this reader may read."""
         return sum(1 for s in self._p.fragments if self.visible(s))
+
+
+def _middle(ln: ChronologyLine) -> float:
+    return (date.fromisoformat(ln.start).toordinal() + date.fromisoformat(ln.end).toordinal()) / 2
+
+
+def _merge_by_middle(lines: list[ChronologyLine], held: list[ChronologyLine]) -> list[ChronologyLine]:
+    """Put placeholder lines where their month falls, leaving the chronology's own order
+    of the other lines (by the middle of each date's span) exactly as it was."""
+    out: list[ChronologyLine] = []
+    todo = sorted(held, key=_middle)
+    for ln in lines:
+        while todo and _middle(todo[0]) < _middle(ln):
+            out.append(todo.pop(0))
+        out.append(ln)
+    return out + todo
 
 
 def _redact_each(doc: dict[str, Any], hidden: Sequence[int], pseudonym: Callable[[int], str]) -> dict[str, Any]:
