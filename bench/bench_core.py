@@ -165,7 +165,7 @@ def bench_reopen(args: argparse.Namespace) -> None:
 
 def planted_child(store: EmbeddedStore, events: int) -> str:
     """A child with ``events`` events from several agencies, added once to the big store."""
-    found = [p for p in store.find_people("Bench Plantedchild") if p.events >= events]
+    found = [p for p in store.system_view().find_people("Bench Plantedchild") if p.events >= events]
     if found:
         return found[0].person_id
     from ingest.pipeline import import_docs
@@ -197,7 +197,7 @@ def planted_child(store: EmbeddedStore, events: int) -> str:
         )
     summary = import_docs(store, raws, now=NOW)
     assert summary.rejected == 0, summary.errors[:3]
-    (p,) = store.find_people("Bench Plantedchild")
+    (p,) = store.system_view().find_people("Bench Plantedchild")
     return p.person_id
 
 
@@ -205,12 +205,12 @@ def bench_chronology(args: argparse.Namespace) -> None:
     path = big_store(args.n)
     s = EmbeddedStore.open(path)
     pid = planted_child(s, 200)
-    n_lines = len(s.chronology(pid))
+    n_lines = len(s.system_view().chronology(pid))
     gc.collect()
     times = []
     for _ in range(args.calls):
         t = time.perf_counter()
-        s.chronology(pid)
+        s.system_view().chronology(pid)
         times.append((time.perf_counter() - t) * 1000)
     record(
         "chronology of one person (in-process, current versions, no filters)",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -131,13 +132,22 @@ def _passes(p: Projection, seq: int, f: ChronologyFilters) -> bool:
     return not (f.concerns and not f.concerns.intersection(meta.concerns))
 
 
-def agency_name(p: Projection, agency: str, visible: Visible) -> str:
-    """The agency's name as its visible fragments give it (most often given first)."""
+def agency_name(p: Projection, agency: str, shown: Sequence[int]) -> str:
+    """The agency's name as the fragments being shown (``shown``, its sources on the
+    lines) give it; the most used of those names. Looking only at what is shown keeps
+    this cheap (an agency may hold a million fragments) and the same in every view.
+    """
     names = p.agencies.get(agency, {}).get("name", {})
-    best = max(
-        ((len(seqs), n) for n, seqs in names.items() if any(visible(s) for s in seqs)),
-        default=(0, agency),
-    )
+    if len(names) == 1:
+        return next(iter(names))
+    best = (0, agency)
+    for name, seqs in names.items():  # each list is in seq order: look the shown seqs up
+        n = 0
+        for s in shown:
+            i = bisect_left(seqs, s)
+            n += i < len(seqs) and seqs[i] == s
+        if n > best[0] or (n == best[0] and n and name < best[1]):
+            best = (n, name)
     return best[1]
 
 
@@ -219,8 +229,12 @@ def chronology(
     # names are worked out once per person and agency, not once per line
     names: dict[int, str] = {}
     agencies: dict[str, str] = {}
+    shown: dict[str, list[int]] = {}
+    for k in keyed:
+        for s in k[5]:
+            shown.setdefault(p.fragments[s].agency, []).append(s)
     ids = _Ids(person_id, event_id)
-    return [_line(p, p.events[k[4]], k[5], visible, texts, earlier, names, agencies, ids) for k in keyed]
+    return [_line(p, p.events[k[4]], k[5], visible, texts, earlier, names, agencies, ids, shown) for k in keyed]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +253,7 @@ def _line(
     names: dict[int, str],
     agencies: dict[str, str],
     ids: _Ids,
+    shown: dict[str, list[int]],
 ) -> ChronologyLine:
     metas = [p.fragments[s] for s in srcs]
     src_set = set(srcs)
@@ -255,7 +270,7 @@ def _line(
         people.append(PersonInLine(ids.person(q), names[q], rs))
     for m in metas:
         if m.agency not in agencies:
-            agencies[m.agency] = agency_name(p, m.agency, visible)
+            agencies[m.agency] = agency_name(p, m.agency, shown.get(m.agency, ()))
     sources = [
         SourceRef(
             fragment_id=texts[m.seq].fid,

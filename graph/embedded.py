@@ -96,6 +96,7 @@ class EmbeddedStore(Store):
         self._access_loaded = -2
         self._case_pids: dict[int, frozenset[str]] = {}
         self._anchors: dict[str, tuple[int, int]] = {}
+        self._cases_by_seq: dict[int, frozenset[str]] = {}
         self._case_pids_at = (-1, -1)
         self._grants: dict[tuple[str, int], list[tuple[str, str | None]]] = {}
         self._pseudonym_key = b""
@@ -373,10 +374,11 @@ class EmbeddedStore(Store):
         if self._access_loaded == self._data_version:
             return
         grants: dict[tuple[str, int], list[tuple[str, str | None]]] = {}
-        for agency, fid, purpose, expires in registry.live_grants(self._conn):
-            row = self._conn.execute("SELECT seq FROM fragments WHERE id = ?", (fid,)).fetchone()
-            if row:
-                grants.setdefault((agency, row[0]), []).append((purpose, expires))
+        for agency, seq, purpose, expires in self._conn.execute(
+            "SELECT g.agency, f.seq, g.purpose, g.expires_at FROM grants g JOIN fragments f ON f.id = g.fragment_id "
+            "WHERE g.revoked_at IS NULL"
+        ):
+            grants.setdefault((agency, seq), []).append((purpose, expires))
         self._grants = grants
         row = self._conn.execute("SELECT value FROM meta WHERE key='pseudonym_key'").fetchone()
         self._pseudonym_key = bytes.fromhex(row[0])
@@ -389,13 +391,15 @@ class EmbeddedStore(Store):
         if self._case_pids_at != at:
             out: dict[int, set[str]] = {}
             anchors: dict[str, tuple[int, int]] = {}
-            for case_id, fid, mention in registry.cases(self._conn):
-                row = self._conn.execute("SELECT seq FROM fragments WHERE id = ?", (fid,)).fetchone()
-                people = self.projection.mention_people(row[0]) if row else []
+            for case_id, seq, mention in self._conn.execute(
+                "SELECT c.id, f.seq, c.mention FROM cases c JOIN fragments f ON f.id = c.fragment_id"
+            ):
+                people = self.projection.mention_people(seq)
                 if mention < len(people):
                     out.setdefault(people[mention], set()).add(case_id)
-                    anchors[case_id] = (row[0], mention)
+                    anchors[case_id] = (seq, mention)
             self._anchors = anchors
+            self._cases_by_seq.clear()
             self._case_pids = {pid: frozenset(c) for pid, c in out.items()}
             self._case_pids_at = at
         return self._case_pids
@@ -407,17 +411,22 @@ class EmbeddedStore(Store):
 
     def _cases_of(self, seq: int) -> frozenset[str]:
         """The cases of the children fragment ``seq`` mentions."""
+        case_map = self._case_map()
+        out = self._cases_by_seq.get(seq)
+        if out is not None:
+            return out
         p = self.projection
         meta = p.fragments[seq]
-        if meta.event is None:
-            return frozenset()
-        case_map = self._case_map()
-        out: frozenset[str] = frozenset()
-        for pid, role, s in p.events[meta.event].people:
-            if s == seq and role == "child":
-                cases = case_map.get(pid)
-                if cases:
-                    out |= cases
+        out = frozenset()
+        if meta.event is not None and case_map:
+            for pid, role, s in p.events[meta.event].people:
+                if s == seq and role == "child":
+                    cases = case_map.get(pid)
+                    if cases:
+                        out |= cases
+        if len(self._cases_by_seq) > 1_000_000:
+            self._cases_by_seq.clear()
+        self._cases_by_seq[seq] = out
         return out
 
     def _granted(self, seq: int, agency: str, purpose: Purpose) -> bool:

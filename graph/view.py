@@ -71,7 +71,12 @@ class ViewSource:
     case_anchors: Callable[[], dict[str, tuple[int, int]]] = dict
     # small projections of reader-visible parts, shared by the views of one store
     cache: OrderedDict[Any, Projection] = field(default_factory=OrderedDict)
-    cache_size: int = 64
+    cache_size: int = 1024
+    # fragment ids never change: remembered across requests (bounded)
+    fid_cache: dict[int, str] = field(default_factory=dict)
+    # components of the store's projection, valid until the next fragment arrives
+    components: dict[int, tuple[set[int], set[int]]] = field(default_factory=dict)
+    components_at: int = -1
 
 
 @dataclass
@@ -96,7 +101,6 @@ class ReaderView:
         self._decisions: dict[int, Decision] = {}
         self._identity: dict[int, bool] = {}
         self._parts: dict[int, _Part] = {}
-        self._fids: dict[int, str] = {}
 
     # ------------------------------------------------------------------ the policy
 
@@ -135,7 +139,7 @@ class ReaderView:
         if part is not None:
             return part
         p = self._p
-        people, seqs = p.component(pid)
+        people, seqs = self._component(pid)
         mine = sorted(s for s in seqs if self.visible(s))
         if len(mine) == len(seqs) and not any(self._hidden_identities(s) for s in mine):
             part = _Part(p, True, mine, {})
@@ -156,6 +160,20 @@ class ReaderView:
         for q in people:
             self._parts[q] = part
         return part
+
+    def _component(self, pid: int) -> tuple[set[int], set[int]]:
+        src = self.source
+        if src.components_at != self._p.last_seq or src.projection is not self._p:
+            src.components.clear()
+            src.components_at = self._p.last_seq
+        found = src.components.get(pid)
+        if found is None:
+            found = self._p.component(pid)
+            if len(src.components) > 100_000:
+                src.components.clear()
+            for q in found[0]:
+                src.components[q] = found
+        return found
 
     def _project(self, seqs: list[int], redactions: dict[int, tuple[int, ...]]) -> Projection:
         docs = self.source.load(seqs)
@@ -187,10 +205,13 @@ class ReaderView:
     # ------------------------------------------------------------------ naming
 
     def fid_map(self, seqs: Iterable[int]) -> dict[int, str]:
-        want = [s for s in seqs if s not in self._fids]
+        cache = self.source.fid_cache
+        want = [s for s in seqs if s not in cache]
         if want:
-            self._fids.update(self.source.fids(want))
-        return self._fids
+            if len(cache) > 1_000_000:
+                cache.clear()
+            cache.update(self.source.fids(want))
+        return cache
 
     def _anchor(self, part: _Part, pid: int) -> tuple[int, int]:
         lp = part.projection
