@@ -28,8 +28,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from graph import audit, registry
-from graph.access import Clearance, Reader, Role
+from graph import audit
+from graph.access import Clearance, Role
 from graph.chronology import ChronologyFilters, ChronologyLine, to_csv
 from graph.embedded import EmbeddedStore
 from graph.errors import JigsawError
@@ -446,21 +446,13 @@ def setup_demo_access(s: EmbeddedStore) -> None:
     for name, dob in (("Mia Walsh", "2019-03-14"), ("Noah Walsh", "2021-07-02")):
         (child,) = [p for p in system.find_people(name) if dob in p.dobs]
         children.append(child.person_id)
-    with s.transaction() as conn:
-        for i, pid in enumerate(children):
-            case_id = f"NCS-WALSH-{i + 1}"
-            fid, mention = s.person_anchor(pid)
-            registry.open_case(conn, case_id=case_id, fragment_id=fid, mention=mention, at=s.clock(), by="demo")
-            s.record(conn, "demo", "case.change", {"case": case_id, "opened": True, "people": [pid]})
-        for rid, agency, roles, clearances, member, what in _DEMO_ACCESS:
-            registry.put_reader(
-                conn, reader_id=rid, agency=agency, roles=roles, clearances=clearances, display_name=what, at=s.clock()
-            )
-            s.record(conn, "demo", "reader.change", {"reader": rid, "agency": agency, "active": True})
-            if member:
-                for i in range(len(children)):
-                    registry.set_membership(conn, rid, f"NCS-WALSH-{i + 1}", True)
-                    s.record(conn, "demo", "case.change", {"case": f"NCS-WALSH-{i + 1}", "reader": rid, "member": True})
+    for i, pid in enumerate(children):
+        s.open_case("demo", f"NCS-WALSH-{i + 1}", pid)
+    for rid, agency, roles, clearances, member, what in _DEMO_ACCESS:
+        s.put_reader("demo", reader_id=rid, agency=agency, roles=roles, clearances=clearances, display_name=what)
+        if member:
+            for i in range(len(children)):
+                s.set_membership("demo", f"NCS-WALSH-{i + 1}", rid, True)
 
 
 @app.command()
@@ -556,10 +548,10 @@ def _admin(store: Path | None) -> EmbeddedStore:
     return _open(store)
 
 
-def _run(s: EmbeddedStore, fn: Callable[[Any], Any]) -> Any:
+def _store_call(s: EmbeddedStore, fn: Callable[[], Any]) -> Any:
+    """Run one store operation, turning its errors into a message naming the field."""
     try:
-        with s.transaction() as conn:
-            return fn(conn)
+        return fn()
     except JigsawError as exc:
         raise _fail(f"{exc.field}: {exc.message}" if exc.field else exc.message, 2) from None
     finally:
@@ -579,45 +571,26 @@ def readers_add(
 ) -> None:
     """Add a reader, or change one (the change takes effect on their next request)."""
     s = _admin(store)
-
-    def change(conn: Any) -> Reader:
-        r = registry.put_reader(
-            conn,
+    r = _store_call(
+        s,
+        lambda: s.put_reader(
+            by,
             reader_id=reader_id,
             agency=agency,
             roles=[x.value for x in role],
             clearances=[c.value for c in clearance or ()],
             display_name=name,
             active=not inactive,
-            at=s.clock(),
-        )
-        s.record(conn, by, "reader.change", {"reader": reader_id, "agency": agency, "active": r.active})
-        return r
-
-    r = _run(s, change)
+        ),
+    )
     out.print(f"Reader {r.id} ({r.agency}): {', '.join(sorted(r.roles))}; active: {'yes' if r.active else 'no'}")
 
 
 @readers_app.command("deactivate")
 def readers_deactivate(reader_id: str, by: ByOpt = "administrator", store: StoreOpt = None) -> None:
-    """Stop a reader seeing anything, at once (their tokens stop working too)."""
+    """Stop a reader seeing anything, from their next request."""
     s = _admin(store)
-
-    def change(conn: Any) -> None:
-        r = registry.get_reader(conn, reader_id)
-        registry.put_reader(
-            conn,
-            reader_id=r.id,
-            agency=r.agency,
-            roles=list(r.roles),
-            clearances=list(r.clearances),
-            display_name=r.display_name,
-            active=False,
-            at=s.clock(),
-        )
-        s.record(conn, by, "reader.change", {"reader": reader_id, "active": False})
-
-    _run(s, change)
+    _store_call(s, lambda: s.set_reader_active(by, reader_id, False))
     out.print(f"Reader {reader_id} can no longer see anything.")
 
 
@@ -625,11 +598,7 @@ def readers_deactivate(reader_id: str, by: ByOpt = "administrator", store: Store
 def readers_list(store: StoreOpt = None) -> None:
     """Every reader with their agency, roles, clearances and cases."""
     s = _admin(store)
-    try:
-        with s.transaction() as conn:
-            rs = registry.list_readers(conn)
-    finally:
-        s.close()
+    rs = _store_call(s, s.list_readers)
     t = Table("Reader", "Agency", "Roles", "Clearances", "Cases", "Active")
     for r in rs:
         t.add_row(
@@ -652,13 +621,7 @@ def cases_open(
 ) -> None:
     """Open a child's case: readers who are members see what is shared with the case team."""
     s = _admin(store)
-
-    def change(conn: Any) -> None:
-        fid, mention = s.person_anchor(person)
-        registry.open_case(conn, case_id=case_id, fragment_id=fid, mention=mention, at=s.clock(), by=by)
-        s.record(conn, by, "case.change", {"case": case_id, "opened": True, "people": [person]})
-
-    _run(s, change)
+    _store_call(s, lambda: s.open_case(by, case_id, person))
     out.print(f"Case {case_id} opened.")
 
 
@@ -666,12 +629,7 @@ def cases_open(
 def cases_add_member(case_id: str, reader_id: str, by: ByOpt = "administrator", store: StoreOpt = None) -> None:
     """Put a reader on a child's case."""
     s = _admin(store)
-
-    def change(conn: Any) -> None:
-        registry.set_membership(conn, reader_id, case_id, True)
-        s.record(conn, by, "case.change", {"case": case_id, "reader": reader_id, "member": True})
-
-    _run(s, change)
+    _store_call(s, lambda: s.set_membership(by, case_id, reader_id, True))
     out.print(f"{reader_id} now works on case {case_id}.")
 
 
@@ -679,31 +637,20 @@ def cases_add_member(case_id: str, reader_id: str, by: ByOpt = "administrator", 
 def cases_remove_member(case_id: str, reader_id: str, by: ByOpt = "administrator", store: StoreOpt = None) -> None:
     """Take a reader off a child's case (effective on their next request)."""
     s = _admin(store)
-
-    def change(conn: Any) -> None:
-        registry.set_membership(conn, reader_id, case_id, False)
-        s.record(conn, by, "case.change", {"case": case_id, "reader": reader_id, "member": False})
-
-    _run(s, change)
+    _store_call(s, lambda: s.set_membership(by, case_id, reader_id, False))
     out.print(f"{reader_id} no longer works on case {case_id}.")
 
 
 @tokens_app.command("issue")
 def tokens_issue(
     reader_id: str,
-    expires: Annotated[str | None, typer.Option(help="Expiry, an ISO date-time in UTC.")] = None,
+    expires: Annotated[str | None, typer.Option(help="Expiry, an ISO date-time with its zone.")] = None,
     by: ByOpt = "administrator",
     store: StoreOpt = None,
 ) -> None:
     """Issue a bearer token for a reader. It is shown once; only its hash is kept."""
     s = _admin(store)
-
-    def change(conn: Any) -> tuple[str, str]:
-        tid, token = registry.issue_token(conn, reader_id, at=s.clock(), expires_at=expires)
-        s.record(conn, by, "token.issue", {"reader": reader_id, "token": tid})
-        return tid, token
-
-    tid, token = _run(s, change)
+    tid, token = _store_call(s, lambda: s.issue_token(by, reader_id, expires))
     out.print(f"Token {tid} for {reader_id} (shown once, keep it safe):")
     print(token)
 
@@ -712,12 +659,7 @@ def tokens_issue(
 def tokens_revoke(token_id: str, by: ByOpt = "administrator", store: StoreOpt = None) -> None:
     """Revoke a token: it stops working on the next request."""
     s = _admin(store)
-
-    def change(conn: Any) -> None:
-        reader_id = registry.revoke_token(conn, token_id, at=s.clock())
-        s.record(conn, by, "token.revoke", {"reader": reader_id, "token": token_id})
-
-    _run(s, change)
+    _store_call(s, lambda: s.revoke_token(by, token_id))
     out.print(f"Token {token_id} revoked.")
 
 
@@ -825,15 +767,6 @@ share_app = typer.Typer(help="Requests for information and decisions to share or
 retention_app = typer.Typer(help="Retention reviews and erasure.")
 app.add_typer(share_app, name="share")
 app.add_typer(retention_app, name="retention")
-
-
-def _store_call(s: EmbeddedStore, fn: Callable[[], Any]) -> Any:
-    try:
-        return fn()
-    except JigsawError as exc:
-        raise _fail(f"{exc.field}: {exc.message}" if exc.field else exc.message, 2) from None
-    finally:
-        s.close()
 
 
 @share_app.command("request")

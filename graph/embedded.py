@@ -489,6 +489,67 @@ class EmbeddedStore(Store):
     ) -> None:
         audit.record(conn, at=self.clock(), actor=actor, action=action, purpose=purpose, detail=detail)
 
+    # Each change below is one transaction holding the change and its audit entry: the
+    # command line, the demo and (later) the HTTP API all go through these.
+
+    def put_reader(
+        self,
+        by: str,
+        *,
+        reader_id: str,
+        agency: str,
+        roles: Iterable[str],
+        clearances: Iterable[str] = (),
+        display_name: str = "",
+        active: bool = True,
+    ) -> Reader:
+        with self.transaction() as conn:
+            r = registry.put_reader(
+                conn,
+                reader_id=reader_id,
+                agency=agency,
+                roles=roles,
+                clearances=clearances,
+                display_name=display_name,
+                active=active,
+                at=self.clock(),
+            )
+            self.record(conn, by, "reader.change", {"reader": reader_id, "agency": agency, "active": r.active})
+        return r
+
+    def set_reader_active(self, by: str, reader_id: str, active: bool) -> None:
+        with self.transaction() as conn:
+            registry.set_active(conn, reader_id, active, at=self.clock())
+            self.record(conn, by, "reader.change", {"reader": reader_id, "active": active})
+
+    def list_readers(self) -> list[Reader]:
+        with self._lock:
+            return registry.list_readers(self._conn)
+
+    def open_case(self, by: str, case_id: str, person_id: str) -> None:
+        """Open a child's case on a person id (the mention it names is the case's child)."""
+        fid, mention = self.person_anchor(person_id)
+        with self.transaction() as conn:
+            registry.open_case(conn, case_id=case_id, fragment_id=fid, mention=mention, at=self.clock(), by=by)
+            self.record(conn, by, "case.change", {"case": case_id, "opened": True, "people": [person_id]})
+
+    def set_membership(self, by: str, case_id: str, reader_id: str, member: bool) -> None:
+        with self.transaction() as conn:
+            registry.set_membership(conn, reader_id, case_id, member)
+            self.record(conn, by, "case.change", {"case": case_id, "reader": reader_id, "member": member})
+
+    def issue_token(self, by: str, reader_id: str, expires_at: str | None = None) -> tuple[str, str]:
+        """A new bearer token: (token id, the token, shown once; only its hash is kept)."""
+        with self.transaction() as conn:
+            tid, token = registry.issue_token(conn, reader_id, at=self.clock(), expires_at=expires_at)
+            self.record(conn, by, "token.issue", {"reader": reader_id, "token": tid})
+        return tid, token
+
+    def revoke_token(self, by: str, token_id: str) -> None:
+        with self.transaction() as conn:
+            reader_id = registry.revoke_token(conn, token_id, at=self.clock())
+            self.record(conn, by, "token.revoke", {"reader": reader_id, "token": token_id})
+
     def audit_read(self, view: ReaderView, action: str, detail: dict[str, Any]) -> None:
         """Write a read or disclosure to the audit, durably, before the answer is given."""
         with self.transaction() as conn:

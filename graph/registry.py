@@ -14,6 +14,7 @@ import secrets
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -106,24 +107,22 @@ def _json(items: Iterable[str]) -> str:
     return orjson.dumps(sorted(items)).decode()
 
 
+def _members(kind: type[StrEnum], raw: Iterable[str], field: str) -> frozenset[Any]:
+    """The values of an enum named in ``raw``, or an error naming the field and the choices."""
+    try:
+        return frozenset(kind(x) for x in raw)
+    except ValueError:
+        raise InvalidRecord(
+            f"unknown {field[:-1]}; use one of: {', '.join(k.value for k in kind)}", field=field
+        ) from None
+
+
 def _roles(raw: Iterable[str]) -> frozenset[Role]:
-    out = set()
-    for r in raw:
-        try:
-            out.add(Role(r))
-        except ValueError:
-            raise InvalidRecord(f"unknown role; use one of: {', '.join(Role)}", field="roles") from None
-    return frozenset(out)
+    return _members(Role, raw, "roles")
 
 
 def _clearances(raw: Iterable[str]) -> frozenset[Clearance]:
-    out = set()
-    for c in raw:
-        try:
-            out.add(Clearance(c))
-        except ValueError:
-            raise InvalidRecord(f"unknown clearance; use one of: {', '.join(Clearance)}", field="clearances") from None
-    return frozenset(out)
+    return _members(Clearance, raw, "clearances")
 
 
 def parse_purpose(raw: str) -> Purpose:
@@ -175,6 +174,12 @@ def get_reader(conn: sqlite3.Connection, reader_id: str) -> Reader:
         active=bool(row[4]),
         display_name=row[5],
     )
+
+
+def set_active(conn: sqlite3.Connection, reader_id: str, active: bool, *, at: str) -> None:
+    """Let a reader see again, or stop them seeing anything, keeping everything else."""
+    get_reader(conn, reader_id)
+    conn.execute("UPDATE readers SET active = ?, updated_at = ? WHERE id = ?", (int(active), at, reader_id))
 
 
 def list_readers(conn: sqlite3.Connection) -> list[Reader]:

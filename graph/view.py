@@ -147,10 +147,10 @@ class ReaderView:
         p = self._p
         people, seqs = self._component(pid)
         mine = sorted(s for s in seqs if self.visible(s))
-        if len(mine) == len(seqs) and not any(self._hidden_identities(s) for s in mine):
+        redactions = tuple((s, hidden) for s in mine if (hidden := self._hidden_identities(s)))
+        if len(mine) == len(seqs) and not redactions:
             part = _Part(p, True, mine, {})
         else:
-            redactions = tuple((s, self._hidden_identities(s)) for s in mine if self._hidden_identities(s))
             pseudo_agency = self.reader.agency if redactions else ""
             key = (tuple(mine), redactions, pseudo_agency)
             cache = self.source.cache
