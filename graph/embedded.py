@@ -646,8 +646,9 @@ class EmbeddedStore(Store):
             bodies = []
             for fid in released:
                 row = conn.execute("SELECT agency, body FROM fragments WHERE id = ?", (fid,)).fetchone()
-                if row is None:
-                    raise NotFound("no such fragment", field="released")
+                if row is None or row[0] != reader.agency:
+                    # another agency's fragment answers exactly as one that does not exist
+                    raise NotFound("no fragment of your agency has this id", field="released")
                 pairs.append((fid, row[0]))
                 bodies.append(row[1])
             digest = hashlib.sha256(b"".join(sorted(bodies))).hexdigest()

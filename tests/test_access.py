@@ -35,11 +35,12 @@ from api.cli import DEMO_NOW, DEMO_READERS, demo_files, setup_demo_access
 from graph import registry
 from graph.access import Clearance, Decision, FragmentAccess, Purpose, Reader, Role, decide, may_see_identity
 from graph.embedded import EmbeddedStore
+from graph.errors import NotFound
 from graph.store import fragment_id
 from graph.view import ReaderView
 from ingest.pipeline import import_files
 from ingest.validate import check_fragment
-from tests.conftest import NOW
+from tests.conftest import NOW, fragment
 
 PROTECTED = re.compile(r"^(Referrer|Neighbour) \(identity protected\) #[0-9A-F]{6}$")
 NO_SUCH_FRAGMENT = "F" + "0" * 24
@@ -1166,3 +1167,28 @@ def test_markings_are_read_from_the_canonical_fragment() -> None:
     )
     plain = make("ws-school", "SCH-X", "2026-06-01", "school_concern", [SKYE], summary="x")
     assert FragmentAccess.of(plain) == FragmentAccess("ws-school", "case_team", frozenset(), frozenset(), True, ())
+
+
+def test_releasing_another_agencys_fragment_answers_as_for_no_fragment(store: EmbeddedStore) -> None:
+    """A decider who names a fragment of another agency learns nothing about it: the
+    answer is the one for an id that does not exist."""
+    doc, errors = check_fragment(fragment(), now=NOW)
+    assert doc is not None, errors
+    store.append([doc])
+    theirs = fragment_id(doc["agency"]["id"], doc["record_ref"])
+    store.put_reader("admin", reader_id="asker", agency="x-school", roles=["designated_safeguarding_lead"])
+    store.put_reader("admin", reader_id="decider", agency="x-police", roles=["police_officer"])
+    req = store.request_share(
+        "asker", holder_agency="x-police", person_id="P0000000000000000-0", purpose="safeguarding",
+        need="what police hold", urgency="routine",
+    )  # fmt: skip
+    answers = []
+    for fid in (theirs, "F" + "0" * 24):
+        with pytest.raises(NotFound) as exc:
+            store.decide_share(
+                "decider", req.id, outcome="share_in_full", necessity="n", proportionality="p",
+                lawful_basis="public_task", released=[fid], family_told=True,
+            )  # fmt: skip
+        answers.append((exc.value.field, exc.value.message))
+    assert answers[0] == answers[1] == ("released", "no fragment of your agency has this id")
+    assert store.share_records(req.id) == []  # nothing half-written
