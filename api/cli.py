@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -437,6 +437,11 @@ _DEMO_ACCESS: list[tuple[str, str, list[str], list[str], bool, str]] = [
     ("officer-housing-7", "northshire-housing", ["practitioner"], [], False, "housing, not involved"),
 ]
 DEMO_READERS = [(rid, what) for rid, _, _, _, _, what in _DEMO_ACCESS]
+# staff who see no case content: for the HTTP API's administration and audit routes
+_DEMO_STAFF: list[tuple[str, str, list[str], str]] = [
+    ("admin-partnership", "northshire-safeguarding-partnership", ["administrator"], "administrator"),
+    ("dpo-northshire", "northshire-csws", ["data_protection_officer"], "data protection officer"),
+]
 
 
 def setup_demo_access(s: EmbeddedStore) -> None:
@@ -453,6 +458,25 @@ def setup_demo_access(s: EmbeddedStore) -> None:
         if member:
             for i in range(len(children)):
                 s.set_membership("demo", f"NCS-WALSH-{i + 1}", rid, True)
+    for rid, agency, roles, what in _DEMO_STAFF:
+        s.put_reader("demo", reader_id=rid, agency=agency, roles=roles, display_name=what)
+
+
+def build_demo(path: Path) -> ImportSummary:
+    """A fresh demo store at ``path``: the demo families imported, readers and cases set up."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    s = EmbeddedStore.open(path, create=True)
+    try:
+        summary = import_files(s, demo_files(), now=DEMO_NOW, rejects_path=path.parent / "demo-rejects.jsonl")
+        if summary.rejected:
+            for e in summary.errors:
+                err.print(f"  {e}")
+            raise _fail("the demo data did not import cleanly")
+        setup_demo_access(s)
+    finally:
+        s.close()
+    return summary
 
 
 @app.command()
@@ -471,23 +495,15 @@ def demo(
     malicious. Each agency held one piece.
     """
     path = store or DEMO_STORE
-    if path.exists():
-        if store is not None:
-            raise _fail(f"{path} already exists; the demo builds a fresh store, so pick a new path")
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    s = EmbeddedStore.open(path, create=True)
+    if path.exists() and store is not None:
+        raise _fail(f"{path} already exists; the demo builds a fresh store, so pick a new path")
+    summary = build_demo(path)
+    out.print(
+        f"Imported {summary.accepted} fragments from {len(summary.files)} files "
+        f"({summary.rejected} rejected) into {path}"
+    )
+    s = EmbeddedStore.open(path)
     try:
-        summary = import_files(s, demo_files(), now=DEMO_NOW, rejects_path=path.parent / "demo-rejects.jsonl")
-        out.print(
-            f"Imported {summary.accepted} fragments from {len(summary.files)} files "
-            f"({summary.rejected} rejected) into {path}"
-        )
-        if summary.rejected:
-            for e in summary.errors:
-                err.print(f"  {e}")
-            raise _fail("the demo data did not import cleanly")
-        setup_demo_access(s)
         v = s.view(DEMO_SOCIAL_WORKER, "safeguarding")
         found = [p for p in v.find_people("Mia Walsh") if "2019-03-14" in p.dobs]
         if not found:
@@ -527,6 +543,80 @@ def demo(
         f"Next: jigsaw people Walsh --as {DEMO_SOCIAL_WORKER} --store {path}\n"
         f"      jigsaw chronology {pid} --as {DEMO_SCHOOL_DSL} --store {path}\n"
         f"      jigsaw audit verify --store {path}"
+    )
+
+
+@app.command()
+def serve(
+    store: StoreOpt = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on. Default: $JIGSAW_HOST or 127.0.0.1 (this machine only).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port. Default: $JIGSAW_PORT or 8000.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Worker processes sharing the store.")] = 1,
+    with_demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Serve a fresh demo store (./jigsaw-demo/demo.sqlite) and print demo tokens."),
+    ] = False,
+) -> None:
+    """Run the HTTP API (docs at /docs). Settings come from JIGSAW_* variables and .env."""
+    import logging
+
+    import uvicorn
+
+    from api.settings import Settings
+
+    if with_demo:
+        path = store or DEMO_STORE
+        summary = build_demo(path)
+        err.print(f"Demo store: {summary.accepted} fragments from {len(summary.files)} files in {path}")
+        os.environ["JIGSAW_STORE"] = str(path)
+    elif store is not None:
+        os.environ["JIGSAW_STORE"] = str(store)
+    if host is not None:
+        os.environ["JIGSAW_HOST"] = host
+    if port is not None:
+        os.environ["JIGSAW_PORT"] = str(port)
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        raise _fail(f"settings: {exc}") from None
+    if not settings.store.exists():
+        raise _fail(f"no Jigsaw store at {settings.store}; run `jigsaw init` (or `jigsaw serve --demo`)")
+    base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
+    if with_demo:
+        s = EmbeddedStore.open(settings.store)
+        try:
+            expires = (datetime.now(UTC) + timedelta(hours=12)).isoformat()
+            rows = []
+            for rid, what in [*DEMO_READERS, *((r, w) for r, _, _, w in _DEMO_STAFF)]:
+                _, token = s.issue_token("demo", rid, expires)
+                rows.append((rid, what, token))
+        finally:
+            s.close()
+        # plain lines, never wrapped or cut, so a token can be copied whole
+        print("Demo tokens, one per reader (valid 12 hours; synthetic data only):")
+        for rid, what, token in rows:
+            print(f"  {rid:<21} {what:<25} {token}")
+    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(
+            f"[bold yellow]Listening on {settings.host}:[/] anyone who can reach this machine on port "
+            f"{settings.port} can reach the API. Put it behind TLS (a reverse proxy) and a firewall; "
+            "see docs/deploying.md."
+        )
+    out.print(
+        f"Jigsaw API at {base}  —  try it in the browser: {base}/docs\n"
+        f'  curl -H "Authorization: Bearer <token>" -H "X-Jigsaw-Purpose: safeguarding" "{base}/people?q=Walsh"'
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        access_log=False,  # uvicorn's access log writes query strings (names); ours writes route templates
+        log_level="info",
     )
 
 

@@ -109,22 +109,32 @@ class EmbeddedStore(Store):
             granted=self._granted,
             pseudonym=self._pseudonym,
             case_anchors=self._case_anchors,
+            lock=self._lock,
         )
         self._catch_up()
 
     # ------------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = False, clock: Callable[[], str] = utc_now) -> EmbeddedStore:
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        create: bool = False,
+        clock: Callable[[], str] = utc_now,
+        busy_timeout: float = 5.0,
+    ) -> EmbeddedStore:
         """Open the store at ``path``; with ``create``, make it if it is not there.
-        ``clock`` gives the time for the audit and for grant expiry (UTC, ISO 8601)."""
+        ``clock`` gives the time for the audit and for grant expiry (UTC, ISO 8601);
+        ``busy_timeout`` is how many seconds a write waits for another process's write
+        before giving up with StoreBusy."""
         p = Path(path)
         if not p.exists() and not create:
             raise StoreNotInitialised(f"no Jigsaw store at {p}; run `jigsaw init` first")
         if create:
             p.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=5.0)
+            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -550,6 +560,18 @@ class EmbeddedStore(Store):
             reader_id = registry.revoke_token(conn, token_id, at=self.clock())
             self.record(conn, by, "token.revoke", {"reader": reader_id, "token": token_id})
 
+    def reader_for_token(self, token: str) -> str | None:
+        """The reader a live bearer token belongs to (not revoked, not expired), or None."""
+        with self._lock:
+            try:
+                return registry.reader_for_token(self._conn, token, now=self.clock())
+            except sqlite3.Error as exc:
+                raise _translate(exc) from None
+
+    def list_tokens(self, reader_id: str | None = None) -> list[registry.TokenInfo]:
+        with self._lock:
+            return registry.list_tokens(self._conn, reader_id)
+
     def audit_read(self, view: ReaderView, action: str, detail: dict[str, Any]) -> None:
         """Write a read or disclosure to the audit, durably, before the answer is given."""
         with self.transaction() as conn:
@@ -686,6 +708,37 @@ class EmbeddedStore(Store):
     def share_records(self, request_id: str | None = None) -> list[registry.ShareDecision]:
         with self._lock:
             return registry.decisions(self._conn, request_id)
+
+    def share_requests(self, agency: str) -> list[registry.ShareRequest]:
+        """Requests ``agency`` made or was asked."""
+        with self._lock:
+            return registry.requests_for(self._conn, agency)
+
+    def share_request(self, request_id: str) -> registry.ShareRequest:
+        with self._lock:
+            return registry.get_request(self._conn, request_id)
+
+    def audit_entries(
+        self,
+        *,
+        actor: str | None = None,
+        action_prefix: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        after_seq: int = 0,
+        limit: int = 100,
+    ) -> list[audit.AuditEntry]:
+        """Audit entries matching every filter, oldest first (for the data protection officer)."""
+        with self._lock:
+            return audit.entries(
+                self._conn,
+                actor=actor,
+                action_prefix=action_prefix,
+                since=since,
+                until=until,
+                after_seq=after_seq,
+                limit=limit,
+            )
 
     # ------------------------------------------------------------------ retention
 

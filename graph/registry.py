@@ -237,6 +237,23 @@ def revoke_token(conn: sqlite3.Connection, token_id: str, *, at: str) -> str:
     return str(row[0])
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    """What an administrator may know of a token: never the token or its hash."""
+
+    id: str
+    reader_id: str
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+
+
+def list_tokens(conn: sqlite3.Connection, reader_id: str | None = None) -> list[TokenInfo]:
+    sql = "SELECT id, reader_id, created_at, expires_at, revoked_at FROM tokens"
+    rows = conn.execute(sql + " WHERE reader_id = ? ORDER BY created_at, id", (reader_id,)) if reader_id else None
+    return [TokenInfo(*r) for r in (rows or conn.execute(sql + " ORDER BY created_at, id"))]
+
+
 def reader_for_token(conn: sqlite3.Connection, token: str, *, now: str) -> str | None:
     row = conn.execute(
         "SELECT reader_id FROM tokens WHERE hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
@@ -334,6 +351,14 @@ def get_request(conn: sqlite3.Connection, request_id: str) -> ShareRequest:
     if row is None:
         raise NotFound("no such request", field="request_id")
     return ShareRequest(*row)
+
+
+def requests_for(conn: sqlite3.Connection, agency: str) -> list[ShareRequest]:
+    """Requests an agency made or was asked, oldest first."""
+    rows = conn.execute(
+        "SELECT * FROM share_requests WHERE agency = ? OR holder_agency = ? ORDER BY at, id", (agency, agency)
+    )
+    return [ShareRequest(*r) for r in rows]
 
 
 def decide_share(

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
 if TYPE_CHECKING:
+    from graph.access import Reader
+    from graph.audit import AuditEntry, VerifyReport
+    from graph.registry import ShareDecision, ShareRequest, TokenInfo
     from graph.view import ReaderView
 
 Status = Literal["accepted", "duplicate", "rejected", "not_written"]
@@ -100,6 +103,114 @@ class Store(ABC):
     def system_view(self) -> ReaderView:
         """Everything current, unfiltered: for tests, benchmarks and maintenance jobs
         only. Never serve it to a person."""
+
+    # Administration. Every change is one durable transaction with its audit entry, made
+    # ``by`` a named person; the command line and the HTTP API both come through these.
+
+    @abstractmethod
+    def reader(self, reader_id: str) -> Reader:
+        """A reader's entitlements as they are now (NotFound if there is no such reader)."""
+
+    @abstractmethod
+    def put_reader(
+        self,
+        by: str,
+        *,
+        reader_id: str,
+        agency: str,
+        roles: Iterable[str],
+        clearances: Iterable[str] = (),
+        display_name: str = "",
+        active: bool = True,
+    ) -> Reader: ...
+
+    @abstractmethod
+    def set_reader_active(self, by: str, reader_id: str, active: bool) -> None: ...
+
+    @abstractmethod
+    def list_readers(self) -> list[Reader]: ...
+
+    @abstractmethod
+    def open_case(self, by: str, case_id: str, person_id: str) -> None: ...
+
+    @abstractmethod
+    def set_membership(self, by: str, case_id: str, reader_id: str, member: bool) -> None: ...
+
+    @abstractmethod
+    def issue_token(self, by: str, reader_id: str, expires_at: str | None = None) -> tuple[str, str]:
+        """(token id, the token): the token is shown once; only its hash is kept."""
+
+    @abstractmethod
+    def revoke_token(self, by: str, token_id: str) -> None: ...
+
+    @abstractmethod
+    def list_tokens(self, reader_id: str | None = None) -> list[TokenInfo]: ...
+
+    @abstractmethod
+    def reader_for_token(self, token: str) -> str | None:
+        """The reader a live (not revoked, not expired) bearer token belongs to, or None."""
+
+    # The audit trail.
+
+    @abstractmethod
+    def audit_read(self, view: ReaderView, action: str, detail: dict[str, Any]) -> None:
+        """Record a read or disclosure, durably, before the answer is given."""
+
+    @abstractmethod
+    def audit_verify(self, public_key: Any = None, exported: Sequence[dict[str, Any]] = ()) -> VerifyReport: ...
+
+    @abstractmethod
+    def audit_entries(
+        self,
+        *,
+        actor: str | None = None,
+        action_prefix: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        after_seq: int = 0,
+        limit: int = 100,
+    ) -> list[AuditEntry]: ...
+
+    @abstractmethod
+    def who_saw(self, person_id: str) -> list[AuditEntry]: ...
+
+    @abstractmethod
+    def disclosures(self, person_id: str | None = None) -> list[AuditEntry]: ...
+
+    # Requests for information and share decisions (golden rule 7).
+
+    @abstractmethod
+    def request_share(
+        self, reader_id: str, *, holder_agency: str, person_id: str, purpose: str, need: str, urgency: str
+    ) -> ShareRequest: ...
+
+    @abstractmethod
+    def decide_share(
+        self,
+        reader_id: str,
+        request_id: str,
+        *,
+        outcome: str,
+        necessity: str,
+        proportionality: str,
+        lawful_basis: str,
+        released: Sequence[str] = (),
+        special_condition: str | None = None,
+        family_told: bool,
+        family_not_told_reason: str | None = None,
+        expires_at: str | None = None,
+        reconsiders: str | None = None,
+    ) -> ShareDecision: ...
+
+    @abstractmethod
+    def share_requests(self, agency: str) -> list[ShareRequest]:
+        """Requests ``agency`` made or was asked."""
+
+    @abstractmethod
+    def share_request(self, request_id: str) -> ShareRequest: ...
+
+    @abstractmethod
+    def share_records(self, request_id: str | None = None) -> list[ShareDecision]: ...
 
     @abstractmethod
     def close(self) -> None: ...

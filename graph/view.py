@@ -36,11 +36,13 @@ ids; an id a reader cannot resolve answers "not found", exactly like one that ne
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import networkx as nx
 
@@ -51,6 +53,20 @@ from graph.search import match_people
 from graph.store import PersonSummary
 
 ID_CHARS = 16  # hex characters of a fragment id in a person or event id: 64 bits
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _locked(fn: Callable[Concatenate[ReaderView, _P], _T]) -> Callable[Concatenate[ReaderView, _P], _T]:
+    """Answer a question with the store held still (many request threads share one store)."""
+
+    @functools.wraps(fn)
+    def run(self: ReaderView, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with self.source.lock:
+            return fn(self, *args, **kwargs)
+
+    return run
 
 
 def _everything(seq: int) -> bool:
@@ -75,6 +91,9 @@ class ViewSource:
     pseudonym: Callable[[str, int, int], str]
     # case id -> the mention (fragment seq, index) the case was opened on: its child
     case_anchors: Callable[[], dict[str, tuple[int, int]]] = dict
+    # held while a view reads the projection, so a write applying to it cannot interleave
+    # (the embedded store passes its own lock; reads from many threads are then safe)
+    lock: threading.RLock = field(default_factory=threading.RLock)
     # small projections of reader-visible parts, shared by the views of one store
     cache: OrderedDict[Any, Projection] = field(default_factory=OrderedDict)
     cache_size: int = 1024
@@ -280,6 +299,7 @@ class ReaderView:
 
     # ------------------------------------------------------------------ questions
 
+    @_locked
     def person(self, person_id: str) -> PersonSummary | None:
         found = self._resolve(person_id)
         if found is None:
@@ -302,6 +322,7 @@ class ReaderView:
             agencies=sorted({lp.fragments[s].agency for s, _, _ in person.mentions if vis(s)}),
         )
 
+    @_locked
     def find_people(self, query: str, *, limit: int = 20) -> list[PersonSummary]:
         """People the reader may see whose visible name or identifier matches ``query``.
 
@@ -317,6 +338,7 @@ class ReaderView:
                 out.setdefault(summary.person_id, summary)
         return sorted(out.values(), key=lambda s: s.person_id)[:limit]
 
+    @_locked
     def chronology(self, person_id: str, filters: ChronologyFilters | None = None) -> list[ChronologyLine]:
         """The person's merged chronology as this reader may see it, with placeholders
         for records whose existence the reader may know of but not their content."""
@@ -429,6 +451,7 @@ class ReaderView:
             )
         return lines
 
+    @_locked
     def network(self, person_id: str, *, radius: int = 1) -> nx.MultiDiGraph:
         """The person's ego network in the reader's projection."""
         found = self._resolve(person_id)
@@ -467,6 +490,29 @@ class ReaderView:
             data["sources"] = tuple(sorted(fids.get(s) or self.fid_map([s])[s] for s in data.get("sources", ())))
         return g
 
+    @_locked
+    def event(self, event_id: str) -> ChronologyLine | None:
+        """One event as this reader may see it: its chronology line, with every source
+        the reader may read. ``event_id`` is ``E`` and a source fragment's id prefix (any
+        visible source names the event); None exactly as for no such event."""
+        head = event_id[1:]
+        if len(event_id) != 1 + ID_CHARS or not event_id.startswith("E"):
+            return None
+        try:
+            int(head, 16)
+        except ValueError:
+            return None
+        seq = self.source.seq_of_prefix(head.lower())
+        if seq is None or not self.visible(seq):
+            return None
+        fid = self.fid_map([seq])[seq]
+        for i in range(len(self._p.mention_people(seq))):
+            for line in self.chronology(f"P{fid[1 : 1 + ID_CHARS]}-{i}"):
+                if any(src.fragment_id == fid for src in line.sources):
+                    return line
+        return None
+
+    @_locked
     def fragment(self, fid: str) -> dict[str, Any] | None:
         """One fragment as this reader may see it (protected identities redacted), a
         placeholder if they may know of it only, or None exactly as for no such id."""
@@ -492,6 +538,7 @@ class ReaderView:
             doc = _redact_each(doc, hidden, self._pseudonyms_for(seq))
         return doc
 
+    @_locked
     def fragment_count(self) -> int:
         """How many current fragments this reader may read."""
         return sum(1 for s in self._p.fragments if self.visible(s))

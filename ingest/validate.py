@@ -49,6 +49,11 @@ class FieldError:
         return {"field": self.field, "reason": self.reason}
 
 
+def field_path(parts: tuple[int | str, ...]) -> str:
+    """A pydantic location as a field path: ``("people", 1, "dob")`` -> ``people[1].dob``."""
+    return _loc(parts)
+
+
 def _loc(parts: tuple[int | str, ...]) -> str:
     out = ""
     for p in parts:
@@ -61,13 +66,20 @@ def _loc(parts: tuple[int | str, ...]) -> str:
 
 def pydantic_errors(exc: ValidationError) -> list[FieldError]:
     """Pydantic's errors as FieldErrors, without the submitted values."""
+    return error_list(exc.errors(include_input=False, include_url=False))
+
+
+def error_list(errors: Any, *, drop: int = 0, extra: str | None = None) -> list[FieldError]:
+    """Pydantic-style error dicts as FieldErrors (``drop`` leading location parts, e.g.
+    FastAPI's "body"). Only the location, the type and pydantic's own message are used:
+    never the submitted input."""
     out = []
-    for e in exc.errors(include_input=False, include_url=False):
-        loc = tuple(p for p in e["loc"] if p not in ("function-after", "function-before"))
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "not a field of a fragment (check the spelling against `jigsaw schema`)"
-        elif e["type"] == "missing":
+    for e in errors:
+        loc = tuple(p for p in tuple(e["loc"])[drop:] if p not in ("function-after", "function-before"))
+        msg = str(e.get("msg", "invalid"))
+        if e.get("type") == "extra_forbidden":
+            msg = extra or "not a field of a fragment (check the spelling against `jigsaw schema`)"
+        elif e.get("type") == "missing":
             msg = "required and missing"
         out.append(FieldError(_loc(loc), msg))
     return out
@@ -88,6 +100,12 @@ def check_fragment(raw: Any, *, now: datetime | None = None) -> tuple[dict[str, 
         frag = Fragment.model_validate(raw)
     except ValidationError as exc:
         return None, pydantic_errors(exc)
+    return canonical(frag, now=now)
+
+
+def canonical(frag: Fragment, *, now: datetime | None = None) -> tuple[dict[str, Any] | None, list[FieldError]]:
+    """The canonical document of a fragment pydantic has already validated (the HTTP API
+    receives it so), or the problems only the whole fragment shows."""
     doc = frag.model_dump(mode="json", exclude_none=True)
     errors = normalise(frag, doc, now=now or datetime.now(UTC))
     if errors:

@@ -1,0 +1,163 @@
+"""People: find them, read one, their chronology and their network, as the caller may see them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import networkx as nx
+import orjson
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from api.deps import PageDep, Reading, StoreDep
+from api.limits import JsonRoute
+from api.problems import ApiProblem
+from api.routers.common import audit, chronology_audit, next_url, view_of
+from api.schemas import ChronologyPage, NetworkOut, PeoplePage, PersonOut
+from graph.chronology import ChronologyFilters, to_csv
+from graph.store import PersonSummary
+from graph.view import ReaderView
+from ingest.schema import Concern, Significance, StatementKind
+
+router = APIRouter(prefix="/people", tags=["people"], route_class=JsonRoute)
+
+PersonId = Path(pattern=r"^P[0-9a-f]{16}-[0-9]{1,3}$", description="A person id as you know them, e.g. P1a2b...-0.")
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such person, or none you may see"}}
+
+
+def _person(v: ReaderView, person_id: str) -> PersonSummary:
+    found = v.person(person_id)
+    if found is None:
+        raise ApiProblem(404, "no such person", field="person_id", kind="not-found")
+    return found
+
+
+@router.get("", response_model=PeoplePage, summary="Find people by name or identifier, among those you may see")
+def find(
+    request: Request,
+    who: Reading,
+    store: StoreDep,
+    page: PageDep,
+    q: Annotated[
+        str, Query(min_length=2, max_length=200, description="A name (any of its words), an NHS number or UPN.")
+    ],
+) -> PeoplePage:
+    v = view_of(store, who)
+    found = v.find_people(q, limit=page.offset + page.limit + 1)
+    items = found[page.offset : page.offset + page.limit]
+    kind = "identifier" if sum(c.isdigit() for c in q) >= 6 else "name"
+    audit(store, v, "read.search", {"query_kind": kind, "people": [p.person_id for p in items]})
+    more = len(found) > page.offset + page.limit
+    return PeoplePage(
+        items=[PersonOut.model_validate(asdict(p)) for p in items],
+        limit=page.limit,
+        offset=page.offset,
+        next=next_url(request, page.offset, page.limit, more),
+    )
+
+
+@router.get("/{person_id}", response_model=PersonOut, responses=NOT_FOUND, summary="One person as you may see them")
+def person(who: Reading, store: StoreDep, person_id: str = PersonId) -> PersonOut:
+    v = view_of(store, who)
+    found = _person(v, person_id)
+    audit(store, v, "read.person", {"people": [person_id]})
+    return PersonOut.model_validate(asdict(found))
+
+
+@router.get(
+    "/{person_id}/chronology",
+    response_model=ChronologyPage,
+    responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}, "description": "The page, as JSON or CSV"}},
+    summary="A person's merged chronology, with the same filters as the command line",
+)
+def chronology(
+    request: Request,
+    who: Reading,
+    store: StoreDep,
+    page: PageDep,
+    person_id: str = PersonId,
+    date_from: Annotated[date | None, Query(alias="from", description="Events on or after (YYYY-MM-DD).")] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="Events on or before (YYYY-MM-DD).")] = None,
+    agency: Annotated[list[str] | None, Query(max_length=50, description="Only these agencies' records.")] = None,
+    concern: Annotated[list[Concern] | None, Query(description="Only records with these concerns.")] = None,
+    significance: Annotated[list[Significance] | None, Query(description="Only this significance.")] = None,
+    statement: Annotated[
+        list[StatementKind] | None, Query(description="Only fact, opinion, hearsay, allegation.")
+    ] = None,
+    format: Annotated[Literal["json", "csv"], Query(description="json, or csv for a spreadsheet.")] = "json",
+) -> Response:
+    if date_from and date_to and date_from > date_to:
+        raise ApiProblem(422, "is after 'to'", field="from")
+    filters = ChronologyFilters(
+        date_from=date_from,
+        date_to=date_to,
+        agencies=frozenset(agency or ()),
+        concerns=frozenset(c.value for c in concern or ()),
+        significance=frozenset(s.value for s in significance or ()),
+        statements=frozenset(s.value for s in statement or ()),
+    )
+    v = view_of(store, who)
+    summary = _person(v, person_id)
+    lines = v.chronology(person_id, filters)
+    shown = lines[page.offset : page.offset + page.limit]
+    action = "disclosure.export" if format == "csv" else "read.chronology"
+    audit(store, v, action, chronology_audit(person_id, shown))
+    if format == "csv":
+        return Response(
+            to_csv(shown),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="chronology-{person_id}.csv"'},
+        )
+    more = len(lines) > page.offset + page.limit
+    body = {
+        "person": asdict(summary),
+        "items": [ln.as_dict() for ln in shown],
+        "total": len(lines),
+        "limit": page.limit,
+        "offset": page.offset,
+        "next": next_url(request, page.offset, page.limit, more),
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _node_id(node: tuple[str, Any]) -> str:
+    return f"{node[0]}:{node[1]}"
+
+
+def _plain(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v for k, v in data.items() if k != "sources"}
+    for k in ("start", "end"):  # events hold day numbers: give dates
+        day = out.get(k)
+        if isinstance(day, int):
+            out[k] = date.fromordinal(day).isoformat()
+    return out
+
+
+@router.get("/{person_id}/network", response_model=NetworkOut, responses=NOT_FOUND, summary="A person's network")
+def network(
+    who: Reading,
+    store: StoreDep,
+    person_id: str = PersonId,
+    radius: Annotated[int, Query(ge=1, le=3, description="How many steps out from the person.")] = 1,
+) -> NetworkOut:
+    v = view_of(store, who)
+    _person(v, person_id)
+    g: nx.MultiDiGraph = v.network(person_id, radius=radius)
+    nodes = [
+        {"id": _node_id(n), "kind": n[0], "attributes": _plain(d), "sources": list(d.get("sources", ()))}
+        for n, d in g.nodes(data=True)
+    ]
+    edges = [
+        {
+            "source": _node_id(a),
+            "target": _node_id(b),
+            "kind": str(k),
+            "attributes": _plain(d),
+            "sources": list(d.get("sources", ())),
+        }
+        for a, b, k, d in g.edges(keys=True, data=True)
+    ]
+    fids = sorted({s for n in nodes for s in n["sources"]})
+    audit(store, v, "read.network", {"people": [person_id], "fragments": fids})
+    return NetworkOut.model_validate({"person_id": person_id, "nodes": nodes, "edges": edges})

@@ -1,0 +1,322 @@
+"""Request and response bodies of the HTTP API (their JSON Schemas are in /openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from graph.access import Clearance, Role
+from ingest.schema import Author, Fragment, LongText, RecordRef, Text
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# ---------------------------------------------------------------------- fragments
+
+
+class FragmentReceipt(BaseModel):
+    id: str = Field(description="The fragment's id: the same for a resend of the same record reference.")
+    status: Literal["accepted", "duplicate"] = Field(
+        description="accepted: stored now, durably; duplicate: already stored, nothing changed."
+    )
+    location: str
+
+
+class BatchIn(_In):
+    fragments: list[Fragment] = Field(min_length=1, max_length=1000, description="Stored all together or not at all.")
+
+
+class BatchItem(BaseModel):
+    index: int
+    id: str
+    status: Literal["accepted", "duplicate"]
+
+
+class BatchReceipt(BaseModel):
+    accepted: int
+    duplicate: int
+    items: list[BatchItem]
+
+
+class CorrectionIn(_In):
+    reason: Text = Field(description="Why the earlier version is being corrected.")
+    fragment: Fragment = Field(description="The new version, under a new record reference.")
+
+
+class RetractionIn(_In):
+    record_ref: RecordRef = Field(description="Your agency's reference for this retraction.")
+    reason: Text = Field(description="Why the record is withdrawn.")
+    author: Author
+
+
+class FragmentOut(BaseModel):
+    id: str
+    held_back: bool = Field(description="True: you may know this record exists, not what it says.")
+    agency: str
+    ask: str | None = Field(None, description="For a record held back: whom to ask.")
+    fragment: dict[str, Any] | None = Field(
+        None, description="The fragment as you may see it (protected identities redacted)."
+    )
+
+
+# ---------------------------------------------------------------------- people and events
+
+
+class IdentifierOut(BaseModel):
+    scheme: str
+    value: str
+    verified: bool
+
+
+class PersonOut(BaseModel):
+    person_id: str
+    names: list[str]
+    dobs: list[str]
+    identifiers: list[IdentifierOut]
+    descriptions: list[str]
+    events: int
+    agencies: list[str]
+
+
+class SourceOut(BaseModel):
+    fragment_id: str
+    agency: str
+    agency_name: str
+    author_role: str
+    record_ref: str
+    recorded_at: str
+    shared_at: str
+    statement: str
+    significance: str
+    summary: str | None
+    when_text: str | None
+    replaces: list[str]
+    handling: list[str]
+
+
+class PersonInLineOut(BaseModel):
+    person_id: str
+    name: str
+    roles: list[str]
+
+
+class LineOut(BaseModel):
+    event_id: str
+    start: str
+    end: str
+    at: str | None
+    precision: str
+    when: str
+    kind: str
+    summary: str
+    people: list[PersonInLineOut]
+    agencies: list[str]
+    author_roles: list[str]
+    statements: list[str]
+    significance: str
+    concerns: list[str]
+    corroborated: bool
+    corrected: bool
+    sources: list[SourceOut]
+    held_back: str | None = Field(None, description="Set on a placeholder: who holds the record and whom to ask.")
+
+
+class PeoplePage(BaseModel):
+    items: list[PersonOut]
+    limit: int
+    offset: int
+    next: str | None = Field(None, description="The URL of the next page, if there may be one.")
+
+
+class ChronologyPage(BaseModel):
+    person: PersonOut
+    items: list[LineOut]
+    total: int
+    limit: int
+    offset: int
+    next: str | None = None
+
+
+class NodeOut(BaseModel):
+    id: str = Field(description="kind:identifier, e.g. person:P1a2b...-0")
+    kind: Literal["person", "event", "fragment", "agency", "place"]
+    attributes: dict[str, Any]
+    sources: list[str]
+
+
+class EdgeOut(BaseModel):
+    source: str
+    target: str
+    kind: str
+    attributes: dict[str, Any]
+    sources: list[str]
+
+
+class NetworkOut(BaseModel):
+    person_id: str
+    nodes: list[NodeOut]
+    edges: list[EdgeOut]
+
+
+# ---------------------------------------------------------------------- sharing
+
+
+class ShareRequestIn(_In):
+    holder_agency: Text = Field(description="The agency you are asking.")
+    person_id: Text = Field(description="Who it is about, as you know them (a person id).")
+    purpose: Literal["safeguarding", "meeting"] = Field(description="What the information would be used for.")
+    need: LongText = Field(min_length=1, description="What you need and why, in words.")
+    urgency: Literal["immediate", "within_24_hours", "routine"]
+
+
+class ShareRequestOut(BaseModel):
+    id: str
+    at: str
+    requester: str
+    agency: str
+    holder_agency: str
+    person_id: str
+    purpose: str
+    need: str
+    urgency: str
+
+
+class ShareDecisionIn(_In):
+    outcome: Literal["share_in_full", "share_in_part", "do_not_share"]
+    necessity: LongText = Field(min_length=1, description="Why sharing is (or is not) necessary.")
+    proportionality: LongText = Field(min_length=1, description="Why what is shared is proportionate.")
+    lawful_basis: Text
+    released: list[str] = Field(default_factory=list, max_length=500, description="Your fragments released.")
+    special_condition: Text | None = None
+    family_told: bool
+    family_not_told_reason: LongText | None = None
+    expires_at: str | None = Field(None, description="When the release lapses (date-time with zone).")
+    reconsiders: str | None = Field(None, description="An earlier decision this one replaces.")
+
+
+class ShareDecisionOut(BaseModel):
+    id: str
+    request_id: str
+    reconsiders: str | None
+    at: str
+    decided_by: str
+    outcome: str
+    necessity: str
+    proportionality: str
+    lawful_basis: str
+    special_condition: str | None
+    released: list[str]
+    released_digest: str
+    family_told: bool
+    family_not_told_reason: str | None
+    expires_at: str | None
+    requester_told_at: str | None
+
+
+class ShareRequestDetail(BaseModel):
+    request: ShareRequestOut
+    decisions: list[ShareDecisionOut]
+
+
+class ShareRequestPage(BaseModel):
+    items: list[ShareRequestOut]
+    total: int
+    limit: int
+    offset: int
+    next: str | None = None
+
+
+# ---------------------------------------------------------------------- audit
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    at: str
+    actor: str
+    action: str
+    purpose: str | None
+    detail: dict[str, Any]
+    hash: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    total: int | None = None
+    limit: int
+    offset: int
+    next: str | None = None
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    checked: int
+    first_broken: int | None
+    reason: str | None
+    checkpoints: int
+
+
+# ---------------------------------------------------------------------- administration
+
+
+class ReaderIn(_In):
+    agency: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="The agency id, as in its fragments.")
+    roles: list[Role] = Field(min_length=1, max_length=10)
+    clearances: list[Clearance] = Field(default_factory=list, max_length=3)
+    display_name: str = Field("", max_length=200, description="Role words, not a person's name, e.g. 'school DSL'.")
+    active: bool = True
+
+
+class ReaderOut(BaseModel):
+    id: str
+    agency: str
+    roles: list[str]
+    clearances: list[str]
+    cases: list[str]
+    active: bool
+    display_name: str
+
+
+class ReaderPage(BaseModel):
+    items: list[ReaderOut]
+    total: int
+    limit: int
+    offset: int
+    next: str | None = None
+
+
+class TokenIn(_In):
+    expires_at: str | None = Field(None, description="When it stops working (date-time with zone).")
+
+
+class TokenIssued(BaseModel):
+    token_id: str
+    reader_id: str
+    token: str = Field(description="Shown once: only its hash is kept.")
+
+
+class TokenOut(BaseModel):
+    id: str
+    reader_id: str
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+
+
+class TokenPage(BaseModel):
+    items: list[TokenOut]
+    total: int
+    limit: int
+    offset: int
+    next: str | None = None
+
+
+class CaseIn(_In):
+    case_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
+    person_id: str = Field(min_length=3, max_length=40, description="The child's person id.")
+
+
+class Status(BaseModel):
+    status: str

@@ -1,0 +1,64 @@
+"""Settings for the HTTP API, from JIGSAW_* environment variables and an optional .env.
+
+Built by ``create_app`` (never at import), so tests and several apps in one process each
+get their own. Every setting is listed in docs/deploying.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Only signature algorithms with a public key: never "none", never HMAC (HS*), where the
+# "secret" could be the identity provider's public key that anyone can fetch.
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+class Settings(BaseSettings):
+    """How this Jigsaw API runs. Environment variables are JIGSAW_ and the name in capitals."""
+
+    model_config = SettingsConfigDict(env_prefix="JIGSAW_", env_file=".env", extra="ignore")
+
+    backend: Literal["embedded"] = Field("embedded", description="Where the graph lives (Neo4j: a later release).")
+    store: Path = Field(Path("jigsaw-data") / "jigsaw.sqlite", description="The embedded store's SQLite file.")
+    host: str = Field("127.0.0.1", description="Address `jigsaw serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535)
+    busy_timeout: float = Field(5.0, gt=0, le=60, description="Seconds a write waits for another writer.")
+    retry_after: int = Field(2, ge=1, le=300, description="Retry-After seconds when the store is busy or full.")
+
+    # request limits
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+    max_json_depth: int = Field(32, ge=4, le=256, description="Deepest JSON nesting accepted.")
+    max_batch: int = Field(1000, ge=1, le=1000, description="Most fragments in one batch.")
+
+    # OpenID Connect bearer tokens (Keycloak, Entra ID). Off unless an issuer is set.
+    oidc_issuer: str | None = Field(None, description="The issuer (iss) tokens must carry.")
+    oidc_audience: str | None = Field(None, description="The audience (aud) tokens must carry.")
+    oidc_jwks_url: str | None = Field(None, description="The issuer's JWKS; default from its discovery document.")
+    oidc_algorithms: list[str] = Field(["RS256", "PS256", "ES256"], description="Signature algorithms accepted.")
+    oidc_reader_claim: str = Field("sub", description="The claim holding the Jigsaw reader id.")
+    oidc_leeway: int = Field(30, ge=0, le=300, description="Seconds of clock skew allowed on exp and nbf.")
+
+    docs: bool = Field(True, description="Serve the OpenAPI documentation at /docs (assets are local).")
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, v: list[str]) -> list[str]:
+        bad = [a for a in v if a not in ASYMMETRIC_ALGORITHMS]
+        if bad or not v:
+            raise ValueError(f"use public-key algorithms only, from: {', '.join(sorted(ASYMMETRIC_ALGORITHMS))}")
+        return v
+
+    @field_validator("oidc_issuer", "oidc_audience", "oidc_jwks_url")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return v.strip() or None if v is not None else None
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
