@@ -121,6 +121,7 @@ ACTIONS: tuple[str, ...] = (
     "read.search",
     "read.network",
     "read.fragment",
+    "read.event",
     "disclosure.export",
     "share.request",
     "share.decision",

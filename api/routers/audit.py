@@ -48,7 +48,7 @@ def _time(value: str | None, field: str) -> str | None:
 @router.get("/verify", response_model=VerifyOut, summary="Check the hash chain of the whole audit trail")
 def verify(who: Auditing, store: StoreDep) -> VerifyOut:
     report = store.audit_verify()
-    store.audit_read(view_of(store, who), "audit.verify", {"ok": report.ok})
+    store.audit_read(view_of(store, who), "audit.query", {"query": "verify", "ok": report.ok})
     return VerifyOut(
         ok=report.ok,
         checked=report.checked,
@@ -79,7 +79,9 @@ def entries(
         limit=limit + 1,
     )
     items = found[:limit]
-    store.audit_read(view_of(store, who), "audit.query", {"actor": actor or "", "action": action or ""})
+    store.audit_read(
+        view_of(store, who), "audit.query", {"query": "entries", "actor": actor or "", "action": action or ""}
+    )
     nxt = None
     if len(found) > limit:
         nxt = str(request.url.include_query_params(after=items[-1].seq, limit=limit))
@@ -97,7 +99,7 @@ def who_saw(request: Request, who: Auditing, store: StoreDep, page: PageDep, per
         found = store.who_saw(person_id)
     except NotFound:
         raise ApiProblem(404, "no such person", field="person_id", kind="not-found") from None
-    store.audit_read(view_of(store, who), "audit.who_saw", {"people": [person_id]})
+    store.audit_read(view_of(store, who), "audit.query", {"query": "who_saw", "people": [person_id]})
     return _page(request, found, page)
 
 
@@ -115,5 +117,7 @@ def disclosures(
         found = store.disclosures(person_id)
     except NotFound:
         raise ApiProblem(404, "no such person", field="person_id", kind="not-found") from None
-    store.audit_read(view_of(store, who), "audit.disclosures", {"people": [person_id] if person_id else []})
+    store.audit_read(
+        view_of(store, who), "audit.query", {"query": "disclosures", "people": [person_id] if person_id else []}
+    )
     return _page(request, found, page)

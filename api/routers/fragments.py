@@ -84,7 +84,12 @@ def _append(store: Store, who: Principal, docs: list[dict[str, Any]], *, index: 
             for o in rejected
         ]
         status = max(fragment_problem_status(o.field) for o in rejected)
-        raise ApiProblem(status, f"{len(rejected)} fragment(s) not accepted; nothing was stored", errors=problems)
+        raise ApiProblem(
+            status,
+            f"{len(rejected)} fragment(s) not accepted; nothing was stored",
+            errors=problems,
+            kind="conflict" if status == 409 else "invalid",
+        )
     return outcomes
 
 
