@@ -328,6 +328,7 @@ class ReaderView:
 
         Candidates come from the store's indexes through the reader's predicate; each is
         then checked in the reader's own part, so a hit never rests on hidden evidence.
+        Results come in the order the store first learnt of each person.
         """
         out: dict[str, PersonSummary] = {}
         for gpid in match_people(self._p, query, self.visible, limit=max(limit * 4, 50)):
@@ -336,7 +337,9 @@ class ReaderView:
             for pid in hits:
                 summary = self._summary(part, pid)
                 out.setdefault(summary.person_id, summary)
-        return sorted(out.values(), key=lambda s: s.person_id)[:limit]
+        # in the store's order (first known first), so a longer search extends a shorter
+        # one: pages of a search never skip or repeat anyone
+        return list(out.values())[:limit]
 
     @_locked
     def chronology(self, person_id: str, filters: ChronologyFilters | None = None) -> list[ChronologyLine]:
