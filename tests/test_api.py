@@ -4,7 +4,11 @@ test_api_access.py; fuzzing in test_api_fuzz.py; crashes and concurrency in thei
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +16,7 @@ import pytest
 
 from graph.embedded import EmbeddedStore
 from graph.store import fragment_id
-from tests.api_server import Server, demo_server
+from tests.api_server import Server, demo_server, free_port
 from tests.conftest import fragment
 from tests.test_access import GP_RECORD, MIA, NOAH
 
@@ -441,3 +445,35 @@ def test_the_docs_page_works_offline(srv: Server) -> None:
             schema["paths"]
         )
         assert "content-security-policy" in page.headers
+
+
+def test_jigsaw_serve_demo_prints_tokens_and_where_to_go(tmp_path: Path) -> None:
+    """The README's main command: the server starts with the demo and says where to go."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from api.cli import main; main()", "serve", "--demo", "--port", str(port),
+         "--store", str(tmp_path / "demo.sqlite")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "COLUMNS": "200"},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Application startup complete" in line:
+                break
+        text = "".join(lines)
+        assert f"http://127.0.0.1:{port}/docs" in text
+        token = next(ln.split()[-1] for ln in lines if ln.strip().startswith(SW))
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {token}", "X-Jigsaw-Purpose": "safeguarding"},
+        ) as c:
+            assert person(c, *MIA).startswith("P")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
