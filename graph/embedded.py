@@ -235,14 +235,20 @@ class EmbeddedStore(Store):
             self._catch_up()
             try:
                 return self._append_locked(prepared, all_or_nothing, actor)
-            except sqlite3.Error as exc:
+            except BaseException as exc:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
-                raise _translate(exc) from None
+                if isinstance(exc, sqlite3.Error):
+                    raise _translate(exc) from None
+                raise
 
     def _append_locked(self, prepared: list[Any], all_or_nothing: bool, actor: str) -> list[AppendOutcome]:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
+        # Another connection (a second `jigsaw serve` worker, `jigsaw ingest`) may have
+        # committed while this one waited for the write lock: project its fragments now,
+        # or ours (numbered after theirs) would move last_seq past them for good.
+        self._catch_up()
         ids = [fid for _, fid, _, _, _ in prepared]
         existing: dict[str, tuple[bytes, int]] = {
             fid: (h, seq)
