@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -113,6 +114,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.store = store
     app.state.oidc = OidcVerifier(settings) if settings.oidc_enabled else None
     problems.install(app)
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, saying what the app really answers on error (problems.document)."""
+        if app.openapi_schema is None:
+            app.openapi_schema = problems.document(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     for module in (fragments, people, events, shares, audit, admin, health):
         app.include_router(module.router)
 

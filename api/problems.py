@@ -155,6 +155,52 @@ def install(app: FastAPI) -> None:
         )
 
 
+# What a route may answer besides its own statuses, by what it takes: a token (401, 403,
+# 422 for no declared purpose, 503 as every authenticated request reads the store),
+# parameters or a body (422), a body (413). A route's own description of a status wins.
+ERRORS = {
+    "401": "No token, or one that is not valid, has expired or was revoked (never says which)",
+    "403": "Not for your role or declared purpose",
+    "413": "The request body is larger than the server accepts",
+    "422": "Not valid (a parameter, the body, or no declared purpose): every problem, by field",
+    "503": "The store is busy or its disk is full: retry after Retry-After seconds",
+}
+_FASTAPI_422 = "Validation Error"
+
+
+def document(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Make an OpenAPI document say what the app answers on error: every 4xx and 5xx is
+    a problem (application/problem+json, the ``Problem`` schema), and every route lists
+    the errors its token, parameters and body may bring, besides its own."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(problem.pop("$defs", {}))
+    schemas["Problem"] = problem
+    for item in openapi.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            statuses = set()
+            if operation.get("security"):
+                statuses |= {"401", "403", "422", "503"}
+            if operation.get("parameters") or "requestBody" in operation:
+                statuses.add("422")
+            if "requestBody" in operation:
+                statuses.add("413")
+            for status in sorted(statuses):
+                response = responses.setdefault(status, {})
+                if response.get("description") in (None, _FASTAPI_422):
+                    response["description"] = ERRORS[status]
+            for status, response in responses.items():
+                if status[0] in "45":
+                    response["content"] = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            operation["responses"] = dict(sorted(responses.items()))
+    used = orjson.dumps(openapi.get("paths", {}))
+    for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 body: this app sends problems
+        if f"#/components/schemas/{name}".encode() not in used:
+            schemas.pop(name, None)
+    return openapi
+
+
 def _route(request: Request) -> str:
     route: Any = request.scope.get("route")
     return f"{request.method} {getattr(route, 'path', '(no route)')}"

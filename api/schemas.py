@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from graph.access import Clearance, Role
 from ingest.schema import Author, Fragment, LongText, RecordRef, Text
@@ -191,7 +191,7 @@ class ShareDecisionIn(_In):
     lawful_basis: Text
     released: list[str] = Field(default_factory=list, max_length=500, description="Your fragments released.")
     special_condition: Text | None = None
-    family_told: bool
+    family_told: StrictBool
     family_not_told_reason: LongText | None = None
     expires_at: str | None = Field(None, description="When the release lapses (date-time with zone).")
     reconsiders: str | None = Field(None, description="An earlier decision this one replaces.")
@@ -266,7 +266,7 @@ class ReaderIn(_In):
     roles: list[Role] = Field(min_length=1, max_length=10)
     clearances: list[Clearance] = Field(default_factory=list, max_length=3)
     display_name: str = Field("", max_length=200, description="Role words, not a person's name, e.g. 'school DSL'.")
-    active: bool = True
+    active: StrictBool = True
 
 
 class ReaderOut(BaseModel):

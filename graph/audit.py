@@ -307,7 +307,11 @@ def normalise_time(value: str | datetime) -> str:
     dt = datetime.fromisoformat(value) if isinstance(value, str) else value
     if dt.tzinfo is None:
         raise ValueError("audit times must say their time zone (e.g. end in Z)")
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        utc = dt.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before the first instant UTC can hold
+        raise ValueError("audit times must fall between the years 1 and 9999 in UTC") from None
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _text(value: Any, name: str, *, optional: bool = False) -> None:

@@ -126,13 +126,21 @@ def normalise(frag: Fragment, doc: dict[str, Any], *, now: datetime) -> list[Fie
     """
     errs: list[FieldError] = []
     now = _aware(now)
-    recorded_at, shared_at = _aware(frag.recorded_at), _aware(frag.shared_at)
+    stamps: list[datetime] = []
+    for name in ("recorded_at", "shared_at"):
+        try:
+            stamps.append(_aware(getattr(frag, name)))
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before the first instant UTC can hold
+            errs.append(FieldError(name, "is out of range: give a time between the years 1 and 9999 in UTC"))
+    if errs:
+        return errs
+    recorded_at, shared_at = stamps
     doc["recorded_at"], doc["shared_at"] = _iso(recorded_at), _iso(shared_at)
     if recorded_at > now + CLOCK_SKEW:
         errs.append(FieldError("recorded_at", "is in the future"))
     if shared_at > now + CLOCK_SKEW:
         errs.append(FieldError("shared_at", "is in the future"))
-    if shared_at < recorded_at - CLOCK_SKEW:
+    if recorded_at - shared_at > CLOCK_SKEW:
         errs.append(FieldError("shared_at", "is before recorded_at: a record cannot be shared before it is made"))
     recorded_day = recorded_at.date()
 
@@ -241,6 +249,8 @@ def _normalise_when(
         except DateParseError as exc:
             if start is None:
                 return [FieldError("event.when", str(exc))]
+        except (ValueError, OverflowError):  # worked out from a record made in the year 1 (or 9999)
+            return [FieldError("event.when", "works out to a date before the year 1 or after the year 9999")]
     if res is not None:
         start, end = res.start, res.end
         precision = res.precision

@@ -4,7 +4,7 @@ Every change is written to the audit with the administrator who made it."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
@@ -16,6 +16,8 @@ from graph.access import Reader
 
 router = APIRouter(tags=["administration"], route_class=JsonRoute)
 
+NO_READER: dict[int | str, dict[str, Any]] = {404: {"description": "No such reader"}}
+NO_CASE_OR_READER: dict[int | str, dict[str, Any]] = {404: {"description": "No such case, or no such reader"}}
 ReaderId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="A reader id.")]
 
 
@@ -44,7 +46,7 @@ def readers(request: Request, who: Administering, store: StoreDep, page: PageDep
     )
 
 
-@router.get("/readers/{reader_id}", response_model=ReaderOut, responses={404: {"description": "No such reader"}})
+@router.get("/readers/{reader_id}", response_model=ReaderOut, responses=NO_READER)
 def reader(reader_id: ReaderId, who: Administering, store: StoreDep) -> ReaderOut:
     return _out(store.reader(reader_id))
 
@@ -63,7 +65,12 @@ def put_reader(reader_id: ReaderId, body: ReaderIn, who: Administering, store: S
     return _out(store.reader(r.id))
 
 
-@router.get("/readers/{reader_id}/tokens", response_model=TokenPage, summary="A reader's tokens (never the tokens)")
+@router.get(
+    "/readers/{reader_id}/tokens",
+    response_model=TokenPage,
+    responses=NO_READER,
+    summary="A reader's tokens (never the tokens)",
+)
 def tokens(request: Request, reader_id: ReaderId, who: Administering, store: StoreDep, page: PageDep) -> TokenPage:
     store.reader(reader_id)
     found = store.list_tokens(reader_id)
@@ -77,7 +84,13 @@ def tokens(request: Request, reader_id: ReaderId, who: Administering, store: Sto
     )
 
 
-@router.post("/readers/{reader_id}/tokens", status_code=201, response_model=TokenIssued, summary="Issue a token")
+@router.post(
+    "/readers/{reader_id}/tokens",
+    status_code=201,
+    response_model=TokenIssued,
+    responses=NO_READER,
+    summary="Issue a token",
+)
 def issue(reader_id: ReaderId, body: TokenIn, who: Administering, store: StoreDep) -> TokenIssued:
     tid, token = store.issue_token(who.reader.id, reader_id, body.expires_at)
     return TokenIssued(token_id=tid, reader_id=reader_id, token=token)
@@ -98,13 +111,24 @@ def revoke(
     return Response(status_code=204)
 
 
-@router.post("/cases", status_code=201, response_model=CaseIn, summary="Open a child's case on a person id")
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=CaseIn,
+    responses={404: {"description": "No such person"}},
+    summary="Open a child's case on a person id",
+)
 def open_case(body: CaseIn, who: Administering, store: StoreDep) -> CaseIn:
     store.open_case(who.reader.id, body.case_id, body.person_id)
     return body
 
 
-@router.put("/cases/{case_id}/members/{reader_id}", status_code=204, summary="Put a reader on a case")
+@router.put(
+    "/cases/{case_id}/members/{reader_id}",
+    status_code=204,
+    responses=NO_CASE_OR_READER,
+    summary="Put a reader on a case",
+)
 def add_member(
     reader_id: ReaderId,
     who: Administering,
@@ -115,7 +139,12 @@ def add_member(
     return Response(status_code=204)
 
 
-@router.delete("/cases/{case_id}/members/{reader_id}", status_code=204, summary="Take a reader off a case")
+@router.delete(
+    "/cases/{case_id}/members/{reader_id}",
+    status_code=204,
+    responses=NO_CASE_OR_READER,
+    summary="Take a reader off a case",
+)
 def remove_member(
     reader_id: ReaderId,
     who: Administering,

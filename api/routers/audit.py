@@ -11,11 +11,12 @@ from api.limits import JsonRoute
 from api.problems import ApiProblem
 from api.routers.common import next_url, view_of
 from api.schemas import AuditEntryOut, AuditPage, VerifyOut
-from graph.audit import AuditEntry, normalise_time
+from graph.audit import ACTIONS, AuditEntry, normalise_time
 from graph.errors import NotFound
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=JsonRoute)
 
+SQLITE_MAX_INT = 2**63 - 1  # an audit seq is a SQLite integer
 PersonId = Path(pattern=r"^P[0-9a-f]{16}-[0-9]{1,3}$", description="A person id.")
 
 
@@ -67,9 +68,13 @@ def entries(
     action: Annotated[str | None, Query(max_length=64, description="Only actions starting so, e.g. read.")] = None,
     since: Annotated[str | None, Query(max_length=40, description="From this date-time (with zone).")] = None,
     until: Annotated[str | None, Query(max_length=40, description="Before this date-time (with zone).")] = None,
-    after: Annotated[int, Query(ge=0, description="Entries after this seq (the last one you saw).")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=SQLITE_MAX_INT, description="Entries after this seq (the last one you saw).")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
+    if action is not None and not any(a.startswith(action) for a in ACTIONS):
+        raise ApiProblem(422, f"no audit action starts so; actions: {', '.join(ACTIONS)}", field="action")
     found = store.audit_entries(
         actor=actor,
         action_prefix=action,
@@ -103,7 +108,12 @@ def who_saw(request: Request, who: Auditing, store: StoreDep, page: PageDep, per
     return _page(request, found, page)
 
 
-@router.get("/disclosures", response_model=AuditPage, summary="Every export and share decision")
+@router.get(
+    "/disclosures",
+    response_model=AuditPage,
+    responses={404: {"description": "No such person"}},
+    summary="Every export and share decision",
+)
 def disclosures(
     request: Request,
     who: Auditing,

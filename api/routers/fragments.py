@@ -106,7 +106,10 @@ def _receipt(response: Response, o: AppendOutcome) -> FragmentReceipt:
     "",
     status_code=201,
     response_model=FragmentReceipt,
-    responses={200: {"description": "Already stored (a resend): nothing changed"}, **PROBLEMS},
+    responses={
+        200: {"model": FragmentReceipt, "description": "Already stored (a resend): nothing changed"},
+        **PROBLEMS,
+    },
     summary="Submit one fragment",
 )
 def submit(fragment: Fragment, who: Writing, store: StoreDep, response: Response) -> FragmentReceipt:
@@ -119,7 +122,7 @@ def submit(fragment: Fragment, who: Writing, store: StoreDep, response: Response
     "/batch",
     status_code=201,
     response_model=BatchReceipt,
-    responses={200: {"description": "Every fragment was already stored"}, **PROBLEMS},
+    responses={200: {"model": BatchReceipt, "description": "Every fragment was already stored"}, **PROBLEMS},
     summary="Submit up to 1,000 fragments, all or nothing",
 )
 def submit_batch(
@@ -170,7 +173,7 @@ def _own(store: Store, who: Principal, fid: str) -> dict[str, Any]:
     status_code=201,
     response_model=FragmentReceipt,
     responses={
-        200: {"description": "This correction was already stored"},
+        200: {"model": FragmentReceipt, "description": "This correction was already stored"},
         404: {"description": "No such fragment of yours"},
         **PROBLEMS,
     },
@@ -198,7 +201,7 @@ def supersede(
     status_code=201,
     response_model=FragmentReceipt,
     responses={
-        200: {"description": "This retraction was already stored"},
+        200: {"model": FragmentReceipt, "description": "This retraction was already stored"},
         404: {"description": "No such fragment of yours"},
         **PROBLEMS,
     },

@@ -47,7 +47,13 @@ def _visible_request(store: Store, who: Principal, request_id: str) -> ShareRequ
     return req
 
 
-@router.post("", status_code=201, response_model=ShareRequestOut, summary="Ask another agency for information")
+@router.post(
+    "",
+    status_code=201,
+    response_model=ShareRequestOut,
+    responses={404: {"description": "No such person that you may see"}},
+    summary="Ask another agency for information",
+)
 def ask(body: ShareRequestIn, who: Sharing, store: StoreDep) -> ShareRequestOut:
     v = view_of(store, who)
     if v.person(body.person_id) is None:
