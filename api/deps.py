@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,12 +23,17 @@ bearer = HTTPBearer(
 UNAUTHORISED = {"WWW-Authenticate": 'Bearer realm="jigsaw"'}
 
 
-def get_store(request: Request) -> Store:
+# Cheap dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in the
+# thread pool, a thread hop of its own for every request. Anything that touches the store
+# stays plain ``def`` so that it never blocks the event loop.
+
+
+async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -85,10 +91,12 @@ PRACTITIONERS = frozenset(
 )
 
 
-def allow(purposes: frozenset[Purpose], roles: frozenset[Role] | None = None) -> Callable[[Principal], Principal]:
+def allow(
+    purposes: frozenset[Purpose], roles: frozenset[Role] | None = None
+) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
     """A dependency: the caller, if their declared purpose and their roles fit this route."""
 
-    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if who.purpose not in purposes:
             raise ApiProblem(
                 403,
@@ -117,16 +125,19 @@ Administering = Annotated[
 ]
 
 
+@dataclass(frozen=True)
 class Page:
     """Offset pagination parameters, the same on every list."""
 
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=500, description="How many items.")] = 50,
-        offset: Annotated[int, Query(ge=0, le=1_000_000, description="How many to skip.")] = 0,
-    ) -> None:
-        self.limit = limit
-        self.offset = offset
+    limit: int
+    offset: int
 
 
-PageDep = Annotated[Page, Depends()]
+async def page(
+    limit: Annotated[int, Query(ge=1, le=500, description="How many items.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="How many to skip.")] = 0,
+) -> Page:
+    return Page(limit, offset)
+
+
+PageDep = Annotated[Page, Depends(page)]
