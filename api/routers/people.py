@@ -110,9 +110,9 @@ def chronology(
             headers={"Content-Disposition": f'attachment; filename="chronology-{person_id}.csv"'},
         )
     more = len(lines) > page.offset + page.limit
-    body = {
-        "person": asdict(summary),
-        "items": [ln.as_dict() for ln in shown],
+    body = {  # orjson writes the dataclasses as they are: dataclasses.asdict deep-copies, 8 ms for 200 lines
+        "person": summary,
+        "items": shown,
         "total": len(lines),
         "limit": page.limit,
         "offset": page.offset,
