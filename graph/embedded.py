@@ -17,6 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,18 @@ def _translate(exc: sqlite3.Error) -> StoreError:
     return StoreError(f"store error: {type(exc).__name__}")
 
 
+@dataclass(eq=False)
+class _Write:
+    """One call to ``append`` waiting for its group's commit."""
+
+    prepared: list[Any]
+    all_or_nothing: bool
+    actor: str
+    done: bool = False
+    outcomes: list[AppendOutcome] | None = None
+    error: BaseException | None = None
+
+
 class EmbeddedStore(Store):
     """SQLite journal + in-memory projection. Use ``EmbeddedStore.open(path)``."""
 
@@ -100,6 +113,9 @@ class EmbeddedStore(Store):
         self._case_pids_at = (-1, -1)
         self._grants: dict[tuple[str, int], list[tuple[str, str | None]]] = {}
         self._pseudonym_key = b""
+        # calls to append waiting for the write lock (group commit)
+        self._queue: list[_Write] = []
+        self._queue_lock = threading.Lock()
         self._source = ViewSource(
             projection=self.projection,
             load=self._load,
@@ -226,29 +242,69 @@ class EmbeddedStore(Store):
     def append(
         self, docs: Sequence[dict[str, Any]], *, all_or_nothing: bool = False, actor: str = "import"
     ) -> list[AppendOutcome]:
+        """Journal documents durably (see ``Store.append``).
+
+        Group commit: callers in other threads that arrive while a write is under way
+        queue up, and the next of them to get the write lock writes every queued call in
+        one transaction with one fsync. Each call keeps its own outcomes, its own
+        all-or-nothing and its own audit entry; none returns before the commit that holds
+        it. Under many concurrent writers this spends one fsync on many fragments.
+        """
         prepared = []
         for i, doc in enumerate(docs):
             fid = fragment_id(doc["agency"]["id"], doc["record_ref"])
             body = canonical_bytes(doc)
             prepared.append((i, fid, body, body_hash(body), doc))
+        job = _Write(prepared, all_or_nothing, actor)
+        with self._queue_lock:
+            self._queue.append(job)
         with self._lock:
-            self._catch_up()
-            try:
-                return self._append_locked(prepared, all_or_nothing, actor)
-            except BaseException as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise _translate(exc) from None
-                raise
+            if not job.done:
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._write_group(group)
+        if job.error is not None:
+            raise job.error
+        assert job.outcomes is not None
+        return job.outcomes
 
-    def _append_locked(self, prepared: list[Any], all_or_nothing: bool, actor: str) -> list[AppendOutcome]:
+    def _write_group(self, group: list[_Write]) -> None:
+        """Write queued calls in one transaction (under the write lock)."""
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        # Another connection (a second `jigsaw serve` worker, `jigsaw ingest`) may have
-        # committed while this one waited for the write lock: project its fragments now,
-        # or ours (numbered after theirs) would move last_seq past them for good.
-        self._catch_up()
+        try:
+            self._catch_up()
+            conn.execute("BEGIN IMMEDIATE")
+            # Another connection (a second `jigsaw serve` worker, `jigsaw ingest`) may have
+            # committed while this one waited for the write lock: project its fragments now,
+            # or ours (numbered after theirs) would move last_seq past them for good.
+            self._catch_up()
+            to_apply: list[tuple[int, str, dict[str, Any], int | None]] = []
+            for job in group:
+                job.outcomes, applied = self._stage(job.prepared, job.all_or_nothing, job.actor)
+                to_apply += applied
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = _translate(exc) if isinstance(exc, sqlite3.Error) else exc
+            for job in group:
+                job.error, job.outcomes, job.done = error, None, True
+            return
+        # self._data_version is the one read inside the transaction: our own commit does not
+        # move it, and reading it again now could take in another connection's commit made
+        # since, whose fragments would then never be projected
+        try:
+            self._apply(to_apply)
+        finally:
+            for job in group:
+                job.done = True
+
+    def _stage(
+        self, prepared: list[Any], all_or_nothing: bool, actor: str
+    ) -> tuple[list[AppendOutcome], list[tuple[int, str, dict[str, Any], int | None]]]:
+        """One call's rows and audit entry, inside the open transaction; nothing is
+        inserted for a call that all-or-nothing turns away."""
+        conn = self._conn
         ids = [fid for _, fid, _, _, _ in prepared]
         existing: dict[str, tuple[bytes, int]] = {
             fid: (h, seq)
@@ -325,10 +381,10 @@ class EmbeddedStore(Store):
             to_apply.append((seq, fid, doc, sup_seq))
             outcomes.append(AppendOutcome(i, "accepted", fid, seq))
         if all_or_nothing and any(o.status == "rejected" for o in outcomes):
-            conn.execute("ROLLBACK")
-            return [
+            not_written = [
                 AppendOutcome(o.index, "not_written", o.fragment_id) if o.status == "accepted" else o for o in outcomes
             ]
+            return not_written, []
         if rows:
             conn.executemany("INSERT INTO fragments VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
             classify = self.retention_policy.classify
@@ -342,10 +398,7 @@ class EmbeddedStore(Store):
             if corrections:
                 detail["corrections"] = corrections
             audit.record(conn, at=self.clock(), actor=actor, action="fragment.write", purpose=None, detail=detail)
-        conn.execute("COMMIT")
-        self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
-        self._apply(to_apply)
-        return outcomes
+        return outcomes, to_apply
 
     def _details(self, seqs: Iterable[int]) -> dict[int, FragmentText]:
         """Chronology words for these fragments, from the journal (not kept in memory)."""
