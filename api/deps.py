@@ -118,7 +118,7 @@ def allow(
 
 Reading = Annotated[Principal, Depends(allow(CONTENT))]
 Writing = Annotated[Principal, Depends(allow(CASE_WORK, PRACTITIONERS))]
-Sharing = Annotated[Principal, Depends(allow(CASE_WORK, PRACTITIONERS))]
+Sharing = Writing  # asking and deciding are case work, as adding records is
 Auditing = Annotated[Principal, Depends(allow(frozenset({Purpose.audit}), frozenset({Role.data_protection_officer})))]
 Administering = Annotated[
     Principal, Depends(allow(frozenset({Purpose.administration}), frozenset({Role.administrator})))
@@ -126,7 +126,7 @@ Administering = Annotated[
 
 
 @dataclass(frozen=True)
-class Page:
+class PageAsked:
     """Offset pagination parameters, the same on every list."""
 
     limit: int
@@ -136,8 +136,8 @@ class Page:
 async def page(
     limit: Annotated[int, Query(ge=1, le=500, description="How many items.")] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000, description="How many to skip.")] = 0,
-) -> Page:
-    return Page(limit, offset)
+) -> PageAsked:
+    return PageAsked(limit, offset)
 
 
-PageDep = Annotated[Page, Depends(page)]
+PageDep = Annotated[PageAsked, Depends(page)]

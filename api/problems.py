@@ -134,8 +134,7 @@ def install(app: FastAPI) -> None:
             log.warning("store problem %s on %s", type(exc).__name__, _route(request))
         kind = {NotFound: "not-found", ConflictError: "conflict", StoreBusy: "busy", StoreFull: "full"}.get(type(exc))
         errors = [FieldProblem(field=exc.field, reason=exc.message)] if exc.field else []
-        status = 404 if isinstance(exc, NotFound) else exc.status
-        return problem_response(status, exc.message, errors=errors, headers=headers, kind=kind)
+        return problem_response(exc.status, exc.message, errors=errors, headers=headers, kind=kind)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

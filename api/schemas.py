@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from graph.access import Clearance, Role
+from graph.chronology import ChronologyLine
+from graph.registry import ShareDecision, ShareRequest, TokenInfo
+from graph.store import PersonSummary
 from ingest.schema import Author, Fragment, LongText, RecordRef, Text
+
+# Answers that are the graph's own records (a person, a chronology line, a share request
+# or decision, a token's details) use its dataclasses as they are: no copy to keep in step.
+__all__ = ["ChronologyLine", "PersonSummary", "ShareDecision", "ShareRequest", "TokenInfo"]
+
+T = TypeVar("T")
 
 
 class _In(BaseModel):
@@ -65,79 +74,18 @@ class FragmentOut(BaseModel):
 # ---------------------------------------------------------------------- people and events
 
 
-class IdentifierOut(BaseModel):
-    scheme: str
-    value: str
-    verified: bool
+class Page(BaseModel, Generic[T]):
+    """One page of a list: every list answers so."""
 
-
-class PersonOut(BaseModel):
-    person_id: str
-    names: list[str]
-    dobs: list[str]
-    identifiers: list[IdentifierOut]
-    descriptions: list[str]
-    events: int
-    agencies: list[str]
-
-
-class SourceOut(BaseModel):
-    fragment_id: str
-    agency: str
-    agency_name: str
-    author_role: str
-    record_ref: str
-    recorded_at: str
-    shared_at: str
-    statement: str
-    significance: str
-    summary: str | None
-    when_text: str | None
-    replaces: list[str]
-    handling: list[str]
-
-
-class PersonInLineOut(BaseModel):
-    person_id: str
-    name: str
-    roles: list[str]
-
-
-class LineOut(BaseModel):
-    event_id: str
-    start: str
-    end: str
-    at: str | None
-    precision: str
-    when: str
-    kind: str
-    summary: str
-    people: list[PersonInLineOut]
-    agencies: list[str]
-    author_roles: list[str]
-    statements: list[str]
-    significance: str
-    concerns: list[str]
-    corroborated: bool
-    corrected: bool
-    sources: list[SourceOut]
-    held_back: str | None = Field(None, description="Set on a placeholder: who holds the record and whom to ask.")
-
-
-class PeoplePage(BaseModel):
-    items: list[PersonOut]
+    items: list[T]
+    total: int | None = Field(None, description="How many there are in all, where that is known.")
     limit: int
     offset: int
     next: str | None = Field(None, description="The URL of the next page, if there may be one.")
 
 
-class ChronologyPage(BaseModel):
-    person: PersonOut
-    items: list[LineOut]
-    total: int
-    limit: int
-    offset: int
-    next: str | None = None
+class ChronologyPage(Page[ChronologyLine]):
+    person: PersonSummary
 
 
 class NodeOut(BaseModel):
@@ -172,18 +120,6 @@ class ShareRequestIn(_In):
     urgency: Literal["immediate", "within_24_hours", "routine"]
 
 
-class ShareRequestOut(BaseModel):
-    id: str
-    at: str
-    requester: str
-    agency: str
-    holder_agency: str
-    person_id: str
-    purpose: str
-    need: str
-    urgency: str
-
-
 class ShareDecisionIn(_In):
     outcome: Literal["share_in_full", "share_in_part", "do_not_share"]
     necessity: LongText = Field(min_length=1, description="Why sharing is (or is not) necessary.")
@@ -197,36 +133,9 @@ class ShareDecisionIn(_In):
     reconsiders: str | None = Field(None, description="An earlier decision this one replaces.")
 
 
-class ShareDecisionOut(BaseModel):
-    id: str
-    request_id: str
-    reconsiders: str | None
-    at: str
-    decided_by: str
-    outcome: str
-    necessity: str
-    proportionality: str
-    lawful_basis: str
-    special_condition: str | None
-    released: list[str]
-    released_digest: str
-    family_told: bool
-    family_not_told_reason: str | None
-    expires_at: str | None
-    requester_told_at: str | None
-
-
 class ShareRequestDetail(BaseModel):
-    request: ShareRequestOut
-    decisions: list[ShareDecisionOut]
-
-
-class ShareRequestPage(BaseModel):
-    items: list[ShareRequestOut]
-    total: int
-    limit: int
-    offset: int
-    next: str | None = None
+    request: ShareRequest
+    decisions: list[ShareDecision]
 
 
 # ---------------------------------------------------------------------- audit
@@ -240,14 +149,6 @@ class AuditEntryOut(BaseModel):
     purpose: str | None
     detail: dict[str, Any]
     hash: str
-
-
-class AuditPage(BaseModel):
-    items: list[AuditEntryOut]
-    total: int | None = None
-    limit: int
-    offset: int
-    next: str | None = None
 
 
 class VerifyOut(BaseModel):
@@ -279,14 +180,6 @@ class ReaderOut(BaseModel):
     display_name: str
 
 
-class ReaderPage(BaseModel):
-    items: list[ReaderOut]
-    total: int
-    limit: int
-    offset: int
-    next: str | None = None
-
-
 class TokenIn(_In):
     expires_at: str | None = Field(None, description="When it stops working (date-time with zone).")
 
@@ -295,22 +188,6 @@ class TokenIssued(BaseModel):
     token_id: str
     reader_id: str
     token: str = Field(description="Shown once: only its hash is kept.")
-
-
-class TokenOut(BaseModel):
-    id: str
-    reader_id: str
-    created_at: str
-    expires_at: str | None
-    revoked_at: str | None
-
-
-class TokenPage(BaseModel):
-    items: list[TokenOut]
-    total: int
-    limit: int
-    offset: int
-    next: str | None = None
 
 
 class CaseIn(_In):

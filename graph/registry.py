@@ -250,8 +250,9 @@ class TokenInfo:
 
 def list_tokens(conn: sqlite3.Connection, reader_id: str | None = None) -> list[TokenInfo]:
     sql = "SELECT id, reader_id, created_at, expires_at, revoked_at FROM tokens"
-    rows = conn.execute(sql + " WHERE reader_id = ? ORDER BY created_at, id", (reader_id,)) if reader_id else None
-    return [TokenInfo(*r) for r in (rows or conn.execute(sql + " ORDER BY created_at, id"))]
+    if reader_id is None:
+        return [TokenInfo(*r) for r in conn.execute(sql + " ORDER BY created_at, id")]
+    return [TokenInfo(*r) for r in conn.execute(sql + " WHERE reader_id = ? ORDER BY created_at, id", (reader_id,))]
 
 
 def reader_for_token(conn: sqlite3.Connection, token: str, *, now: str) -> str | None:

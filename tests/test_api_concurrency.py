@@ -30,11 +30,11 @@ from typing import Any
 import httpx
 import pytest
 
-from api.schemas import BatchReceipt, ChronologyPage, FragmentReceipt, PeoplePage
+from api.schemas import BatchReceipt, ChronologyPage, FragmentReceipt, Page
 from api.settings import Settings
 from graph.audit import AuditEntry
 from graph.embedded import EmbeddedStore
-from graph.store import fragment_id
+from graph.store import PersonSummary, fragment_id
 from tests.api_server import Server, demo_server
 from tests.conftest import ROOT, fragment
 
@@ -180,7 +180,7 @@ def _read(http: httpx.Client, tally: Tally, start: threading.Barrier, done: thre
         found = get("/people?q=Walsh", "read.search")
         if found is None:
             return
-        page = PeoplePage.model_validate(found)
+        page = Page[PersonSummary].model_validate(found)
         mia = [p for p in page.items if MIA[0] in p.names and MIA[1] in p.dobs]
         if not page.items or not mia:
             tally.fail(f"search for Walsh: {[p.names for p in page.items]}")

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Path, Request, Response
 
 from api.deps import Administering, PageDep, StoreDep
 from api.limits import JsonRoute
-from api.routers.common import next_url
-from api.schemas import CaseIn, ReaderIn, ReaderOut, ReaderPage, TokenIn, TokenIssued, TokenOut, TokenPage
+from api.routers.common import paged
+from api.schemas import CaseIn, Page, ReaderIn, ReaderOut, TokenIn, TokenIssued
 from graph.access import Reader
+from graph.registry import TokenInfo
 
 router = APIRouter(tags=["administration"], route_class=JsonRoute)
 
@@ -33,17 +34,10 @@ def _out(r: Reader) -> ReaderOut:
     )
 
 
-@router.get("/readers", response_model=ReaderPage, summary="Every reader")
-def readers(request: Request, who: Administering, store: StoreDep, page: PageDep) -> ReaderPage:
-    found = store.list_readers()
-    items = found[page.offset : page.offset + page.limit]
-    return ReaderPage(
-        items=[_out(r) for r in items],
-        total=len(found),
-        limit=page.limit,
-        offset=page.offset,
-        next=next_url(request, page.offset, page.limit, len(found) > page.offset + page.limit),
-    )
+@router.get("/readers", response_model=Page[ReaderOut], summary="Every reader")
+def readers(request: Request, who: Administering, store: StoreDep, page: PageDep) -> Page[ReaderOut]:
+    body = paged(request, store.list_readers(), page)
+    return Page[ReaderOut](**{**body, "items": [_out(r) for r in body["items"]]})
 
 
 @router.get("/readers/{reader_id}", response_model=ReaderOut, responses=NO_READER)
@@ -67,21 +61,15 @@ def put_reader(reader_id: ReaderId, body: ReaderIn, who: Administering, store: S
 
 @router.get(
     "/readers/{reader_id}/tokens",
-    response_model=TokenPage,
+    response_model=Page[TokenInfo],
     responses=NO_READER,
     summary="A reader's tokens (never the tokens)",
 )
-def tokens(request: Request, reader_id: ReaderId, who: Administering, store: StoreDep, page: PageDep) -> TokenPage:
+def tokens(
+    request: Request, reader_id: ReaderId, who: Administering, store: StoreDep, page: PageDep
+) -> Page[TokenInfo]:
     store.reader(reader_id)
-    found = store.list_tokens(reader_id)
-    items = found[page.offset : page.offset + page.limit]
-    return TokenPage(
-        items=[TokenOut.model_validate(t.__dict__) for t in items],
-        total=len(found),
-        limit=page.limit,
-        offset=page.offset,
-        next=next_url(request, page.offset, page.limit, len(found) > page.offset + page.limit),
-    )
+    return Page[TokenInfo](**paged(request, store.list_tokens(reader_id), page))
 
 
 @router.post(

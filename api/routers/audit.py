@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from api.deps import Auditing, PageDep, StoreDep
+from api.deps import Auditing, PageAsked, PageDep, StoreDep
 from api.limits import JsonRoute
 from api.problems import ApiProblem
-from api.routers.common import next_url, view_of
-from api.schemas import AuditEntryOut, AuditPage, VerifyOut
+from api.routers.common import paged, view_of
+from api.schemas import AuditEntryOut, Page, VerifyOut
 from graph.audit import ACTIONS, AuditEntry, normalise_time
 from graph.errors import NotFound
 
@@ -26,15 +26,9 @@ def _out(e: AuditEntry) -> AuditEntryOut:
     )
 
 
-def _page(request: Request, found: list[AuditEntry], page: Any) -> AuditPage:
-    items = found[page.offset : page.offset + page.limit]
-    return AuditPage(
-        items=[_out(e) for e in items],
-        total=len(found),
-        limit=page.limit,
-        offset=page.offset,
-        next=next_url(request, page.offset, page.limit, len(found) > page.offset + page.limit),
-    )
+def _page(request: Request, found: list[AuditEntry], page: PageAsked) -> Page[AuditEntryOut]:
+    body = paged(request, found, page)
+    return Page[AuditEntryOut](**{**body, "items": [_out(e) for e in body["items"]]})
 
 
 def _time(value: str | None, field: str) -> str | None:
@@ -59,7 +53,7 @@ def verify(who: Auditing, store: StoreDep) -> VerifyOut:
     )
 
 
-@router.get("/entries", response_model=AuditPage, summary="Audit entries, oldest first, filtered")
+@router.get("/entries", response_model=Page[AuditEntryOut], summary="Audit entries, oldest first, filtered")
 def entries(
     request: Request,
     who: Auditing,
@@ -72,7 +66,7 @@ def entries(
         int, Query(ge=0, le=SQLITE_MAX_INT, description="Entries after this seq (the last one you saw).")
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> AuditPage:
+) -> Page[AuditEntryOut]:
     if action is not None and not any(a.startswith(action) for a in ACTIONS):
         raise ApiProblem(422, f"no audit action starts so; actions: {', '.join(ACTIONS)}", field="action")
     found = store.audit_entries(
@@ -90,16 +84,18 @@ def entries(
     nxt = None
     if len(found) > limit:
         nxt = str(request.url.include_query_params(after=items[-1].seq, limit=limit))
-    return AuditPage(items=[_out(e) for e in items], limit=limit, offset=0, next=nxt)
+    return Page[AuditEntryOut](items=[_out(e) for e in items], limit=limit, offset=0, next=nxt)
 
 
 @router.get(
     "/who-saw/{person_id}",
-    response_model=AuditPage,
+    response_model=Page[AuditEntryOut],
     responses={404: {"description": "No such person"}},
     summary="Every read and disclosure of a person's record: who, when and why",
 )
-def who_saw(request: Request, who: Auditing, store: StoreDep, page: PageDep, person_id: str = PersonId) -> AuditPage:
+def who_saw(
+    request: Request, who: Auditing, store: StoreDep, page: PageDep, person_id: str = PersonId
+) -> Page[AuditEntryOut]:
     try:
         found = store.who_saw(person_id)
     except NotFound:
@@ -110,7 +106,7 @@ def who_saw(request: Request, who: Auditing, store: StoreDep, page: PageDep, per
 
 @router.get(
     "/disclosures",
-    response_model=AuditPage,
+    response_model=Page[AuditEntryOut],
     responses={404: {"description": "No such person"}},
     summary="Every export and share decision",
 )
@@ -122,7 +118,7 @@ def disclosures(
     person_id: Annotated[
         str | None, Query(pattern=r"^P[0-9a-f]{16}-[0-9]{1,3}$", description="Only those about this person.")
     ] = None,
-) -> AuditPage:
+) -> Page[AuditEntryOut]:
     try:
         found = store.disclosures(person_id)
     except NotFound:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from fastapi import Request
 
 from api.auth import Principal
+from api.deps import PageAsked
 from graph.chronology import ChronologyLine
 from graph.store import Store
 from graph.view import ReaderView
@@ -18,11 +19,6 @@ T = TypeVar("T")
 def view_of(store: Store, who: Principal) -> ReaderView:
     """The caller's view for their declared purpose: entitlements read now."""
     return store.view(who.reader.id, who.purpose.value)
-
-
-def call(fn: Callable[[], T]) -> T:
-    """Run a store call (its errors become problems in the app's handlers)."""
-    return fn()
 
 
 def audit(store: Store, view: ReaderView, action: str, detail: dict[str, Any]) -> None:
@@ -48,3 +44,15 @@ def next_url(request: Request, offset: int, limit: int, more: bool) -> str | Non
     if not more:
         return None
     return str(request.url.include_query_params(offset=offset + limit, limit=limit))
+
+
+def paged(request: Request, found: Sequence[T], page: PageAsked) -> dict[str, Any]:
+    """One page of a list the route has whole: items, total, and the next page's URL."""
+    end = page.offset + page.limit
+    return {
+        "items": list(found[page.offset : end]),
+        "total": len(found),
+        "limit": page.limit,
+        "offset": page.offset,
+        "next": next_url(request, page.offset, page.limit, len(found) > end),
+    }

@@ -16,7 +16,7 @@ from api.auth import Principal
 from api.deps import Reading, SettingsDep, StoreDep, Writing
 from api.limits import JsonRoute
 from api.problems import ApiProblem, FieldProblem, field_problems
-from api.routers.common import audit, call, fragment_problem_status, view_of
+from api.routers.common import audit, fragment_problem_status, view_of
 from api.schemas import (
     BatchIn,
     BatchItem,
@@ -27,7 +27,7 @@ from api.schemas import (
     RetractionIn,
 )
 from graph.store import AppendOutcome, Store
-from ingest.schema import Fragment
+from ingest.schema import Fragment, Supersedes
 from ingest.validate import canonical, check_fragment
 
 router = APIRouter(prefix="/fragments", tags=["fragments"], route_class=JsonRoute)
@@ -42,7 +42,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _canonical(who: Principal, frags: list[Fragment], *, index: bool) -> list[dict[str, Any]]:
+def _canonical(who: Principal, frags: list[Fragment], *, index: bool, prefix: str = "") -> list[dict[str, Any]]:
     """Validate what pydantic could not (the whole fragment) and check the agency; every
     problem in every fragment is reported, and nothing is stored if there is one."""
     now = datetime.now(UTC)
@@ -50,7 +50,7 @@ def _canonical(who: Principal, frags: list[Fragment], *, index: bool) -> list[di
     problems: list[FieldProblem] = []
     forbidden = False
     for i, frag in enumerate(frags):
-        where = f"fragments[{i}]." if index else ""
+        where = f"{prefix}fragments[{i}]." if index else prefix
         doc, errors = canonical(frag, now=now)
         if errors:
             problems += field_problems(errors, index=i if index else None, prefix=where)
@@ -72,7 +72,7 @@ def _canonical(who: Principal, frags: list[Fragment], *, index: bool) -> list[di
 
 
 def _append(store: Store, who: Principal, docs: list[dict[str, Any]], *, index: bool) -> list[AppendOutcome]:
-    outcomes: list[AppendOutcome] = call(lambda: store.append(docs, all_or_nothing=True, actor=who.reader.id))
+    outcomes = store.append(docs, all_or_nothing=True, actor=who.reader.id)
     rejected = [o for o in outcomes if o.status == "rejected"]
     if rejected:
         problems = [
@@ -149,7 +149,7 @@ def submit_batch(
 )
 def read(who: Reading, store: StoreDep, fragment_id: str = FragmentId) -> FragmentOut:
     v = view_of(store, who)
-    doc = call(lambda: v.fragment(fragment_id))
+    doc = v.fragment(fragment_id)
     if doc is None:
         raise ApiProblem(404, "no such fragment", field="fragment_id", kind="not-found")
     held = bool(doc.get("held_back"))
@@ -159,10 +159,18 @@ def read(who: Reading, store: StoreDep, fragment_id: str = FragmentId) -> Fragme
     return FragmentOut(id=fragment_id, held_back=False, agency=doc["agency"]["id"], fragment=doc)
 
 
+def _corrections(again: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"model": FragmentReceipt, "description": again},
+        404: {"description": "No such fragment of yours"},
+        **PROBLEMS,
+    }
+
+
 def _own(store: Store, who: Principal, fid: str) -> dict[str, Any]:
     """One of the caller's own agency's fragments, or 404 exactly as for no such id."""
     v = view_of(store, who)
-    doc = call(lambda: v.fragment(fid))
+    doc = v.fragment(fid)
     if doc is None or doc.get("held_back") or doc["agency"]["id"] != who.reader.agency:
         raise ApiProblem(404, "no fragment of your agency has this id", field="fragment_id", kind="not-found")
     return doc
@@ -172,11 +180,7 @@ def _own(store: Store, who: Principal, fid: str) -> dict[str, Any]:
     "/{fragment_id}/supersede",
     status_code=201,
     response_model=FragmentReceipt,
-    responses={
-        200: {"model": FragmentReceipt, "description": "This correction was already stored"},
-        404: {"description": "No such fragment of yours"},
-        **PROBLEMS,
-    },
+    responses=_corrections("This correction was already stored"),
     summary="Correct one of your agency's fragments with a new version",
 )
 def supersede(
@@ -188,11 +192,8 @@ def supersede(
         raise ApiProblem(
             422, "names a different earlier record than the one in the path", field="fragment.supersedes.record_ref"
         )
-    raw = frag.model_dump(mode="json", exclude_none=True)
-    raw["supersedes"] = {"record_ref": target["record_ref"], "reason": body.reason}
-    doc = _checked(raw, prefix="fragment.")
-    docs = _canonical_docs(who, doc)
-    (o,) = _append(store, who, docs, index=False)
+    frag = frag.model_copy(update={"supersedes": Supersedes(record_ref=target["record_ref"], reason=body.reason)})
+    (o,) = _append(store, who, _canonical(who, [frag], index=False, prefix="fragment."), index=False)
     return _receipt(response, o)
 
 
@@ -200,11 +201,7 @@ def supersede(
     "/{fragment_id}/retract",
     status_code=201,
     response_model=FragmentReceipt,
-    responses={
-        200: {"model": FragmentReceipt, "description": "This retraction was already stored"},
-        404: {"description": "No such fragment of yours"},
-        **PROBLEMS,
-    },
+    responses=_corrections("This retraction was already stored"),
     summary="Withdraw one of your agency's fragments",
 )
 def retract(
@@ -224,21 +221,9 @@ def retract(
         "markings": target.get("markings", {}),
         "supersedes": {"record_ref": target["record_ref"], "reason": body.reason, "retract": True},
     }
-    doc = _checked(raw, prefix="")
-    (o,) = _append(store, who, _canonical_docs(who, doc), index=False)
-    return _receipt(response, o)
-
-
-def _checked(raw: dict[str, Any], *, prefix: str) -> dict[str, Any]:
+    # the withdrawn record is the caller's agency's own (_own): so is its retraction
     doc, errors = check_fragment(raw)
     if doc is None:
-        raise ApiProblem(
-            422, f"{len(errors)} problem(s); nothing was stored", errors=field_problems(errors, prefix=prefix)
-        )
-    return doc
-
-
-def _canonical_docs(who: Principal, doc: dict[str, Any]) -> list[dict[str, Any]]:
-    if doc["agency"]["id"] != who.reader.agency:
-        raise ApiProblem(403, f"you may share only your own agency's records ({who.reader.agency})", field="agency.id")
-    return [doc]
+        raise ApiProblem(422, f"{len(errors)} problem(s); nothing was stored", errors=field_problems(errors))
+    (o,) = _append(store, who, [doc], index=False)
+    return _receipt(response, o)

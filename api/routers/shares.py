@@ -7,7 +7,6 @@ answers exactly as a request that does not exist.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
@@ -16,17 +15,15 @@ from api.auth import Principal
 from api.deps import PageDep, Sharing, StoreDep
 from api.limits import JsonRoute
 from api.problems import ApiProblem
-from api.routers.common import next_url, view_of
+from api.routers.common import paged, view_of
 from api.schemas import (
+    Page,
     ShareDecisionIn,
-    ShareDecisionOut,
     ShareRequestDetail,
     ShareRequestIn,
-    ShareRequestOut,
-    ShareRequestPage,
 )
 from graph.errors import NotFound
-from graph.registry import ShareRequest
+from graph.registry import ShareDecision, ShareRequest
 from graph.store import Store
 
 router = APIRouter(prefix="/share-requests", tags=["sharing"], route_class=JsonRoute)
@@ -50,11 +47,11 @@ def _visible_request(store: Store, who: Principal, request_id: str) -> ShareRequ
 @router.post(
     "",
     status_code=201,
-    response_model=ShareRequestOut,
+    response_model=ShareRequest,
     responses={404: {"description": "No such person that you may see"}},
     summary="Ask another agency for information",
 )
-def ask(body: ShareRequestIn, who: Sharing, store: StoreDep) -> ShareRequestOut:
+def ask(body: ShareRequestIn, who: Sharing, store: StoreDep) -> ShareRequest:
     v = view_of(store, who)
     if v.person(body.person_id) is None:
         raise ApiProblem(404, "no such person that you may see", field="person_id", kind="not-found")
@@ -68,20 +65,12 @@ def ask(body: ShareRequestIn, who: Sharing, store: StoreDep) -> ShareRequestOut:
         need=body.need,
         urgency=body.urgency,
     )
-    return ShareRequestOut.model_validate(asdict(req))
+    return req
 
 
-@router.get("", response_model=ShareRequestPage, summary="Requests your agency made or was asked")
-def listing(request: Request, who: Sharing, store: StoreDep, page: PageDep) -> ShareRequestPage:
-    found = store.share_requests(who.reader.agency)
-    items = found[page.offset : page.offset + page.limit]
-    return ShareRequestPage(
-        items=[ShareRequestOut.model_validate(asdict(r)) for r in items],
-        total=len(found),
-        limit=page.limit,
-        offset=page.offset,
-        next=next_url(request, page.offset, page.limit, len(found) > page.offset + page.limit),
-    )
+@router.get("", response_model=Page[ShareRequest], summary="Requests your agency made or was asked")
+def listing(request: Request, who: Sharing, store: StoreDep, page: PageDep) -> Page[ShareRequest]:
+    return Page[ShareRequest](**paged(request, store.share_requests(who.reader.agency), page))
 
 
 @router.get(
@@ -91,19 +80,19 @@ def one(who: Sharing, store: StoreDep, request_id: str = RequestId) -> ShareRequ
     req = _visible_request(store, who, request_id)
     decisions = store.share_records(req.id)
     return ShareRequestDetail(
-        request=ShareRequestOut.model_validate(asdict(req)),
-        decisions=[ShareDecisionOut.model_validate(asdict(d)) for d in decisions],
+        request=req,
+        decisions=decisions,
     )
 
 
 @router.post(
     "/{request_id}/decisions",
     status_code=201,
-    response_model=ShareDecisionOut,
+    response_model=ShareDecision,
     responses={**NOT_FOUND, 403: {"description": "Only the agency asked may decide"}},
     summary="Decide on a request: share in full, in part, or not, with reasons",
 )
-def decide(body: ShareDecisionIn, who: Sharing, store: StoreDep, request_id: str = RequestId) -> ShareDecisionOut:
+def decide(body: ShareDecisionIn, who: Sharing, store: StoreDep, request_id: str = RequestId) -> ShareDecision:
     req = _visible_request(store, who, request_id)
     if who.reader.agency != req.holder_agency:
         raise ApiProblem(403, "only the agency asked may decide", field="request_id", kind="forbidden")
@@ -121,4 +110,4 @@ def decide(body: ShareDecisionIn, who: Sharing, store: StoreDep, request_id: str
         expires_at=body.expires_at,
         reconsiders=body.reconsiders,
     )
-    return ShareDecisionOut.model_validate(asdict(dec))
+    return dec
