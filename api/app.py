@@ -32,6 +32,7 @@ from api.routers import admin, audit, events, fragments, health, people, shares
 from api.settings import Settings
 from graph.embedded import EmbeddedStore
 from graph.store import Store
+from ingest.linkage import Linker
 
 log = logging.getLogger("jigsaw.api")
 
@@ -76,7 +77,9 @@ def _swagger_assets() -> Path:
 
 
 def open_store(settings: Settings) -> Store:
-    return EmbeddedStore.open(settings.store, busy_timeout=settings.busy_timeout)
+    return EmbeddedStore.open(
+        settings.store, busy_timeout=settings.busy_timeout, matcher=Linker.from_file(settings.linkage_model)
+    )
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:

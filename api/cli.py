@@ -34,6 +34,7 @@ from graph.chronology import ChronologyFilters, ChronologyLine, to_csv
 from graph.embedded import EmbeddedStore
 from graph.errors import JigsawError
 from graph.view import ReaderView
+from ingest.linkage import Linker
 from ingest.pipeline import ImportSummary, import_files
 from ingest.schema import Concern, Significance, StatementKind, fragment_json_schema
 
@@ -99,9 +100,18 @@ def _view(s: EmbeddedStore, reader: str | None, purpose: str) -> ReaderView:
         raise _fail(f"{exc.field}: {exc.message}" if exc.field else exc.message, 2) from None
 
 
+def matcher() -> Linker:
+    """Entity resolution with the model in JIGSAW_LINKAGE_MODEL, or the shipped one."""
+    path = os.environ.get("JIGSAW_LINKAGE_MODEL")
+    try:
+        return Linker.from_file(Path(path) if path else None)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"JIGSAW_LINKAGE_MODEL: {exc}") from None
+
+
 def _open(store: Path | None) -> EmbeddedStore:
     try:
-        return EmbeddedStore.open(_store_path(store))
+        return EmbeddedStore.open(_store_path(store), matcher=matcher())
     except JigsawError as exc:
         raise _fail(exc.message) from None
 
@@ -466,7 +476,7 @@ def build_demo(path: Path) -> ImportSummary:
     """A fresh demo store at ``path``: the demo families imported, readers and cases set up."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    s = EmbeddedStore.open(path, create=True)
+    s = EmbeddedStore.open(path, create=True, matcher=matcher())
     try:
         summary = import_files(s, demo_files(), now=DEMO_NOW, rejects_path=path.parent / "demo-rejects.jsonl")
         if summary.rejected:
@@ -502,7 +512,7 @@ def demo(
         f"Imported {summary.accepted} fragments from {len(summary.files)} files "
         f"({summary.rejected} rejected) into {path}"
     )
-    s = EmbeddedStore.open(path)
+    s = EmbeddedStore.open(path, matcher=matcher())
     try:
         v = s.view(DEMO_SOCIAL_WORKER, "safeguarding")
         found = [p for p in v.find_people("Mia Walsh") if "2019-03-14" in p.dobs]
@@ -585,7 +595,7 @@ def serve(
         raise _fail(f"no Jigsaw store at {settings.store}; run `jigsaw init` (or `jigsaw serve --demo`)")
     base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
     if with_demo:
-        s = EmbeddedStore.open(settings.store)
+        s = EmbeddedStore.open(settings.store, matcher=matcher())
         try:
             expires = (datetime.now(UTC) + timedelta(hours=12)).isoformat()
             rows = []
@@ -976,3 +986,171 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+resolve_app = typer.Typer(help="Entity resolution: the review queue, decisions and their undoing, the model.")
+app.add_typer(resolve_app, name="resolve")
+
+
+def _mention_line(m: dict[str, Any]) -> dict[str, str]:
+    name = m.get("name") or {}
+    ids = ", ".join(
+        f"{i['scheme']} {i['value']}{'' if i.get('verified') else ' (unverified)'}" for i in m.get("identifiers", ())
+    )
+    addr = "; ".join(" ".join(x for x in (a.get("text"), a.get("postcode")) if x) for a in m.get("addresses", ()))
+    return {
+        "name": name.get("full") or " ".join(x for x in (name.get("given"), name.get("family")) if x) or "",
+        "description": m.get("description") or "",
+        "role": m.get("role", ""),
+        "date of birth": m.get("dob") or "",
+        "sex": m.get("sex") or "",
+        "identifiers": ids,
+        "address": addr,
+    }
+
+
+@resolve_app.command("queue")
+def resolve_queue(
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many pairs to show.")] = 20,
+    store: StoreOpt = None,
+) -> None:
+    """Pairs the model could not decide on, best first, with the evidence side by side."""
+    s = _open(store)
+    try:
+        items = _store_call(s, lambda: s.review_queue(limit))
+        if not items:
+            out.print("The review queue is empty.")
+            return
+        for n, it in enumerate(items, 1):
+            t = Table(title=f"{n}. match probability {it.evidence.probability:.3f} (weight {it.evidence.weight:+.1f})")
+            t.add_column("")
+            t.add_column(f"{it.a.mention_id}\n{it.a.agency} {it.a.record_ref}")
+            t.add_column(f"{it.b.mention_id}\n{it.b.agency} {it.b.record_ref}")
+            a, b = _mention_line(it.a.mention), _mention_line(it.b.mention)
+            for k in a:
+                if a[k] or b[k]:
+                    t.add_row(k, escape(a[k]), escape(b[k]))
+            t.add_row(
+                "evidence",
+                escape(", ".join(f"{f.comparison} {f.level} {f.weight:+.1f}" for f in it.evidence.fields)),
+                "",
+            )
+            out.print(t)
+        out.print(
+            "Decide with `jigsaw resolve decide join|apart A B --reason ...`; undo with `jigsaw resolve undo ID`."
+        )
+    finally:
+        s.close()
+
+
+class DecisionKind(StrEnum):
+    one_person = "join"
+    not_one_person = "apart"
+
+
+@resolve_app.command("decide")
+def resolve_decide(
+    kind: DecisionKind,
+    a: Annotated[str, typer.Argument(help="One mention, P<fragment>-<n> as the queue shows it.")],
+    b: Annotated[str, typer.Argument(help="The other mention.")],
+    reason: Annotated[str, typer.Option(help="Why: recorded with the decision.")],
+    by: ByOpt = "reviewer",
+    store: StoreOpt = None,
+) -> None:
+    """Record that two mentions are one person (join) or are not (apart: also splits an
+    automatic join). The people, chronologies and networks follow at once."""
+    s = _open(store)
+    try:
+        d = _store_call(s, lambda: s.decide(by, kind.value, a, b, reason))
+        out.print(f"Decision {d.id}: {a} and {b} {'are one person' if kind is DecisionKind.one_person else 'are kept apart'}.")
+    finally:
+        s.close()
+
+
+@resolve_app.command("undo")
+def resolve_undo(
+    decision_id: int,
+    reason: Annotated[str, typer.Option(help="Why the decision is withdrawn.")],
+    by: ByOpt = "reviewer",
+    store: StoreOpt = None,
+) -> None:
+    """Withdraw a decision: the picture returns to what it was without it."""
+    s = _open(store)
+    try:
+        d = _store_call(s, lambda: s.undo_decision(by, decision_id, reason))
+        out.print(f"Decision {decision_id} undone (record {d.id}).")
+    finally:
+        s.close()
+
+
+@resolve_app.command("decisions")
+def resolve_decisions(store: StoreOpt = None) -> None:
+    """Every decision recorded, with who made it, when and why."""
+    s = _open(store)
+    try:
+        ds = s.resolution_decisions()
+        t = Table("id", "kind", "a", "b", "by", "at", "reason", "undoes")
+        for d in ds:
+            t.add_row(
+                str(d.id),
+                d.kind,
+                f"{d.a[0]}#{d.a[1]}",
+                f"{d.b[0]}#{d.b[1]}",
+                escape(d.decided_by),
+                d.decided_at,
+                escape(d.reason),
+                str(d.undoes or ""),
+            )
+        out.print(t)
+    finally:
+        s.close()
+
+
+@resolve_app.command("explain")
+def resolve_explain(a: str, b: str, store: StoreOpt = None) -> None:
+    """The model's field-by-field evidence for two mentions."""
+    s = _open(store)
+    try:
+        ev = _store_call(s, lambda: s.explain_pair(a, b))
+        out.print(f"match probability {ev.probability:.4f}, weight {ev.weight:+.2f} (model {ev.model})")
+        for f in ev.fields:
+            out.print(f"  {f.comparison:<18} {f.level:<14} {f.weight:+.2f}")
+    finally:
+        s.close()
+
+
+@resolve_app.command("relink")
+def resolve_relink(store: StoreOpt = None) -> None:
+    """Re-link the whole store from its journal with the current model (after retraining)."""
+    import time
+
+    s = _open(store)
+    try:
+        t0 = time.perf_counter()
+        s.relink()
+        out.print(f"Re-linked {s.fragment_count()} fragments in {time.perf_counter() - t0:.1f} s.")
+    finally:
+        s.close()
+
+
+@resolve_app.command("train")
+def resolve_train(
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the model settings (JSON).")],
+    version: Annotated[str, typer.Option(help="The new model's version (recorded with its decisions).")],
+    store: StoreOpt = None,
+) -> None:
+    """Learn the model's weights by expectation-maximisation on the store's own mentions."""
+    from ingest.linkage.model import settings_json
+    from ingest.linkage.train import train
+
+    s = _open(store)
+    try:
+        feats = s.mention_features()
+        try:
+            settings = train(feats, version=version)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        out_path.write_text(settings_json(settings))
+        out.print(f"Trained on {len(feats)} mentions; wrote {out_path}. Use it with JIGSAW_LINKAGE_MODEL={out_path}.")
+    finally:
+        s.close()

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `jigsaw serve` listens on.")
     port: int = Field(8000, ge=1, le=65535)
     busy_timeout: float = Field(5.0, gt=0, le=60, description="Seconds a write waits for another writer.")
+    linkage_model: Path | None = Field(
+        None, description="Entity resolution model settings (JSON); the shipped model when unset (docs/linkage.md)."
+    )
     retry_after: int = Field(2, ge=1, le=300, description="Retry-After seconds when the store is busy or full.")
 
     # request limits

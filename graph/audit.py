@@ -125,6 +125,7 @@ ACTIONS: tuple[str, ...] = (
     "disclosure.export",
     "share.request",
     "share.decision",
+    "resolution.decision",
     "reader.change",
     "marking.change",
     "token.issue",

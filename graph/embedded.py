@@ -24,10 +24,18 @@ from typing import Any
 
 import orjson
 
-from graph import audit, registry
+from graph import audit, decisions, registry
 from graph.access import Purpose, Reader
-from graph.errors import NotFound, StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
+from graph.errors import InvalidDecision, NotFound, StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
 from graph.projection import FragmentText, Projection
+from graph.resolution import (
+    MENTIONS_PER_FRAGMENT,
+    Matcher,
+    PairEvidence,
+    ResolutionDecision,
+    active_decisions,
+    mention_key,
+)
 from graph.retention import ERASURE_AUTHORITIES, RetentionPolicy, tombstone
 from graph.store import AppendOutcome, Store, body_hash, canonical_bytes, fragment_id
 from graph.view import ReaderView, SystemView, ViewSource
@@ -65,7 +73,7 @@ CREATE TABLE IF NOT EXISTS retention (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS retention_due ON retention(review_on) WHERE erased_at IS NULL;
 """
-_DDL += registry.REGISTRY_DDL + audit.AUDIT_DDL
+_DDL += registry.REGISTRY_DDL + audit.AUDIT_DDL + decisions.DECISIONS_DDL
 
 _CHUNK = 500
 
@@ -79,6 +87,23 @@ def _translate(exc: sqlite3.Error) -> StoreError:
     if "malformed" in msg or "not a database" in msg:
         return StoreCorrupt("the store file is damaged or not a Jigsaw store")
     return StoreError(f"store error: {type(exc).__name__}")
+
+
+@dataclass(frozen=True)
+class ReviewSide:
+    mention_id: str
+    agency: str
+    record_ref: str
+    mention: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """Two mentions the model could not decide on, side by side, with its evidence."""
+
+    a: ReviewSide
+    b: ReviewSide
+    evidence: PairEvidence
 
 
 @dataclass(eq=False)
@@ -96,13 +121,22 @@ class _Write:
 class EmbeddedStore(Store):
     """SQLite journal + in-memory projection. Use ``EmbeddedStore.open(path)``."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, clock: Callable[[], str] = utc_now) -> None:
+    def __init__(
+        self,
+        path: Path,
+        conn: sqlite3.Connection,
+        clock: Callable[[], str] = utc_now,
+        matcher: Matcher | None = None,
+    ) -> None:
         self.path = path
+        # entity resolution beyond the Core's exact keys (ingest.linkage.Linker)
+        self.matcher = matcher
+        self._decisions_at = -1
         self._conn = conn
         self._lock = threading.RLock()
         self.clock = clock
         self.retention_policy = RetentionPolicy()
-        self.projection = Projection(text_source=self._details)
+        self.projection = self._new_projection()
         self._data_version = -1
         self._erasures_seen = 0
         # what access is decided on, reloaded whenever anyone commits (data_version)
@@ -126,7 +160,10 @@ class EmbeddedStore(Store):
             pseudonym=self._pseudonym,
             case_anchors=self._case_anchors,
             lock=self._lock,
+            matcher=matcher,
+            mention_decisions=lambda: self._mention_decisions_cache,
         )
+        self._mention_decisions_cache: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
         self._catch_up()
 
     # ------------------------------------------------------------------ opening
@@ -139,6 +176,7 @@ class EmbeddedStore(Store):
         create: bool = False,
         clock: Callable[[], str] = utc_now,
         busy_timeout: float = 5.0,
+        matcher: Matcher | None = None,
     ) -> EmbeddedStore:
         """Open the store at ``path``; with ``create``, make it if it is not there.
         ``clock`` gives the time for the audit and for grant expiry (UTC, ISO 8601);
@@ -170,7 +208,7 @@ class EmbeddedStore(Store):
                 raise StoreCorrupt(f"store schema version {row[0]} is not the supported {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise _translate(exc) from None
-        return cls(p, conn, clock)
+        return cls(p, conn, clock, matcher)
 
     def close(self) -> None:
         with self._lock:
@@ -201,6 +239,7 @@ class EmbeddedStore(Store):
                     self._erasures_seen = erasures
                     self._rebuild()
                     return
+                self._load_decisions()
                 self._apply(self._rows(self.projection.last_seq))
             except sqlite3.Error as exc:
                 raise _translate(exc) from None
@@ -234,8 +273,9 @@ class EmbeddedStore(Store):
 
     def replay(self) -> Projection:
         """A fresh projection built from the whole journal (for checks; the store's own is untouched)."""
-        p = Projection(text_source=self._details)
+        p = self._new_projection()
         with self._lock:
+            p.set_decisions(*self._mention_decisions())
             p.extend(self._rows(0))
         return p
 
@@ -885,12 +925,175 @@ class EmbeddedStore(Store):
     def _rebuild(self) -> None:
         """Replace the projection with one built afresh from the journal."""
         with self._lock:
-            fresh = Projection(text_source=self._details)
+            fresh = self._new_projection()
+            fresh.set_decisions(*self._mention_decisions())
             self._apply_to(fresh, self._rows(0))
             self.projection = fresh
             self._source.projection = fresh
             self._source.cache.clear()
             self._case_pids_at = (-1, -1)
+
+    # ------------------------------------------------------------------ resolution
+
+    def _new_projection(self) -> Projection:
+        return Projection(text_source=self._details, matcher=self.matcher, docs=self._load)
+
+    def _mention_decisions(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The decisions in force as pairs of mention keys: (joins, aparts). Decisions
+        about fragments since erased name nothing and are left out."""
+        with self._lock:
+            ds = active_decisions(decisions.all_decisions(self._conn))
+            fids = {d.a[0] for d in ds} | {d.b[0] for d in ds}
+            seq_of = {
+                fid: seq for seq, fid in self._select_in("SELECT seq, id FROM fragments WHERE id IN", sorted(fids))
+            }
+            joins: list[tuple[int, int]] = []
+            aparts: list[tuple[int, int]] = []
+            for d in ds:
+                if d.a[0] in seq_of and d.b[0] in seq_of:
+                    pair = (mention_key(seq_of[d.a[0]], d.a[1]), mention_key(seq_of[d.b[0]], d.b[1]))
+                    (joins if d.kind == "join" else aparts).append(pair)
+            self._mention_decisions_cache = (joins, aparts)
+            return joins, aparts
+
+    def _load_decisions(self) -> None:
+        """Apply decisions recorded since the projection last looked (by anyone)."""
+        latest = decisions.latest_id(self._conn)
+        if latest == self._decisions_at:
+            return
+        self._decisions_at = latest
+        self.projection.set_decisions(*self._mention_decisions())
+        self._source.cache.clear()
+
+    def _mention_ref(self, mention_id: str) -> tuple[int, int]:
+        """(seq, index) of a mention named like a person id, ``P<fragment>-<n>``."""
+        head, _, idx = mention_id.partition("-")
+        seq = self._seq_of_prefix(head[1:].lower()) if head.startswith("P") and idx.isdigit() else None
+        if seq is None or int(idx) >= len(self.projection.mention_people(seq)):
+            raise InvalidDecision(f"no such mention: {mention_id!r}", field="mention")
+        return seq, int(idx)
+
+    def mention_id(self, seq: int, idx: int) -> str:
+        return f"P{self._fids([seq])[seq][1:17]}-{idx}"
+
+    def explain_pair(self, a: str, b: str) -> PairEvidence:
+        """Field-by-field evidence for two mentions (``P<fragment>-<n>`` each)."""
+        if self.matcher is None:
+            raise InvalidDecision("this store was opened without a matcher", field="matcher")
+        with self._lock:
+            self._catch_up()
+            sa, sb = self._mention_ref(a), self._mention_ref(b)
+            cands = self.projection.candidates
+            assert cands is not None
+            fa, fb = cands.features(mention_key(*sa)), cands.features(mention_key(*sb))
+            return self.matcher.explain(fa, fb)
+
+    def decide(self, by: str, kind: str, a: str, b: str, reason: str) -> ResolutionDecision:
+        """Record a reviewer's decision that mentions ``a`` and ``b`` are one person
+        (``join``) or not (``apart``), with their reason; the people follow at once."""
+        if kind not in ("join", "apart"):
+            raise InvalidDecision("must be join or apart", field="kind")
+        with self.transaction() as conn:
+            sa, sb = self._mention_ref(a), self._mention_ref(b)
+            if sa[0] == sb[0]:
+                raise InvalidDecision("two mentions in one record are two people", field="mention")
+            fids = self._fids([sa[0], sb[0]])
+            evidence = None
+            if self.matcher is not None and self.projection.candidates is not None:
+                cands = self.projection.candidates
+                ev = self.matcher.explain(cands.features(mention_key(*sa)), cands.features(mention_key(*sb)))
+                evidence = {
+                    "weight": ev.weight,
+                    "probability": ev.probability,
+                    "model": ev.model,
+                    "fields": [[f.comparison, f.level, f.weight] for f in ev.fields],
+                }
+            d = decisions.add(
+                conn,
+                kind=kind,
+                a=(fids[sa[0]], sa[1]),
+                b=(fids[sb[0]], sb[1]),
+                reason=reason,
+                by=by,
+                at=self.clock(),
+                evidence=evidence,
+            )
+            self.record(conn, by, "resolution.decision", {"decision": d.id, "kind": kind})
+        self._load_decisions()
+        return d
+
+    def undo_decision(self, by: str, decision_id: int, reason: str) -> ResolutionDecision:
+        """Withdraw a decision: the people are as if it had never been made."""
+        with self.transaction() as conn:
+            old = decisions.get(conn, decision_id)
+            if old is None or old.kind == "undo":
+                raise InvalidDecision(f"no join or apart decision {decision_id}", field="decision")
+            if any(d.undoes == decision_id for d in decisions.all_decisions(conn)):
+                raise InvalidDecision(f"decision {decision_id} is already undone", field="decision")
+            d = decisions.add(
+                conn, kind="undo", a=old.a, b=old.b, reason=reason, by=by, at=self.clock(), undoes=decision_id
+            )
+            self.record(conn, by, "resolution.decision", {"decision": d.id, "kind": "undo", "undoes": decision_id})
+        self._load_decisions()
+        return d
+
+    def relink(self) -> None:
+        """Resolve every mention again from the journal and the decisions (a full
+        re-link, e.g. after the model was retrained)."""
+        self._rebuild()
+
+    def mention_features(self) -> list[Any]:
+        """Every mention's features, for training the model on the store's own data."""
+        with self._lock:
+            self._catch_up()
+            cands = self.projection.candidates
+            if cands is None:
+                raise InvalidDecision("this store was opened without a matcher", field="matcher")
+            return [cands.feats[v] for v in cands.of.values()]
+
+    def resolution_decisions(self) -> list[ResolutionDecision]:
+        with self._lock:
+            return decisions.all_decisions(self._conn)
+
+    def review_queue(self, limit: int = 50) -> list[ReviewItem]:
+        """Pairs of people the model could not decide on, best first: one item per pair of
+        people (their closest mentions), none a reviewer has already decided."""
+        with self._lock:
+            self._catch_up()
+            p = self.projection
+            decided = {
+                (min(a, b), max(a, b))
+                for a, b in (*self._mention_decisions_cache[0], *self._mention_decisions_cache[1])
+            }
+            best: dict[tuple[int, int], tuple[float, int, int]] = {}
+            for (a, b), w in p.review.items():
+                pa, pb = p.person_of(*divmod(a, MENTIONS_PER_FRAGMENT)), p.person_of(*divmod(b, MENTIONS_PER_FRAGMENT))
+                if pa is None or pb is None or pa == pb or (a, b) in decided:
+                    continue
+                key = (min(pa, pb), max(pa, pb))
+                if key not in best or w > best[key][0]:
+                    best[key] = (w, a, b)
+            ranked = sorted(best.values(), key=lambda t: (-t[0], t[1], t[2]))[:limit]
+            seqs = sorted({mk // MENTIONS_PER_FRAGMENT for _, a, b in ranked for mk in (a, b)})
+            docs = self._load(seqs)
+            out = []
+            for _w, a, b in ranked:
+                sides = []
+                for mk in (a, b):
+                    seq, idx = divmod(mk, MENTIONS_PER_FRAGMENT)
+                    doc = docs[seq]
+                    sides.append(
+                        ReviewSide(
+                            mention_id=self.mention_id(seq, idx),
+                            agency=doc["agency"]["id"],
+                            record_ref=doc["record_ref"],
+                            mention=doc["people"][idx],
+                        )
+                    )
+                assert self.matcher is not None and p.candidates is not None
+                ev = self.matcher.explain(p.candidates.features(a), p.candidates.features(b))
+                out.append(ReviewItem(sides[0], sides[1], ev))
+            return out
 
     def person_anchor(self, person_id: str) -> tuple[str, int]:
         """The fragment id and mention index a person id names (to open a case on)."""

@@ -58,3 +58,9 @@ class SupersedeError(JigsawError):
 
 class NotFound(JigsawError):
     status = 404
+
+
+class InvalidDecision(JigsawError):
+    """A resolution decision that cannot be recorded (unknown mention, no reason...)."""
+
+    status = 422

@@ -25,7 +25,7 @@ apart until entity resolution (ingest) records decisions.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -34,6 +34,19 @@ from typing import Any
 import networkx as nx
 
 from graph.access import FragmentAccess
+from graph.resolution import (
+    IDENTIFIER,
+    MENTIONS_PER_FRAGMENT,
+    NAME_DOB,
+    REVIEWER,
+    SCORE,
+    Candidates,
+    Edge,
+    Matcher,
+    cluster,
+    compatible_sets,
+    mention_key,
+)
 from graph.text import fold
 
 Visible = Callable[[int], bool]
@@ -83,6 +96,7 @@ class FragmentText:
 
 
 TextSource = Callable[[Iterable[int]], dict[int, FragmentText]]
+DocSource = Callable[[Sequence[int]], dict[int, dict[str, Any]]]
 _CONCERN_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}
 # Most fragments share a handful of markings: one FragmentAccess object per distinct one.
 _ACCESS: dict[FragmentAccess, FragmentAccess] = {}
@@ -97,6 +111,7 @@ class FragmentMeta:
         "author_role",
         "concerns",
         "event",
+        "order",
         "retracted",
         "seq",
         "significance",
@@ -105,8 +120,10 @@ class FragmentMeta:
         "supersedes",
     )
 
-    def __init__(self, seq: int, doc: dict[str, Any], supersedes: int | None) -> None:
+    def __init__(self, seq: int, doc: dict[str, Any], supersedes: int | None, fid: str = "") -> None:
         self.seq = seq
+        # a rank that does not depend on arrival: resolution breaks ties by it
+        self.order: str = fid
         self.agency: str = _intern(doc["agency"]["id"])
         self.author_role: str = _intern(doc["author"]["role"])
         self.statement: str = _intern(doc["statement"]["kind"])
@@ -246,7 +263,28 @@ def display_name(m: dict[str, Any]) -> str | None:
 class Projection:
     """The derived graph, built by applying fragments in journal order."""
 
-    def __init__(self, text_source: TextSource | None = None) -> None:
+    def __init__(
+        self,
+        text_source: TextSource | None = None,
+        *,
+        matcher: Matcher | None = None,
+        docs: DocSource | None = None,
+    ) -> None:
+        # Entity resolution (graph/resolution.py): with a matcher, mentions are also
+        # joined on scored evidence and reviewers' decisions, and a person can be split
+        # again, which re-projects their fragments (fetched from ``docs``).
+        self.candidates = Candidates(matcher) if matcher is not None else None
+        self._docs = docs
+        self._mention_pid: dict[int, int] = {}
+        # reviewers' decisions in force, both ways: mention key -> mention keys
+        self._joins: dict[int, set[int]] = {}
+        self._aparts: dict[int, set[int]] = {}
+        # pairs of mentions scored between the thresholds, or above the upper one but
+        # kept apart by a rule: (mention key, mention key) -> match weight
+        self.review: dict[tuple[int, int], float] = {}
+        # mentions with evidence for joining that the rules kept apart (for components)
+        self._near: dict[int, set[int]] = {}
+        self._pending: set[int] = set()
         # Where chronology lines get their words: the journal (embedded store) or, for a
         # projection built on its own, memory.
         self._text_source = text_source
@@ -279,7 +317,7 @@ class Projection:
         if seq <= self.last_seq:
             raise ValueError(f"fragment seq {seq} applied out of order (last {self.last_seq})")
         self.last_seq = seq
-        meta = FragmentMeta(seq, doc, supersedes)
+        meta = FragmentMeta(seq, doc, supersedes, fid)
         self.fragments[seq] = meta
         if self._text is not None:
             self._text[seq] = FragmentText.of(fid, doc)
@@ -290,10 +328,16 @@ class Projection:
         for field in ("name", "type"):
             rec.setdefault(field, {}).setdefault(agency[field], []).append(seq)
 
+        self._apply_content(seq, meta, doc, None)
+        if self._pending:
+            self._settle()
+
+    def _apply_content(self, seq: int, meta: FragmentMeta, doc: dict[str, Any], forced: dict[int, int] | None) -> None:
+        """The people, event, places and relationships of one fragment."""
         ev = doc.get("event")
         if ev is None:  # a retraction carries no event of its own
             return
-        pids = self._resolve_people(seq, doc)
+        pids = self._resolve_people(seq, doc, forced)
         when = ev["when"]
         start, end = _ordinal(when["start"]), _ordinal(when["end"])
         precision = when["precision"]
@@ -362,15 +406,24 @@ class Projection:
         rec.setdefault("postcode", {}).setdefault(addr["postcode"], []).append(seq)
         return pkey
 
-    def _resolve_people(self, seq: int, doc: dict[str, Any]) -> list[int]:
+    def _resolve_people(self, seq: int, doc: dict[str, Any], forced: dict[int, int] | None = None) -> list[int]:
         pids: list[int] = []
         used: set[int] = set()
-        for m in doc.get("people", ()):
+        for i, m in enumerate(doc.get("people", ())):
             keys = mention_keys(m)
-            pid = self._match(keys, m, used)
+            if forced is not None:
+                pid: int | None = forced[mention_key(seq, i)]
+                if self.candidates is not None:
+                    self.candidates.add(mention_key(seq, i), m)
+            elif self.candidates is None:
+                pid = self._match(keys, m, used)
+            else:
+                pid = self._match_scored(seq, i, keys, m, used)
             if pid is None:
                 pid = self._next_person
                 self._next_person += 1
+                self.people[pid] = PersonNode(pid)
+            elif pid not in self.people:
                 self.people[pid] = PersonNode(pid)
             used.add(pid)
             person = self.people[pid]
@@ -407,6 +460,8 @@ class Projection:
                     person.add_value("address", pkey, seq)
             if m.get("identity_protected"):
                 person.add_value("identity_protected", True, seq)
+            if self.candidates is not None:
+                self._mention_pid[mention_key(seq, i)] = pid
             pids.append(pid)
         return pids
 
@@ -452,6 +507,9 @@ class Projection:
         keep, gone = min(a, b), max(a, b)
         pk, pg = self.people[keep], self.people.pop(gone)
         pk.mentions = sorted(pk.mentions + pg.mentions)
+        if self.candidates is not None:
+            for s, i, _ in pg.mentions:
+                self._mention_pid[mention_key(s, i)] = keep
         for fv, v in pg.values.items():
             both = {v} if isinstance(v, int) else set(v)
             mine = pk.values.get(fv)
@@ -511,6 +569,322 @@ class Projection:
                 return True
         dob = m.get("dob")
         return bool(dob and person.dobs and dob not in person.dobs)
+
+    # ------------------------------------------------------------------ scored resolution
+
+    def _verified(self, person: PersonNode, scheme: str) -> set[str]:
+        return {k[1] for k in person.keys if k[0] == scheme}
+
+    def _fits(self, person: PersonNode, f: Any) -> bool:
+        """A mention with features ``f`` may be this person (graph/resolution.py rules)."""
+        return compatible_sets(
+            self._verified(person, "nhs"),
+            {f.nhs} if f.nhs and f.nhs_verified else set(),
+            self._verified(person, "upn"),
+            {f.upn} if f.upn and f.upn_verified else set(),
+            set(person.dobs),
+            {f.dob} if f.dob else set(),
+        )
+
+    def _joinable(self, a: PersonNode, b: PersonNode) -> bool:
+        if not compatible_sets(
+            self._verified(a, "nhs"),
+            self._verified(b, "nhs"),
+            self._verified(a, "upn"),
+            self._verified(b, "upn"),
+            set(a.dobs),
+            set(b.dobs),
+        ):
+            return False
+        return not {s for s, _, _ in a.mentions} & {s for s, _, _ in b.mentions}
+
+    def _match_scored(
+        self, seq: int, idx: int, keys: list[tuple[str, ...]], m: dict[str, Any], used: set[int]
+    ) -> int | None:
+        """The person a new mention joins, on its keys and its scores against earlier
+        mentions. The quick answer is right unless a rule had to keep something apart;
+        then the mention is marked, and ``_settle`` works out the order-free answer."""
+        assert self.candidates is not None
+        cands = self.candidates
+        mk = mention_key(seq, idx)
+        v = cands.add(mk, m)
+        f = cands.feats[v]
+        upper = cands.matcher.upper_weight
+        unsettled = mk in self._joins or mk in self._aparts
+        ordered: list[int] = []
+        for k in keys:
+            holders = self._key_holders(k)
+            for pid in holders:
+                if pid in used or pid in ordered:
+                    continue
+                if self._fits(self.people[pid], f):
+                    ordered.append(pid)
+                else:
+                    unsettled = True
+        scored = cands.scored(v)
+        if len(cands.members[v]) > 1:
+            self_weight = cands.matcher.weight(f, f)
+            if self_weight >= cands.matcher.lower_weight:
+                scored.append((self_weight, v))
+        weak_pids: list[int] = []
+        for w, o in scored:
+            of = cands.feats[o]
+            for omk in cands.members[o]:
+                if omk // MENTIONS_PER_FRAGMENT == seq:
+                    continue
+                opid = self._mention_pid.get(omk)
+                if opid is None:
+                    continue
+                if w < upper or f.too_little or of.too_little:
+                    pair = (min(mk, omk), max(mk, omk))
+                    self.review[pair] = w
+                    continue
+                if opid in used:
+                    continue
+                if not of.has_strong and len(self.people[opid].mentions) > 1:
+                    if opid not in weak_pids:
+                        weak_pids.append(opid)  # only by way of a weak mention already attached
+                    continue
+                if opid not in ordered:
+                    if not f.has_strong and any(q not in weak_pids for q in ordered):
+                        unsettled = True  # a weak mention must not bridge two people
+                        continue
+                    ordered.append(opid)
+        if any(q not in ordered for q in weak_pids):
+            unsettled = True
+        keep: int | None = None
+        for pid in ordered:
+            if pid not in self.people:
+                continue
+            if keep is None:
+                if self._fits(self.people[pid], f):
+                    keep = pid
+                else:
+                    unsettled = True
+            elif self._joinable(self.people[keep], self.people[pid]) and self._fits(self.people[pid], f):
+                keep = self._merge(keep, pid)
+            else:
+                unsettled = True
+        if unsettled:
+            self._pending.add(mk)
+        return keep
+
+    def _pid(self, mk: int) -> int | None:
+        return self._mention_pid.get(mk)
+
+    def _edges_of(self, mk: int) -> list[Edge]:
+        """Every piece of evidence for joining mention ``mk`` to another."""
+        assert self.candidates is not None
+        cands = self.candidates
+        matcher = cands.matcher
+        v = cands.of[mk]
+        f = cands.feats[v]
+        seq = mk // MENTIONS_PER_FRAGMENT
+        out: list[Edge] = [Edge(REVIEWER, 0.0, mk, o) for o in self._joins.get(mk, ())]
+        seen: set[int] = set()
+        for k in matcher.keys(f):
+            for o in cands.blocks.get(k, ()):
+                if o in seen:
+                    continue
+                seen.add(o)
+                of = cands.feats[o]
+                tier = _tier(f, of)
+                w = matcher.weight(f, of)
+                if tier == 0 and (w < matcher.upper_weight or f.too_little or of.too_little):
+                    continue
+                for omk in cands.members[o]:
+                    if omk != mk and omk // MENTIONS_PER_FRAGMENT != seq and omk in self._mention_pid:
+                        out.append(Edge(tier or SCORE, w, mk, omk))
+        return out
+
+    def _settle(self) -> None:
+        """Make the people around the pending mentions what the evidence decides
+        regardless of arrival order (``graph.resolution.cluster``), splitting and
+        re-projecting them when the quick joins made at arrival were not that."""
+        pending, self._pending = self._pending, set()
+        assert self.candidates is not None
+        cands = self.candidates
+        mentions: set[int] = set()
+        edges: list[Edge] = []
+        todo = [mk for mk in pending if mk in self._mention_pid]
+        while todo:
+            mk = todo.pop()
+            if mk in mentions:
+                continue
+            mentions.add(mk)
+            pid = self._mention_pid[mk]
+            todo.extend(mention_key(s, i) for s, i, _ in self.people[pid].mentions)
+            es = self._edges_of(mk)
+            edges += es
+            todo.extend(e.b for e in es)
+            todo.extend(o for o in self._aparts.get(mk, ()) if o in self._mention_pid)
+        apart = [(a, b) for a in mentions for b in self._aparts.get(a, ()) if b in mentions]
+        order = {mk: (self.fragments[mk // MENTIONS_PER_FRAGMENT].order, mk % MENTIONS_PER_FRAGMENT) for mk in mentions}
+        feats = {mk: cands.features(mk) for mk in mentions}
+        rep = cluster(sorted(mentions), feats, edges, apart, order)
+        # evidence the rules kept apart: those people's components must meet (views)
+        for e in edges:
+            if rep[e.a] != rep[e.b]:
+                self._near.setdefault(e.a, set()).add(e.b)
+                self._near.setdefault(e.b, set()).add(e.a)
+                if e.tier == SCORE:
+                    self.review[(min(e.a, e.b), max(e.a, e.b))] = e.weight
+        now: dict[int, int] = {}
+        same = True
+        for mk in mentions:
+            pid = self._mention_pid[mk]
+            r = now.setdefault(rep[mk], pid)
+            if r != pid:
+                same = False
+                break
+        if same and len(set(now.values())) == len(now):
+            return
+        self._rebuild(mentions, rep)
+
+    def _rebuild(self, mentions: set[int], rep: dict[int, int]) -> None:
+        """Re-project the fragments of ``mentions`` with each mention assigned its
+        cluster (and every other mention in those fragments its present person)."""
+        if self._docs is None:
+            raise RuntimeError("a projection that can split people needs a document source")
+        seqs = sorted({mk // MENTIONS_PER_FRAGMENT for mk in mentions})
+        docs = self._docs(seqs)
+        old = {self._mention_pid[mk] for mk in mentions}
+        forced: dict[int, int] = {}
+        fresh: dict[int, int] = {}
+        for s in seqs:
+            for i in range(len(docs[s].get("people", ()))):
+                mk = mention_key(s, i)
+                if mk in rep:
+                    r = rep[mk]
+                    if r not in fresh:
+                        fresh[r] = self._next_person
+                        self._next_person += 1
+                    forced[mk] = fresh[r]
+                else:
+                    forced[mk] = self._mention_pid[mk]
+        for s in reversed(seqs):
+            self._teardown(s)
+        for pid in old:
+            self._drop_person(pid)
+        for s in seqs:
+            self._apply_content(s, self.fragments[s], docs[s], forced)
+        for pid in {forced[mk] for mk in forced if mk not in rep}:
+            person = self.people.get(pid)
+            if person is not None:
+                person.dobs = tuple(v for (fld, v) in person.values if fld == "dob")
+                person.events.sort()
+                if not person.mentions:
+                    self._drop_person(pid)
+
+    def _teardown(self, seq: int) -> None:
+        """Take one fragment's content out of the projection (see ``_rebuild``)."""
+        meta = self.fragments[seq]
+        if meta.event is None:
+            return
+        ev = self.events[meta.event]
+        mine = {pid for pid, _, s in ev.people if s == seq}
+        ev.people = [x for x in ev.people if x[2] != seq]
+        ev.sources = [s for s in ev.sources if s != seq]
+        ev.place = [x for x in ev.place if x[1] != seq]
+        for pid in mine:
+            person = self.people[pid]
+            person.mentions = [x for x in person.mentions if x[0] != seq]
+            if not any(p == pid for p, _, _ in ev.people) and ev.id in person.events:
+                person.events.remove(ev.id)
+            for k, val in list(person.values.items()):
+                if val == seq:
+                    del person.values[k]
+                elif isinstance(val, list) and seq in val:
+                    val.remove(seq)
+                    if len(val) == 1:
+                        person.values[k] = val[0]
+            for rkey in list(self.person_relationships.get(pid, ())):
+                rs = self.relationships.get(rkey)
+                if rs is None or seq not in rs:
+                    continue
+                rs.remove(seq)
+                if not rs:
+                    del self.relationships[rkey]
+                    for end in {rkey[0], rkey[2]}:
+                        lst = self.person_relationships.get(end)
+                        if lst and rkey in lst:
+                            lst.remove(rkey)
+        for rec in self.places.values():
+            for values in rec.values():
+                for text, ss in list(values.items()):
+                    if seq in ss:
+                        ss.remove(seq)
+                        if not ss:
+                            del values[text]
+        if not ev.sources:
+            del self.events[ev.id]
+            if ev.key is not None and self._event_index.get(ev.key) == ev.id:
+                del self._event_index[ev.key]
+        meta.event = None
+
+    def _drop_person(self, pid: int) -> None:
+        """Remove a person whose mentions have all gone, and every index entry of theirs."""
+        person = self.people.pop(pid, None)
+        if person is None:
+            return
+        for k in person.keys:
+            if self._key_index.get(k) == pid:
+                extra = self._key_extra.pop(k, [])
+                if extra:
+                    self._key_index[k] = extra[0]
+                    if extra[1:]:
+                        self._key_extra[k] = extra[1:]
+                else:
+                    del self._key_index[k]
+            elif k in self._key_extra and pid in self._key_extra[k]:
+                self._key_extra[k].remove(pid)
+                if not self._key_extra[k]:
+                    del self._key_extra[k]
+        for (fld, val), _ in person.values.items():
+            if fld == "name":
+                for word in fold(val).split():
+                    self.name_index.get(word, set()).discard(pid)
+            elif fld == "identifier":
+                v = self.ident_index.get(val[1])
+                if v == pid:
+                    del self.ident_index[val[1]]
+                elif isinstance(v, list) and pid in v:
+                    v.remove(pid)
+        self.person_relationships.pop(pid, None)
+
+    def set_decisions(self, joins: Iterable[tuple[int, int]], aparts: Iterable[tuple[int, int]]) -> None:
+        """The reviewers' decisions in force, as pairs of mention keys. People affected
+        by a change are worked out again (split or joined) at once."""
+        before = {(a, b) for a, bs in self._joins.items() for b in bs} | {
+            (a, b) for a, bs in self._aparts.items() for b in bs
+        }
+        self._joins, self._aparts = {}, {}
+        for table, pairs in ((self._joins, joins), (self._aparts, aparts)):
+            for a, b in pairs:
+                table.setdefault(a, set()).add(b)
+                table.setdefault(b, set()).add(a)
+        after = {(a, b) for a, bs in self._joins.items() for b in bs} | {
+            (a, b) for a, bs in self._aparts.items() for b in bs
+        }
+        if self.candidates is None:
+            return
+        for a, b in before ^ after:
+            for mk in (a, b):
+                if mk in self._mention_pid:
+                    self._pending.add(mk)
+        if self._pending:
+            self._settle()
+
+    def person_of(self, seq: int, idx: int) -> int | None:
+        """The person mention ``idx`` of fragment ``seq`` belongs to."""
+        if self.candidates is not None:
+            return self._mention_pid.get(mention_key(seq, idx))
+        people = self.mention_people(seq)
+        return people[idx] if idx < len(people) else None
+
+    def near(self, mk: int) -> set[int]:
+        """Mentions with evidence for joining ``mk`` that the rules kept apart."""
+        return self._near.get(mk, set()) | self._joins.get(mk, set()) | self._aparts.get(mk, set())
 
     def extend(self, rows: Iterable[tuple[int, str, dict[str, Any], int | None]]) -> None:
         for seq, fid, doc, sup in rows:
@@ -578,6 +952,12 @@ class Projection:
                     todo.extend(x for x in self.mention_people(s) if x not in people)
             for k in person.keys:
                 todo.extend(x for x in self._key_holders(k) if x not in people)
+            if self.candidates is not None:
+                for s, i, _ in person.mentions:
+                    for other in self.near(mention_key(s, i)):
+                        q2 = self._mention_pid.get(other)
+                        if q2 is not None and q2 not in people:
+                            todo.append(q2)
         return people, seqs
 
     def _key_holders(self, key: tuple[str, ...]) -> list[int]:
@@ -680,3 +1060,14 @@ class Projection:
             dob=dobs[0][0] if dobs else None,
             sources=tuple(sorted({s for s, _, _ in self.people[pid].mentions if vis(s)})),
         )
+
+
+def _tier(a: Any, b: Any) -> int:
+    """The deterministic evidence two mentions' features share, if any."""
+    if (a.nhs_verified and b.nhs_verified and a.nhs == b.nhs) or (a.upn_verified and b.upn_verified and a.upn == b.upn):
+        return IDENTIFIER
+    if a.apid is not None and a.apid == b.apid:
+        return IDENTIFIER
+    if a.dob and a.dob == b.dob and a.given and a.given == b.given and a.family and a.family == b.family:
+        return NAME_DOB
+    return 0

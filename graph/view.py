@@ -49,6 +49,7 @@ import networkx as nx
 from graph.access import Decision, Purpose, Reader, decide, may_see_identity, redact_protected
 from graph.chronology import ChronologyFilters, ChronologyLine, chronology, format_when
 from graph.projection import Projection, Visible
+from graph.resolution import MENTIONS_PER_FRAGMENT, Matcher
 from graph.search import match_people
 from graph.store import PersonSummary
 
@@ -97,6 +98,11 @@ class ViewSource:
     # small projections of reader-visible parts, shared by the views of one store
     cache: OrderedDict[Any, Projection] = field(default_factory=OrderedDict)
     cache_size: int = 1024
+    # entity resolution: the store's matcher, and the reviewers' decisions in force as
+    # pairs of mention keys (joins, aparts); a reader's projection applies only those
+    # whose two mentions the reader can see
+    matcher: Matcher | None = None
+    mention_decisions: Callable[[], tuple[list[tuple[int, int]], list[tuple[int, int]]]] = lambda: ([], [])
     # fragment ids never change: remembered across requests (bounded)
     fid_cache: dict[int, str] = field(default_factory=dict)
     # components of the store's projection, valid until the next fragment arrives
@@ -203,13 +209,25 @@ class ReaderView:
     def _project(self, seqs: list[int], redactions: dict[int, tuple[int, ...]]) -> Projection:
         docs = self.source.load(seqs)
         fids = self.fid_map(seqs)
-        local = Projection()
         for s in seqs:
-            doc = docs[s]
             hidden = redactions.get(s)
             if hidden:
-                doc = _redact_each(doc, hidden, self._pseudonyms_for(s))
-            local.apply(s, fids[s], doc, self._p.fragments[s].supersedes)
+                docs[s] = _redact_each(docs[s], hidden, self._pseudonyms_for(s))
+        local = Projection(matcher=self.source.matcher, docs=lambda want: {s: docs[s] for s in want})
+        if self.source.matcher is not None:
+            mine = set(seqs)
+            joins, aparts = self.source.mention_decisions()
+
+            def seen(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+                return [
+                    (a, b)
+                    for a, b in pairs
+                    if a // MENTIONS_PER_FRAGMENT in mine and b // MENTIONS_PER_FRAGMENT in mine
+                ]
+
+            local.set_decisions(seen(joins), seen(aparts))
+        for s in seqs:
+            local.apply(s, fids[s], docs[s], self._p.fragments[s].supersedes)
         return local
 
     def _pseudonyms_for(self, seq: int) -> Callable[[int], str]:

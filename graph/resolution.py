@@ -1,0 +1,286 @@
+"""Entity resolution as the graph sees it: the contract a matcher meets, the decisions
+reviewers record, and the clustering that turns pairwise evidence into people.
+
+The graph does not know how to compare two mentions; ingest does (``ingest.linkage``)
+and hands the store a ``Matcher``. The graph owns what follows from the comparisons,
+because it must be the same wherever a projection is built, the store's or a reader's:
+
+- which mentions are compared at all (a blocking index over every mention's keys);
+- how evidence becomes people (``cluster``), strongest evidence first, at the level of
+  clusters: a person never holds two different verified NHS numbers or UPNs, dates of
+  birth that cannot be one date mistyped, or two mentions from one record; a mention
+  with little to go on attaches to at most one person and never bridges two; a
+  reviewer's "apart" is never overridden;
+- the reviewers' decisions (join, apart, and undo of either), which are records in the
+  store: nothing is destroyed, and undoing one restores the picture before it.
+
+The result is a function of the set of mentions and decisions, not of the order they
+arrived in: every tie is broken by fragment id and mention index, never by arrival.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from rapidfuzz.distance import OSA
+
+MENTIONS_PER_FRAGMENT = 1024  # a mention's key is seq * this + its index
+
+
+def mention_key(seq: int, idx: int) -> int:
+    return seq * MENTIONS_PER_FRAGMENT + idx
+
+
+def split_key(mk: int) -> tuple[int, int]:
+    return divmod(mk, MENTIONS_PER_FRAGMENT)
+
+
+class MentionFeatures(Protocol):
+    """What the clustering reads from a matcher's features (the rest is the matcher's)."""
+
+    dob: str | None
+    nhs: str | None
+    nhs_verified: bool
+    upn: str | None
+    upn_verified: bool
+
+    @property
+    def has_strong(self) -> bool: ...
+
+    @property
+    def too_little(self) -> bool: ...
+
+    def __hash__(self) -> int: ...
+
+
+class Matcher(Protocol):
+    """Compares mentions. ``ingest.linkage.Linker`` is the implementation."""
+
+    version: str
+    upper_weight: float  # join at or above this match weight
+    lower_weight: float  # review at or above this, keep apart below
+
+    def features(self, mention: Mapping[str, Any]) -> MentionFeatures: ...
+
+    def keys(self, features: Any) -> Sequence[Hashable]: ...
+
+    def weight(self, a: Any, b: Any) -> float: ...
+
+    def explain(self, a: Any, b: Any) -> PairEvidence: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FieldEvidence:
+    comparison: str
+    level: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class PairEvidence:
+    """Why two mentions score what they do: every comparison's level and weight."""
+
+    weight: float
+    probability: float
+    fields: tuple[FieldEvidence, ...]
+    model: str
+
+
+DecisionKind = Literal["join", "apart", "undo"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionDecision:
+    """A reviewer's decision about two mentions (a fragment id and a mention index each).
+
+    ``join``: they are one person. ``apart``: they are not (rejects a suggested join, or
+    splits an automatic one). ``undo``: withdraws decision ``undoes``; the picture is
+    then as if it had never been made. Decisions are appended, never changed."""
+
+    id: int
+    kind: DecisionKind
+    a: tuple[str, int]
+    b: tuple[str, int]
+    reason: str
+    decided_by: str
+    decided_at: str
+    undoes: int | None = None
+    evidence: dict[str, Any] | None = None
+
+
+def active_decisions(decisions: Iterable[ResolutionDecision]) -> list[ResolutionDecision]:
+    """The join and apart decisions not undone, in the order they were made."""
+    ds = list(decisions)
+    undone = {d.undoes for d in ds if d.kind == "undo"}
+    return [d for d in ds if d.kind != "undo" and d.id not in undone]
+
+
+def dobs_compatible(a: str, b: str) -> bool:
+    """Two written dates of birth that can be one person's: equal, day and month
+    swapped, or one digit wrong (or two adjacent transposed)."""
+    if a == b:
+        return True
+    if a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7]:
+        return True
+    return OSA.distance(a, b) <= 1
+
+
+# evidence tiers, strongest first
+REVIEWER = 4
+IDENTIFIER = 3
+NAME_DOB = 2
+SCORE = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    tier: int
+    weight: float
+    a: int  # mention keys
+    b: int
+
+
+class _Cluster:
+    __slots__ = ("dobs", "members", "nhs", "seqs", "upn", "weak_attached")
+
+    def __init__(self, mk: int, f: MentionFeatures | None) -> None:
+        self.members = [mk]
+        self.seqs = {mk // MENTIONS_PER_FRAGMENT}
+        self.nhs: set[str] = {f.nhs} if f is not None and f.nhs and f.nhs_verified else set()
+        self.upn: set[str] = {f.upn} if f is not None and f.upn and f.upn_verified else set()
+        self.dobs: set[str] = {f.dob} if f is not None and f.dob else set()
+        # a weak mention in this cluster already joined by a score
+        self.weak_attached = False
+
+
+def compatible_sets(
+    nhs_a: set[str], nhs_b: set[str], upn_a: set[str], upn_b: set[str], dobs_a: set[str], dobs_b: set[str]
+) -> bool:
+    if nhs_a and nhs_b and nhs_a != nhs_b:
+        return False
+    if upn_a and upn_b and upn_a != upn_b:
+        return False
+    return all(dobs_compatible(x, y) for x in dobs_a for y in dobs_b if x != y)
+
+
+def cluster(
+    mentions: Sequence[int],
+    features: Mapping[int, MentionFeatures | None],
+    edges: Iterable[Edge],
+    apart: Iterable[tuple[int, int]],
+    order: Mapping[int, tuple[Any, ...]],
+) -> dict[int, int]:
+    """People from evidence: each mention key -> a representative mention key.
+
+    Edges are taken strongest first (tier, then weight, then the stable ``order`` of
+    their ends, which must not depend on arrival); an edge joins its two clusters unless
+    the union would break a rule (see the module docstring). ``apart`` pairs never end up
+    in one cluster."""
+    clusters: dict[int, _Cluster] = {mk: _Cluster(mk, features.get(mk)) for mk in mentions}
+    parent = {mk: mk for mk in mentions}
+    blocked: dict[int, set[int]] = {}
+    for x, y in apart:
+        if x in parent and y in parent:
+            blocked.setdefault(x, set()).add(y)
+            blocked.setdefault(y, set()).add(x)
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    ranked = sorted(edges, key=lambda e: (-e.tier, -e.weight, *sorted((order[e.a], order[e.b]))))
+    for e in ranked:
+        ra, rb = find(e.a), find(e.b)
+        if ra == rb:
+            continue
+        ca, cb = clusters[ra], clusters[rb]
+        if ca.seqs & cb.seqs:
+            continue  # two mentions in one record are two people
+        if not compatible_sets(ca.nhs, cb.nhs, ca.upn, cb.upn, ca.dobs, cb.dobs):
+            continue
+        if any(blocked.get(m, set()) & set(cb.members) for m in ca.members if m in blocked):
+            continue
+        if e.tier == SCORE:
+            fa, fb = features.get(e.a), features.get(e.b)
+            weak_a = fa is not None and not fa.has_strong
+            weak_b = fb is not None and not fb.has_strong
+            # a weak mention joins by a score once, to one person, and never bridges two
+            if (weak_a and (len(ca.members) > 1 or ca.weak_attached)) or (
+                weak_b and (len(cb.members) > 1 or cb.weak_attached)
+            ):
+                continue
+            attached = weak_a or weak_b
+        else:
+            attached = False
+        big, small = (ra, rb) if len(ca.members) >= len(cb.members) else (rb, ra)
+        cbig, csmall = clusters[big], clusters.pop(small)
+        parent[small] = big
+        cbig.members += csmall.members
+        cbig.seqs |= csmall.seqs
+        cbig.nhs |= csmall.nhs
+        cbig.upn |= csmall.upn
+        cbig.dobs |= csmall.dobs
+        cbig.weak_attached = cbig.weak_attached or csmall.weak_attached or attached
+    return {mk: min(clusters[find(mk)].members, key=lambda m: order[m]) for mk in mentions}
+
+
+class Candidates:
+    """The blocking index of one projection: every mention's features and keys, with
+    mentions that read alike sharing one entry (agencies repeat the same details)."""
+
+    __slots__ = ("_variant", "blocks", "feats", "matcher", "members", "of")
+
+    def __init__(self, matcher: Matcher) -> None:
+        self.matcher = matcher
+        self._variant: dict[Any, int] = {}
+        self.feats: list[Any] = []  # variant -> features
+        self.members: list[list[int]] = []  # variant -> mention keys
+        self.blocks: dict[Hashable, list[int]] = {}  # key -> variants
+        self.of: dict[int, int] = {}  # mention key -> variant
+
+    def add(self, mk: int, mention: Mapping[str, Any]) -> int:
+        """Index a mention (again: idempotent); returns its variant."""
+        v = self.of.get(mk)
+        if v is not None:
+            return v
+        f = self.matcher.features(mention)
+        v = self._variant.get(f)
+        if v is None:
+            v = len(self.feats)
+            self._variant[f] = v
+            self.feats.append(f)
+            self.members.append([])
+            for k in self.matcher.keys(f):
+                self.blocks.setdefault(k, []).append(v)
+        self.members[v].append(mk)
+        self.of[mk] = v
+        return v
+
+    def features(self, mk: int) -> Any:
+        v = self.of.get(mk)
+        return None if v is None else self.feats[v]
+
+    def scored(self, v: int) -> list[tuple[float, int]]:
+        """Other variants sharing a key with ``v`` and scoring at least the review
+        threshold, with their match weight."""
+        m = self.matcher
+        f = self.feats[v]
+        seen = {v}
+        out = []
+        lower = m.lower_weight
+        for k in m.keys(f):
+            for o in self.blocks.get(k, ()):
+                if o in seen:
+                    continue
+                seen.add(o)
+                w = m.weight(f, self.feats[o])
+                if w >= lower:
+                    out.append((w, o))
+        out.sort(key=lambda wo: -wo[0])
+        return out

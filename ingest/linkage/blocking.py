@@ -1,0 +1,44 @@
+"""Blocking: which earlier mentions a new one is compared with at all.
+
+A mention is compared only with mentions sharing at least one key (an OR of rules, as
+Splink's blocking rules for prediction), so the work grows with the number of
+candidates, not the square of the records. The rules are chosen so that each kind of
+variation agencies make leaves at least one key intact:
+
+- an identifier, as written (verified or not);
+- surname sound + date of birth with day and month in either order (catches nicknames,
+  swapped dates);
+- given-name sound + the same date (catches a surname changed on marriage);
+- given-name sound + surname sound (catches a date of birth missing or mistyped);
+- surname sound + postcode (catches initials, "Mrs L Walsh").
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ingest.linkage.features import Features
+
+_intern = sys.intern
+
+
+def blocking_keys(f: Features) -> list[str]:
+    keys: list[str] = []
+    if f.nhs:
+        keys.append("n" + f.nhs)
+    if f.upn:
+        keys.append("u" + f.upn)
+    if f.apid:
+        keys.append("a" + f.apid)
+    if f.dob:
+        y, mo, d = f.dob[:4], f.dob[5:7], f.dob[8:10]
+        when = y + (mo + d if mo <= d else d + mo)
+        if f.family_sound:
+            keys.append(f"s{f.family_sound}|{when}")
+        if f.given_sound:
+            keys.append(f"g{f.given_sound}|{when}")
+    if f.given_sound and f.family_sound:
+        keys.append(f"f{f.given_sound}|{f.family_sound}")
+    if f.family_sound and f.postcode:
+        keys.append(f"p{f.family_sound}|{f.postcode}")
+    return [_intern(k) for k in keys]

@@ -1,0 +1,138 @@
+"""Field comparisons, each a list of levels as Splink declares them: null (one side does
+not say), then from the closest agreement to none. A comparison returns the index of
+the first level that holds; the model turns levels into evidence (match weights).
+
+String similarity is rapidfuzz's (Jaro-Winkler, optimal string alignment distance);
+phonetic codes and nicknames are worked out once per mention (``features.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rapidfuzz.distance import OSA, JaroWinkler
+
+from ingest.linkage.features import Features, name_family
+
+NULL = 0
+
+
+def _forename(a: Features, b: Features) -> int:
+    if a.initial is None or b.initial is None:
+        return NULL
+    ga, gb = a.given, b.given
+    if ga is None or gb is None:
+        return 5 if a.initial == b.initial else 6  # initial, else
+    if ga == gb:
+        return 1
+    short, long_ = (ga, gb) if len(ga) < len(gb) else (gb, ga)
+    if (len(short) >= 3 and long_.startswith(short)) or gb in name_family(ga) or ga in name_family(gb):
+        return 2  # nickname or diminutive: Kay / Kayleigh, Tom / Thomas, Bill / William
+    if JaroWinkler.similarity(ga, gb) >= 0.88:
+        return 3  # a spelling variant: Leanne / Lee-Anne
+    if a.given_sound == b.given_sound:
+        return 4  # sounds alike
+    return 6
+
+
+def _surname(a: Features, b: Features) -> int:
+    fa, fb = a.family, b.family
+    if fa is None or fb is None:
+        return NULL
+    if fa == fb:
+        return 1
+    if (a.family_parts and fb in a.family_parts) or (b.family_parts and fa in b.family_parts):
+        return 2  # one part of a double-barrelled name: Smith-Jones / Jones
+    if a.family_parts and b.family_parts and set(a.family_parts) & set(b.family_parts):
+        return 2
+    if JaroWinkler.similarity(fa, fb) >= 0.9 or a.family_sound == b.family_sound:
+        return 3
+    return 4
+
+
+def _dob(a: Features, b: Features) -> int:
+    da, db = a.dob, b.dob
+    if da is None or db is None:
+        return NULL
+    if da == db:
+        return 1
+    if da[:4] == db[:4] and da[5:7] == db[8:10] and da[8:10] == db[5:7]:
+        return 2  # day and month swapped
+    if OSA.distance(da, db) <= 1:
+        return 3  # one digit wrong or two adjacent digits transposed
+    if da[:4] == db[:4]:
+        return 4  # the same year
+    return 5
+
+
+def _identifier(va: str | None, vb: str | None) -> int:
+    if va is None or vb is None:
+        return NULL
+    if va == vb:
+        return 1
+    if len(va) == len(vb) and OSA.distance(va, vb) <= 1:
+        return 2  # one digit mistyped or two transposed (unverified: fails the check digit)
+    return 3
+
+
+def _nhs(a: Features, b: Features) -> int:
+    return _identifier(a.nhs, b.nhs)
+
+
+def _upn(a: Features, b: Features) -> int:
+    return _identifier(a.upn, b.upn)
+
+
+def _apid(a: Features, b: Features) -> int:
+    if a.apid is None or b.apid is None or a.apid.split(":", 1)[0] != b.apid.split(":", 1)[0]:
+        return NULL  # person ids mean something only within the issuing agency
+    return 1 if a.apid == b.apid else 2
+
+
+def _postcode(a: Features, b: Features) -> int:
+    if a.postcode is None or b.postcode is None:
+        return NULL
+    if a.postcode == b.postcode:
+        return 1
+    if OSA.distance(a.postcode, b.postcode) <= 1:
+        return 2
+    if a.district == b.district:
+        return 3
+    return 4
+
+
+def _address(a: Features, b: Features) -> int:
+    if a.address is None or b.address is None:
+        return NULL
+    if a.address == b.address:
+        return 1
+    if JaroWinkler.similarity(a.address, b.address) >= 0.9:
+        return 2
+    return 3
+
+
+def _sex(a: Features, b: Features) -> int:
+    if a.sex is None or b.sex is None:
+        return NULL
+    return 1 if a.sex == b.sex else 2
+
+
+Compare = Callable[[Features, Features], int]
+
+# name -> (function, level names); level 0 is always "null".
+COMPARISONS: dict[str, tuple[Compare, tuple[str, ...]]] = {
+    "forename": (_forename, ("null", "exact", "nickname", "close", "sounds_alike", "initial", "else")),
+    "surname": (_surname, ("null", "exact", "part", "close", "else")),
+    "dob": (_dob, ("null", "exact", "swapped", "typo", "year", "else")),
+    "nhs": (_nhs, ("null", "exact", "typo", "else")),
+    "upn": (_upn, ("null", "exact", "typo", "else")),
+    "agency_person_id": (_apid, ("null", "exact", "else")),
+    "postcode": (_postcode, ("null", "exact", "typo", "district", "else")),
+    "address": (_address, ("null", "exact", "close", "else")),
+    "sex": (_sex, ("null", "exact", "else")),
+}
+
+
+def levels(a: Features, b: Features) -> tuple[int, ...]:
+    """The level of every comparison, in ``COMPARISONS`` order."""
+    return tuple(fn(a, b) for fn, _ in COMPARISONS.values())
