@@ -1062,7 +1062,9 @@ def resolve_decide(
     s = _open(store)
     try:
         d = _store_call(s, lambda: s.decide(by, kind.value, a, b, reason))
-        out.print(f"Decision {d.id}: {a} and {b} {'are one person' if kind is DecisionKind.one_person else 'are kept apart'}.")
+        out.print(
+            f"Decision {d.id}: {a} and {b} {'are one person' if kind is DecisionKind.one_person else 'are kept apart'}."
+        )
     finally:
         s.close()
 

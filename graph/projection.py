@@ -680,7 +680,7 @@ class Projection:
         v = cands.of[mk]
         f = cands.feats[v]
         seq = mk // MENTIONS_PER_FRAGMENT
-        out: list[Edge] = [Edge(REVIEWER, 0.0, mk, o) for o in self._joins.get(mk, ())]
+        out: list[Edge] = [Edge(REVIEWER, 0.0, mk, o) for o in self._joins.get(mk, ()) if o in self._mention_pid]
         seen: set[int] = set()
         for k in matcher.keys(f):
             for o in cands.blocks.get(k, ()):
