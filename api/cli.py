@@ -1012,12 +1012,16 @@ def _mention_line(m: dict[str, Any]) -> dict[str, str]:
 @resolve_app.command("queue")
 def resolve_queue(
     limit: Annotated[int, typer.Option(min=1, max=500, help="How many pairs to show.")] = 20,
+    reader: ReaderOpt = None,
+    purpose: PurposeOpt = "safeguarding",
     store: StoreOpt = None,
 ) -> None:
-    """Pairs the model could not decide on, best first, with the evidence side by side."""
+    """Pairs the model could not decide on, best first, with the evidence side by side
+    (only pairs of records the reviewer may see)."""
     s = _open(store)
     try:
-        items = _store_call(s, lambda: s.review_queue(limit))
+        v = _view(s, reader, purpose)
+        items = _store_call(s, lambda: s.review_queue(v, limit))
         if not items:
             out.print("The review queue is empty.")
             return
@@ -1054,14 +1058,16 @@ def resolve_decide(
     a: Annotated[str, typer.Argument(help="One mention, P<fragment>-<n> as the queue shows it.")],
     b: Annotated[str, typer.Argument(help="The other mention.")],
     reason: Annotated[str, typer.Option(help="Why: recorded with the decision.")],
-    by: ByOpt = "reviewer",
+    reader: ReaderOpt = None,
+    purpose: PurposeOpt = "safeguarding",
     store: StoreOpt = None,
 ) -> None:
     """Record that two mentions are one person (join) or are not (apart: also splits an
     automatic join). The people, chronologies and networks follow at once."""
     s = _open(store)
     try:
-        d = _store_call(s, lambda: s.decide(by, kind.value, a, b, reason))
+        v = _view(s, reader, purpose)
+        d = _store_call(s, lambda: s.decide(v, kind.value, a, b, reason))
         out.print(
             f"Decision {d.id}: {a} and {b} {'are one person' if kind is DecisionKind.one_person else 'are kept apart'}."
         )
@@ -1073,24 +1079,26 @@ def resolve_decide(
 def resolve_undo(
     decision_id: int,
     reason: Annotated[str, typer.Option(help="Why the decision is withdrawn.")],
-    by: ByOpt = "reviewer",
+    reader: ReaderOpt = None,
+    purpose: PurposeOpt = "safeguarding",
     store: StoreOpt = None,
 ) -> None:
     """Withdraw a decision: the picture returns to what it was without it."""
     s = _open(store)
     try:
-        d = _store_call(s, lambda: s.undo_decision(by, decision_id, reason))
+        v = _view(s, reader, purpose)
+        d = _store_call(s, lambda: s.undo_decision(v, decision_id, reason))
         out.print(f"Decision {decision_id} undone (record {d.id}).")
     finally:
         s.close()
 
 
 @resolve_app.command("decisions")
-def resolve_decisions(store: StoreOpt = None) -> None:
-    """Every decision recorded, with who made it, when and why."""
+def resolve_decisions(reader: ReaderOpt = None, purpose: PurposeOpt = "safeguarding", store: StoreOpt = None) -> None:
+    """Every decision about records the reviewer may see, with who made it, when and why."""
     s = _open(store)
     try:
-        ds = s.resolution_decisions()
+        ds = s.resolution_decisions(_view(s, reader, purpose))
         t = Table("id", "kind", "a", "b", "by", "at", "reason", "undoes")
         for d in ds:
             t.add_row(
@@ -1109,11 +1117,14 @@ def resolve_decisions(store: StoreOpt = None) -> None:
 
 
 @resolve_app.command("explain")
-def resolve_explain(a: str, b: str, store: StoreOpt = None) -> None:
-    """The model's field-by-field evidence for two mentions."""
+def resolve_explain(
+    a: str, b: str, reader: ReaderOpt = None, purpose: PurposeOpt = "safeguarding", store: StoreOpt = None
+) -> None:
+    """The model's field-by-field evidence for two mentions the reviewer may see."""
     s = _open(store)
     try:
-        ev = _store_call(s, lambda: s.explain_pair(a, b))
+        v = _view(s, reader, purpose)
+        ev = _store_call(s, lambda: s.explain_pair(v, a, b))
         out.print(f"match probability {ev.probability:.4f}, weight {ev.weight:+.2f} (model {ev.model})")
         for f in ev.fields:
             out.print(f"  {f.comparison:<18} {f.level:<14} {f.weight:+.2f}")

@@ -65,6 +65,10 @@ def get(conn: sqlite3.Connection, decision_id: int) -> ResolutionDecision | None
     return None if r is None else _row(r)
 
 
+def undone(conn: sqlite3.Connection, decision_id: int) -> bool:
+    return conn.execute("SELECT 1 FROM resolution_decisions WHERE undoes = ?", (decision_id,)).fetchone() is not None
+
+
 def add(
     conn: sqlite3.Connection,
     *,

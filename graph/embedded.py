@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,16 +29,16 @@ from graph.access import Purpose, Reader
 from graph.errors import InvalidDecision, NotFound, StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
 from graph.projection import FragmentText, Projection
 from graph.resolution import (
-    MENTIONS_PER_FRAGMENT,
     Matcher,
     PairEvidence,
     ResolutionDecision,
     active_decisions,
     mention_key,
+    split_key,
 )
 from graph.retention import ERASURE_AUTHORITIES, RetentionPolicy, tombstone
 from graph.store import AppendOutcome, Store, body_hash, canonical_bytes, fragment_id
-from graph.view import ReaderView, SystemView, ViewSource
+from graph.view import ID_CHARS, ReaderView, SystemView, ViewSource
 
 
 def utc_now() -> str:
@@ -943,10 +943,7 @@ class EmbeddedStore(Store):
         about fragments since erased name nothing and are left out."""
         with self._lock:
             ds = active_decisions(decisions.all_decisions(self._conn))
-            fids = {d.a[0] for d in ds} | {d.b[0] for d in ds}
-            seq_of = {
-                fid: seq for seq, fid in self._select_in("SELECT seq, id FROM fragments WHERE id IN", sorted(fids))
-            }
+            seq_of = self._seqs_of([d.a[0] for d in ds] + [d.b[0] for d in ds])
             joins: list[tuple[int, int]] = []
             aparts: list[tuple[int, int]] = []
             for d in ds:
@@ -965,49 +962,55 @@ class EmbeddedStore(Store):
         self.projection.set_decisions(*self._mention_decisions())
         self._source.cache.clear()
 
-    def _mention_ref(self, mention_id: str) -> tuple[int, int]:
-        """(seq, index) of a mention named like a person id, ``P<fragment>-<n>``."""
-        head, _, idx = mention_id.partition("-")
+    def _person_id_ref(self, person_id: str) -> tuple[int, int] | None:
+        """(seq, index) of the mention a person id names, ``P<fragment>-<n>``, or None."""
+        head, _, idx = person_id.partition("-")
         seq = self._seq_of_prefix(head[1:].lower()) if head.startswith("P") and idx.isdigit() else None
-        if seq is None or int(idx) >= len(self.projection.mention_people(seq)):
+        return None if seq is None else (seq, int(idx))
+
+    def _mention_ref(self, view: ReaderView, mention_id: str) -> tuple[int, int]:
+        """(seq, index) of a mention the reviewer may see. One the reader cannot read, or
+        whose protected identity is hidden from them, is "no such mention", exactly like
+        one that never was."""
+        ref = self._person_id_ref(mention_id)
+        if (
+            ref is None
+            or not view.may_read(ref[0])
+            or ref[1] >= len(self.projection.mention_people(ref[0]))
+            or view.hides_identity(*ref)
+        ):
             raise InvalidDecision(f"no such mention: {mention_id!r}", field="mention")
-        return seq, int(idx)
+        return ref
 
     def mention_id(self, seq: int, idx: int) -> str:
-        return f"P{self._fids([seq])[seq][1:17]}-{idx}"
+        return f"P{self._fids([seq])[seq][1 : 1 + ID_CHARS]}-{idx}"
 
-    def explain_pair(self, a: str, b: str) -> PairEvidence:
-        """Field-by-field evidence for two mentions (``P<fragment>-<n>`` each)."""
-        if self.matcher is None:
+    def _explain(self, a: tuple[int, int], b: tuple[int, int]) -> PairEvidence:
+        cands = self.projection.candidates
+        if self.matcher is None or cands is None:
             raise InvalidDecision("this store was opened without a matcher", field="matcher")
+        return self.matcher.explain(cands.features(mention_key(*a)), cands.features(mention_key(*b)))
+
+    def explain_pair(self, view: ReaderView, a: str, b: str) -> PairEvidence:
+        """Field-by-field evidence for two mentions (``P<fragment>-<n>`` each) the
+        reviewer may see."""
         with self._lock:
             self._catch_up()
-            sa, sb = self._mention_ref(a), self._mention_ref(b)
-            cands = self.projection.candidates
-            assert cands is not None
-            fa, fb = cands.features(mention_key(*sa)), cands.features(mention_key(*sb))
-            return self.matcher.explain(fa, fb)
+            return self._explain(self._mention_ref(view, a), self._mention_ref(view, b))
 
-    def decide(self, by: str, kind: str, a: str, b: str, reason: str) -> ResolutionDecision:
-        """Record a reviewer's decision that mentions ``a`` and ``b`` are one person
-        (``join``) or not (``apart``), with their reason; the people follow at once."""
+    def decide(self, view: ReaderView, kind: str, a: str, b: str, reason: str) -> ResolutionDecision:
+        """Record a reviewer's decision that mentions ``a`` and ``b`` (both of which they
+        may see) are one person (``join``) or not (``apart``), with their reason; the
+        people follow at once."""
         if kind not in ("join", "apart"):
             raise InvalidDecision("must be join or apart", field="kind")
+        by = view.reader.id
         with self.transaction() as conn:
-            sa, sb = self._mention_ref(a), self._mention_ref(b)
+            sa, sb = self._mention_ref(view, a), self._mention_ref(view, b)
             if sa[0] == sb[0]:
                 raise InvalidDecision("two mentions in one record are two people", field="mention")
             fids = self._fids([sa[0], sb[0]])
-            evidence = None
-            if self.matcher is not None and self.projection.candidates is not None:
-                cands = self.projection.candidates
-                ev = self.matcher.explain(cands.features(mention_key(*sa)), cands.features(mention_key(*sb)))
-                evidence = {
-                    "weight": ev.weight,
-                    "probability": ev.probability,
-                    "model": ev.model,
-                    "fields": [[f.comparison, f.level, f.weight] for f in ev.fields],
-                }
+            evidence = asdict(self._explain(sa, sb)) if self.matcher is not None else None
             d = decisions.add(
                 conn,
                 kind=kind,
@@ -1022,13 +1025,15 @@ class EmbeddedStore(Store):
         self._load_decisions()
         return d
 
-    def undo_decision(self, by: str, decision_id: int, reason: str) -> ResolutionDecision:
-        """Withdraw a decision: the people are as if it had never been made."""
+    def undo_decision(self, view: ReaderView, decision_id: int, reason: str) -> ResolutionDecision:
+        """Withdraw a decision about mentions the reviewer may see: the people are as if
+        it had never been made."""
+        by = view.reader.id
         with self.transaction() as conn:
             old = decisions.get(conn, decision_id)
-            if old is None or old.kind == "undo":
+            if old is None or old.kind == "undo" or not self._decision_visible(view, old):
                 raise InvalidDecision(f"no join or apart decision {decision_id}", field="decision")
-            if any(d.undoes == decision_id for d in decisions.all_decisions(conn)):
+            if decisions.undone(conn, decision_id):
                 raise InvalidDecision(f"decision {decision_id} is already undone", field="decision")
             d = decisions.add(
                 conn, kind="undo", a=old.a, b=old.b, reason=reason, by=by, at=self.clock(), undoes=decision_id
@@ -1036,6 +1041,15 @@ class EmbeddedStore(Store):
             self.record(conn, by, "resolution.decision", {"decision": d.id, "kind": "undo", "undoes": decision_id})
         self._load_decisions()
         return d
+
+    def _decision_visible(self, view: ReaderView, d: ResolutionDecision) -> bool:
+        seqs = self._seqs_of([d.a[0], d.b[0]])
+        return all(fid in seqs and view.may_read(seqs[fid]) for fid in (d.a[0], d.b[0]))
+
+    def _seqs_of(self, fids: Iterable[str]) -> dict[str, int]:
+        return {
+            fid: seq for seq, fid in self._select_in("SELECT seq, id FROM fragments WHERE id IN", sorted(set(fids)))
+        }
 
     def relink(self) -> None:
         """Resolve every mention again from the journal and the decisions (a full
@@ -1051,13 +1065,15 @@ class EmbeddedStore(Store):
                 raise InvalidDecision("this store was opened without a matcher", field="matcher")
             return [cands.feats[v] for v in cands.of.values()]
 
-    def resolution_decisions(self) -> list[ResolutionDecision]:
+    def resolution_decisions(self, view: ReaderView) -> list[ResolutionDecision]:
+        """The decisions about mentions the reviewer may see, in the order made."""
         with self._lock:
-            return decisions.all_decisions(self._conn)
+            return [d for d in decisions.all_decisions(self._conn) if self._decision_visible(view, d)]
 
-    def review_queue(self, limit: int = 50) -> list[ReviewItem]:
+    def review_queue(self, view: ReaderView, limit: int = 50) -> list[ReviewItem]:
         """Pairs of people the model could not decide on, best first: one item per pair of
-        people (their closest mentions), none a reviewer has already decided."""
+        people (their closest mentions), none a reviewer has already decided, and only
+        pairs of mentions this reviewer may see, identities included."""
         with self._lock:
             self._catch_up()
             p = self.projection
@@ -1067,20 +1083,22 @@ class EmbeddedStore(Store):
             }
             best: dict[tuple[int, int], tuple[float, int, int]] = {}
             for (a, b), w in p.review.items():
-                pa, pb = p.person_of(*divmod(a, MENTIONS_PER_FRAGMENT)), p.person_of(*divmod(b, MENTIONS_PER_FRAGMENT))
+                ra, rb = split_key(a), split_key(b)
+                pa, pb = p.person_of(*ra), p.person_of(*rb)
                 if pa is None or pb is None or pa == pb or (a, b) in decided:
+                    continue
+                if not all(view.may_read(r[0]) and not view.hides_identity(*r) for r in (ra, rb)):
                     continue
                 key = (min(pa, pb), max(pa, pb))
                 if key not in best or w > best[key][0]:
                     best[key] = (w, a, b)
             ranked = sorted(best.values(), key=lambda t: (-t[0], t[1], t[2]))[:limit]
-            seqs = sorted({mk // MENTIONS_PER_FRAGMENT for _, a, b in ranked for mk in (a, b)})
-            docs = self._load(seqs)
+            docs = self._load(sorted({split_key(mk)[0] for _, a, b in ranked for mk in (a, b)}))
             out = []
             for _w, a, b in ranked:
                 sides = []
                 for mk in (a, b):
-                    seq, idx = divmod(mk, MENTIONS_PER_FRAGMENT)
+                    seq, idx = split_key(mk)
                     doc = docs[seq]
                     sides.append(
                         ReviewSide(
@@ -1090,18 +1108,15 @@ class EmbeddedStore(Store):
                             mention=doc["people"][idx],
                         )
                     )
-                assert self.matcher is not None and p.candidates is not None
-                ev = self.matcher.explain(p.candidates.features(a), p.candidates.features(b))
-                out.append(ReviewItem(sides[0], sides[1], ev))
+                out.append(ReviewItem(sides[0], sides[1], self._explain(split_key(a), split_key(b))))
             return out
 
     def person_anchor(self, person_id: str) -> tuple[str, int]:
         """The fragment id and mention index a person id names (to open a case on)."""
-        head, _, idx = person_id.partition("-")
-        seq = self._seq_of_prefix(head[1:].lower()) if head.startswith("P") and idx.isdigit() else None
-        if seq is None:
+        ref = self._person_id_ref(person_id)
+        if ref is None:
             raise NotFound("no such person", field="person_id")
-        return self._fids([seq])[seq], int(idx)
+        return self._fids([ref[0]])[ref[0]], ref[1]
 
     @contextmanager
     def locked(self) -> Iterator[Projection]:

@@ -669,9 +669,6 @@ class Projection:
             self._pending.add(mk)
         return keep
 
-    def _pid(self, mk: int) -> int | None:
-        return self._mention_pid.get(mk)
-
     def _edges_of(self, mk: int) -> list[Edge]:
         """Every piece of evidence for joining mention ``mk`` to another."""
         assert self.candidates is not None

@@ -162,6 +162,10 @@ class ReaderView:
             ok = self._identity[seq] = may_see_identity(self.reader, access)
         return () if ok else access.protected_mentions
 
+    def hides_identity(self, seq: int, idx: int) -> bool:
+        """Mention ``idx`` of fragment ``seq`` is identity-protected from this reader."""
+        return idx in self._hidden_identities(seq)
+
     # ------------------------------------------------------------------ parts
 
     def _part(self, pid: int) -> _Part:

@@ -176,7 +176,7 @@ def test_thresholds_route_to_join_review_and_apart(linked: EmbeddedStore) -> Non
     a, b, c, d = (person_of(linked, s) for s in (1, 2, 3, 4))
     assert a == b
     assert c != a and d != a
-    queue = linked.review_queue()
+    queue = linked.review_queue(linked.system_view())
     pairs = {frozenset((it.a.record_ref, it.b.record_ref)) for it in queue}
     assert frozenset(("A-1", "C-1")) in pairs or frozenset(("B-1", "C-1")) in pairs
     assert not any("D-1" in p for p in pairs)
@@ -231,7 +231,7 @@ def test_demo_families_resolve_as_their_story_says(demo: EmbeddedStore) -> None:
 
 
 def test_the_queue_offers_the_initials_and_the_twins_for_review(demo: EmbeddedStore) -> None:
-    queue = demo.review_queue(50)
+    queue = demo.review_queue(demo.system_view(), 50)
     names = [
         {(it.a.mention.get("name") or {}).get("full"), (it.b.mention.get("name") or {}).get("full")} for it in queue
     ]
@@ -239,7 +239,7 @@ def test_the_queue_offers_the_initials_and_the_twins_for_review(demo: EmbeddedSt
     assert {"Finley Marsh", "Ellis Marsh"} in names
     # nothing already decided or already one person is offered
     for it in queue:
-        sa, sb = (demo._mention_ref(x.mention_id) for x in (it.a, it.b))
+        sa, sb = (demo._mention_ref(demo.system_view(), x.mention_id) for x in (it.a, it.b))
         assert person_of(demo, *sa) != person_of(demo, *sb)
 
 
@@ -265,13 +265,15 @@ def test_confirm_split_and_undo_restore_the_earlier_picture_exactly(tmp_path: Pa
     try:
         import_files(s, demo_files(), now=DEMO_NOW, rejects_path=tmp_path / "r.jsonl")
         before = picture(s)
-        item = next(it for it in s.review_queue(50) if "Mrs L Walsh" in str(it.b.mention) + str(it.a.mention))
+        item = next(
+            it for it in s.review_queue(s.system_view(), 50) if "Mrs L Walsh" in str(it.b.mention) + str(it.a.mention)
+        )
         a, b = item.a.mention_id, item.b.mention_id
-        joined = s.decide("reviewer-1", "join", a, b, "same address, school confirms mother's name")
-        sa, sb = s._mention_ref(a), s._mention_ref(b)
+        joined = s.decide(s.system_view(), "join", a, b, "same address, school confirms mother's name")
+        sa, sb = s._mention_ref(s.system_view(), a), s._mention_ref(s.system_view(), b)
         assert person_of(s, *sa) == person_of(s, *sb)
         assert picture(s) != before
-        s.undo_decision("reviewer-1", joined.id, "school record was about the aunt")
+        s.undo_decision(s.system_view(), joined.id, "school record was about the aunt")
         assert person_of(s, *sa) != person_of(s, *sb)
         assert picture(s) == before
 
@@ -283,13 +285,13 @@ def test_confirm_split_and_undo_restore_the_earlier_picture_exactly(tmp_path: Pa
         docs = s._load([seq for seq, _ in mentions])
         kay_m = next((seq, i) for seq, i in mentions if docs[seq]["people"][i]["name"]["full"] == "Kay ROURKE")
         other = next((seq, i) for seq, i in mentions if docs[seq]["people"][i]["name"]["full"] == "Kayleigh Rourke")
-        split = s.decide("reviewer-1", "apart", s.mention_id(*kay_m), s.mention_id(*other), "different people")
+        split = s.decide(s.system_view(), "apart", s.mention_id(*kay_m), s.mention_id(*other), "different people")
         assert person_of(s, *kay_m) != person_of(s, *other)
-        s.undo_decision("reviewer-1", split.id, "checked: the same young woman")
+        s.undo_decision(s.system_view(), split.id, "checked: the same young woman")
         assert person_of(s, *kay_m) == person_of(s, *other)
         assert picture(s) == before
         # a decision survives reopening: the store applies it again from its rows
-        s.decide("reviewer-1", "join", a, b, "confirmed at the strategy meeting")
+        s.decide(s.system_view(), "join", a, b, "confirmed at the strategy meeting")
         after = picture(s)
     finally:
         s.close()
@@ -298,7 +300,7 @@ def test_confirm_split_and_undo_restore_the_earlier_picture_exactly(tmp_path: Pa
         assert picture(s) == after
         with s.locked() as p:
             assert canonical(s.replay()) == canonical(p)
-        assert [d.kind for d in s.resolution_decisions()] == ["join", "undo", "apart", "undo", "join"]
+        assert [d.kind for d in s.resolution_decisions(s.system_view())] == ["join", "undo", "apart", "undo", "join"]
     finally:
         s.close()
 
@@ -309,15 +311,15 @@ def test_bad_decisions_are_refused_with_the_field(linked: EmbeddedStore) -> None
     )
     a, b = linked.mention_id(1, 0), linked.mention_id(1, 1)
     with pytest.raises(InvalidDecision) as e:
-        linked.decide("r", "join", a, b, "one record")
+        linked.decide(linked.system_view(), "join", a, b, "one record")
     assert e.value.field == "mention"
     with pytest.raises(InvalidDecision) as e:
-        linked.decide("r", "join", a, "P0000000000000000-0", "x")
+        linked.decide(linked.system_view(), "join", a, "P0000000000000000-0", "x")
     assert e.value.field == "mention"
     with pytest.raises(InvalidDecision) as e:
-        linked.undo_decision("r", 99, "x")
+        linked.undo_decision(linked.system_view(), 99, "x")
     assert e.value.field == "decision"
-    assert linked.resolution_decisions() == []
+    assert linked.resolution_decisions(linked.system_view()) == []
 
 
 # ---------------------------------------------------------------- arrival order
@@ -375,3 +377,35 @@ def test_mention_keys_leave_room_for_every_mention() -> None:
     from ingest.schema import MAX_MENTIONS
 
     assert MAX_MENTIONS < MENTIONS_PER_FRAGMENT
+
+
+def test_reviewers_see_only_pairs_of_records_they_may_read(tmp_path: Path) -> None:
+    from api.cli import DEMO_SCHOOL_DSL, build_demo
+
+    path = tmp_path / "access.sqlite"
+    build_demo(path)
+    s = EmbeddedStore.open(path, matcher=LINKER)
+    try:
+        everyone = s.review_queue(s.system_view(), 200)
+        school = s.view(DEMO_SCHOOL_DSL, "safeguarding")
+        theirs = s.review_queue(school, 200)
+        ids = {(it.a.mention_id, it.b.mention_id) for it in theirs}
+        assert ids < {(it.a.mention_id, it.b.mention_id) for it in everyone}
+        for it in theirs:
+            for side in (it.a, it.b):
+                seq, idx = s._mention_ref(school, side.mention_id)
+                assert school.may_read(seq) and not school.hides_identity(seq, idx)
+        # a pair with a record the school may not read: "no such mention", as if it never was
+        hidden = next(
+            it
+            for it in everyone
+            if not all(school.may_read(s._mention_ref(s.system_view(), x.mention_id)[0]) for x in (it.a, it.b))
+        )
+        with pytest.raises(InvalidDecision) as e:
+            s.decide(school, "join", hidden.a.mention_id, hidden.b.mention_id, "x")
+        assert e.value.field == "mention" and "no such mention" in e.value.message
+        with pytest.raises(InvalidDecision):
+            s.explain_pair(school, hidden.a.mention_id, hidden.b.mention_id)
+        assert s.resolution_decisions(school) == []
+    finally:
+        s.close()

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from graph.resolution import FieldEvidence, PairEvidence
+from graph.resolution import PairEvidence
 from ingest.linkage.blocking import blocking_keys
 from ingest.linkage.features import Features, features_of
 from ingest.linkage.model import Model, probability
@@ -43,8 +43,7 @@ class Linker:
 
     def explain(self, a: Features, b: Features) -> PairEvidence:
         s = self.model.score(a, b)
-        fields = tuple(FieldEvidence(e.comparison, e.level, e.weight) for e in self.model.explain(s.levels))
-        return PairEvidence(round(s.weight, 3), probability(s.weight), fields, self.version)
+        return PairEvidence(round(s.weight, 3), probability(s.weight), self.model.explain(s.levels), self.version)
 
 
 __all__ = ["Features", "Linker", "Model"]

@@ -130,9 +130,6 @@ class Features:
     def __hash__(self) -> int:
         return hash(self._values())
 
-    def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
-
 
 def features_of(m: Mapping[str, Any]) -> Features:
     """The features of a mention as stored (canonical fragment form, ``norm`` filled in)."""

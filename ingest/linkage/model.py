@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from graph.resolution import FieldEvidence
 from ingest.linkage.comparisons import COMPARISONS, levels
 from ingest.linkage.features import Features
 
@@ -67,15 +68,6 @@ class ModelSettings(BaseModel):
         if self.lower > self.upper:
             raise ValueError("lower: must not be above upper")
         return self
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """One comparison's part in a score."""
-
-    comparison: str
-    level: str
-    weight: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,13 +138,13 @@ class Model:
             w = min(w, self._cap)
         return Score(w, probability(w), lv)
 
-    def explain(self, lv: Iterable[int]) -> list[Evidence]:
+    def explain(self, lv: Iterable[int]) -> tuple[FieldEvidence, ...]:
         """Field-by-field evidence for a pair's levels (null levels left out)."""
-        out = []
-        for name, ws, i in zip(self.names, self.weights, lv, strict=True):
-            if i:
-                out.append(Evidence(name, COMPARISONS[name][1][i], round(ws[i], 3)))
-        return out
+        return tuple(
+            FieldEvidence(name, COMPARISONS[name][1][i], round(ws[i], 3))
+            for name, ws, i in zip(self.names, self.weights, lv, strict=True)
+            if i
+        )
 
 
 def settings_json(settings: ModelSettings) -> str:
