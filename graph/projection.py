@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -35,9 +35,7 @@ import networkx as nx
 
 from graph.access import FragmentAccess
 from graph.resolution import (
-    IDENTIFIER,
     MENTIONS_PER_FRAGMENT,
-    NAME_DOB,
     REVIEWER,
     SCORE,
     Candidates,
@@ -45,6 +43,7 @@ from graph.resolution import (
     Matcher,
     cluster,
     compatible_sets,
+    edge_between,
     mention_key,
 )
 from graph.text import fold
@@ -684,14 +683,12 @@ class Projection:
                 if o in seen:
                     continue
                 seen.add(o)
-                of = cands.feats[o]
-                tier = _tier(f, of)
-                w = matcher.weight(f, of)
-                if tier == 0 and (w < matcher.upper_weight or f.too_little or of.too_little):
+                e = edge_between(matcher, f, cands.feats[o], mk, mk)
+                if e is None:
                     continue
                 for omk in cands.members[o]:
                     if omk != mk and omk // MENTIONS_PER_FRAGMENT != seq and omk in self._mention_pid:
-                        out.append(Edge(tier or SCORE, w, mk, omk))
+                        out.append(replace(e, b=omk))
         return out
 
     def _settle(self) -> None:
@@ -1057,14 +1054,3 @@ class Projection:
             dob=dobs[0][0] if dobs else None,
             sources=tuple(sorted({s for s, _, _ in self.people[pid].mentions if vis(s)})),
         )
-
-
-def _tier(a: Any, b: Any) -> int:
-    """The deterministic evidence two mentions' features share, if any."""
-    if (a.nhs_verified and b.nhs_verified and a.nhs == b.nhs) or (a.upn_verified and b.upn_verified and a.upn == b.upn):
-        return IDENTIFIER
-    if a.apid is not None and a.apid == b.apid:
-        return IDENTIFIER
-    if a.dob and a.dob == b.dob and a.given and a.given == b.given and a.family and a.family == b.family:
-        return NAME_DOB
-    return 0

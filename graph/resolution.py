@@ -45,6 +45,8 @@ class MentionFeatures(Protocol):
     nhs_verified: bool
     upn: str | None
     upn_verified: bool
+    apid: str | None
+    apid_verified: bool
 
     @property
     def has_strong(self) -> bool: ...
@@ -127,6 +129,16 @@ def dobs_compatible(a: str, b: str) -> bool:
     return OSA.distance(a, b) <= 1
 
 
+def dobs_consistent(dobs: set[str]) -> bool:
+    """The dates of birth can all be one person's: one of them agrees (as
+    ``dobs_compatible``) with every other. Each agency's slip is its own, so a child
+    recorded as 03/02, 02/03 and 03/02 a year out is one child born on 03/02; two dates
+    that are each one slip from a third need not be one slip from each other."""
+    if len(dobs) < 2:
+        return True
+    return any(all(dobs_compatible(x, y) for y in dobs) for x in dobs)
+
+
 # evidence tiers, strongest first
 REVIEWER = 4
 IDENTIFIER = 3
@@ -140,10 +152,43 @@ class Edge:
     weight: float
     a: int  # mention keys
     b: int
+    # the two mentions carry one identifier, as written: the edge may join people whose
+    # dates of birth disagree (a mistyped date is likelier than a shared identifier)
+    vouched: bool = False
+
+
+def evidence_tier(a: MentionFeatures, b: MentionFeatures) -> int:
+    """The deterministic evidence two mentions share, if any: a verified identifier
+    (NHS number, UPN, the agency's own person id), or first name, surname and date of
+    birth exactly (the Core's joins)."""
+    if (a.nhs_verified and b.nhs_verified and a.nhs == b.nhs) or (a.upn_verified and b.upn_verified and a.upn == b.upn):
+        return IDENTIFIER
+    if a.apid_verified and b.apid_verified and a.apid == b.apid:
+        return IDENTIFIER
+    fa: Any = a
+    fb: Any = b
+    if a.dob and a.dob == b.dob and fa.given and fa.given == fb.given and fa.family and fa.family == fb.family:
+        return NAME_DOB
+    return 0
+
+
+def shares_identifier(a: MentionFeatures, b: MentionFeatures) -> bool:
+    return bool((a.nhs and a.nhs == b.nhs) or (a.upn and a.upn == b.upn) or (a.apid and a.apid == b.apid))
+
+
+def edge_between(matcher: Matcher, a: MentionFeatures, b: MentionFeatures, ka: int, kb: int) -> Edge | None:
+    """The evidence for joining two mentions, or None: a deterministic tier, or a match
+    weight at or above the upper threshold when both mentions have enough to go on.
+    The store and the benchmarks both ask this, so they cannot disagree."""
+    tier = evidence_tier(a, b)
+    w = matcher.weight(a, b)
+    if tier == 0 and (w < matcher.upper_weight or a.too_little or b.too_little):
+        return None
+    return Edge(tier or SCORE, w, ka, kb, tier == IDENTIFIER or (w >= matcher.upper_weight and shares_identifier(a, b)))
 
 
 class _Cluster:
-    __slots__ = ("dobs", "members", "nhs", "seqs", "upn", "weak_attached")
+    __slots__ = ("dobs", "dobs_differ", "members", "nhs", "seqs", "upn", "weak_attached")
 
     def __init__(self, mk: int, f: MentionFeatures | None) -> None:
         self.members = [mk]
@@ -153,16 +198,35 @@ class _Cluster:
         self.dobs: set[str] = {f.dob} if f is not None and f.dob else set()
         # a weak mention in this cluster already joined by a score
         self.weak_attached = False
+        # joined across dates of birth that disagree, on a shared identifier
+        self.dobs_differ = False
 
 
 def compatible_sets(
     nhs_a: set[str], nhs_b: set[str], upn_a: set[str], upn_b: set[str], dobs_a: set[str], dobs_b: set[str]
 ) -> bool:
+    """Two groups of mentions may be one person: no two different verified NHS numbers
+    or UPNs, and dates of birth that can be one date (``dobs_consistent``)."""
     if nhs_a and nhs_b and nhs_a != nhs_b:
         return False
     if upn_a and upn_b and upn_a != upn_b:
         return False
-    return all(dobs_compatible(x, y) for x in dobs_a for y in dobs_b if x != y)
+    return dobs_consistent(dobs_a | dobs_b)
+
+
+def _dobs_allow(ca: _Cluster, cb: _Cluster, vouched: bool) -> tuple[bool, bool]:
+    """May these clusters join as far as dates of birth go, and do their dates then
+    disagree? Dates that cannot be one date (``dobs_consistent``) keep people apart (a parent and a
+    child of one name at one address) unless the joining evidence carries a shared
+    identifier; a person already joined that way takes further mentions whose date
+    agrees with one of theirs."""
+    if dobs_consistent(ca.dobs | cb.dobs):
+        return True, ca.dobs_differ or cb.dobs_differ
+    if vouched:
+        return True, True
+    if (ca.dobs_differ or cb.dobs_differ) and any(dobs_compatible(x, y) for x in ca.dobs for y in cb.dobs):
+        return True, True
+    return False, False
 
 
 def cluster(
@@ -202,7 +266,10 @@ def cluster(
         ca, cb = clusters[ra], clusters[rb]
         if ca.seqs & cb.seqs:
             continue  # two mentions in one record are two people
-        if not compatible_sets(ca.nhs, cb.nhs, ca.upn, cb.upn, ca.dobs, cb.dobs):
+        if (ca.nhs and cb.nhs and ca.nhs != cb.nhs) or (ca.upn and cb.upn and ca.upn != cb.upn):
+            continue
+        dobs_ok, dobs_differ = _dobs_allow(ca, cb, e.vouched)
+        if not dobs_ok:
             continue
         if any(blocked.get(m, set()) & set(cb.members) for m in ca.members if m in blocked):
             continue
@@ -227,6 +294,7 @@ def cluster(
         cbig.upn |= csmall.upn
         cbig.dobs |= csmall.dobs
         cbig.weak_attached = cbig.weak_attached or csmall.weak_attached or attached
+        cbig.dobs_differ = dobs_differ
     return {mk: min(clusters[find(mk)].members, key=lambda m: order[m]) for mk in mentions}
 
 

@@ -19,7 +19,15 @@ from hypothesis import strategies as st
 from api.cli import DEMO_NOW, demo_files
 from graph.embedded import EmbeddedStore
 from graph.errors import InvalidDecision
-from graph.resolution import MENTIONS_PER_FRAGMENT, dobs_compatible
+from graph.resolution import (
+    MENTIONS_PER_FRAGMENT,
+    Edge,
+    cluster,
+    dobs_compatible,
+    dobs_consistent,
+    edge_between,
+    mention_key,
+)
 from ingest.linkage import Linker
 from ingest.linkage.comparisons import COMPARISONS, levels
 from ingest.linkage.features import features_of
@@ -60,6 +68,7 @@ def level(comparison: str, a: dict[str, Any], b: dict[str, Any]) -> str:
         ("Leanne Walsh", "Lee-Anne Walsh", "close"),
         ("Mrs L Walsh", "Leanne Walsh", "initial"),
         ("Ellis Marsh", "Finley Marsh", "else"),
+        ("Walsh Leanne", "Leanne Walsh", "swapped"),
         ("", "Leanne Walsh", "null"),
     ],
 )
@@ -74,6 +83,7 @@ def test_forename_levels(a: str, b: str, want: str) -> None:
         ("Amy Walsh", "Amy Welsh", "close"),
         ("Amy Walsh", "Amy Tanner", "else"),
         ("Amy Walsh", "Amy Walsh", "exact"),
+        ("Walsh Amy", "Amy Walsh", "swapped"),
     ],
 )
 def test_surname_levels(a: str, b: str, want: str) -> None:
@@ -106,6 +116,15 @@ def test_identifier_and_place_levels() -> None:
     assert level("nhs", ids("9434765919", True), ids("9434765991", False)) == "typo"
     assert level("nhs", ids("9434765919", True), ids("4010232137", True)) == "else"
 
+    def apid(issuer: str, v: str) -> dict[str, Any]:
+        return mention("Mia Walsh", identifiers=[{"scheme": "agency_person_id", "issuer": issuer, "value": v}])
+
+    assert level("agency_person_id", apid("police", "NOM41159"), apid("police", "NOM41159")) == "exact"
+    assert level("agency_person_id", apid("police", "NOM41159"), apid("police", "NOM41195")) == "typo"
+    assert level("agency_person_id", apid("police", "NOM41159"), apid("police", "NOM77777")) == "else"
+    # one agency's person ids mean nothing to another's
+    assert level("agency_person_id", apid("police", "NOM41159"), apid("school", "NOM41159")) == "null"
+
     def at(text: str, pc: str) -> dict[str, Any]:
         return mention("Mia Walsh", addresses=[{"text": text, "postcode": pc}])
 
@@ -118,6 +137,63 @@ def test_dates_of_birth_that_can_be_one_date_mistyped() -> None:
     assert dobs_compatible("2014-05-09", "2014-09-05")
     assert dobs_compatible("2019-03-14", "2019-03-41"[:10])
     assert not dobs_compatible("2019-03-14", "2017-06-02")
+
+
+def test_one_date_of_birth_can_be_mistyped_differently_by_each_agency() -> None:
+    # a year out and day/month swapped are each one slip from the true date, two from
+    # each other: still one date between them
+    assert dobs_consistent({"2015-02-03", "2014-02-03", "2015-03-02"})
+    assert not dobs_compatible("2014-02-03", "2015-03-02")
+    assert not dobs_consistent({"2014-02-03", "2015-03-02"})
+    assert not dobs_consistent({"2015-02-03", "2009-07-21"})
+
+
+def _features(name: str, dob: str | None, **extra: Any) -> Any:
+    return features_of(mention(name, dob, **extra))
+
+
+def _edge(a: Any, b: Any, ka: int, kb: int) -> Edge:
+    e = edge_between(LINKER, a, b, ka, kb)
+    assert e is not None, LINKER.explain(a, b)
+    return e
+
+
+def test_a_shared_identifier_outweighs_a_mistyped_date_of_birth_and_nothing_else_does() -> None:
+    home = [{"text": "14 Larch Close", "postcode": "NT4 2QP"}]
+    police = [{"scheme": "agency_person_id", "issuer": "police", "value": "NOM41159"}]
+    # a father and son of one name at one address: everything agrees but the date
+    father = _features("John Smith", "1980-04-02", addresses=home, sex="male")
+    son = _features("John Smith", "2010-09-17", addresses=home, sex="male")
+    e = edge_between(LINKER, father, son, mention_key(1, 0), mention_key(2, 0))
+    assert e is not None and not e.vouched  # the score is high
+    rep = cluster([e.a, e.b], {e.a: father, e.b: son}, [e], [], {e.a: ("a", 0), e.b: ("b", 0)})
+    assert rep[e.a] != rep[e.b]  # but the dates keep them two people
+    # the police's own person id on both records, one date mistyped beyond a slip: one person
+    a = _features("John Smith", "1980-04-02", addresses=home, identifiers=police)
+    b = _features("John Smith", "1908-04-02", addresses=home, identifiers=police)
+    e = _edge(a, b, mention_key(1, 0), mention_key(2, 0))
+    assert e.vouched
+    rep = cluster([e.a, e.b], {e.a: a, e.b: b}, [e], [], {e.a: ("a", 0), e.b: ("b", 0)})
+    assert rep[e.a] == rep[e.b]
+
+
+def test_the_twin_guard_yields_only_to_the_same_identifier_exactly() -> None:
+    home = [{"text": "14 Larch Close", "postcode": "NT4 2QP"}]
+
+    def child(name: str, nhs: str | None) -> Any:
+        ids = [{"scheme": "nhs", "value": nhs, "verified": False}] if nhs else []
+        return _features(name, "2014-05-09", addresses=home, sex="male", identifiers=ids)
+
+    # twins: a different first name is never outvoted by surname, date and address...
+    assert LINKER.weight(child("Ellis Marsh", None), child("Finley Marsh", None)) < LINKER.upper_weight
+    # ... nor by NHS numbers one digit apart (twins' numbers are often consecutive)
+    assert LINKER.weight(child("Ellis Marsh", "9434765919"), child("Finley Marsh", "9434765918")) < (
+        LINKER.upper_weight
+    )
+    # one NHS number on both: the first name was written wrongly
+    assert LINKER.weight(child("Ellis Marsh", "9434765919"), child("Jayden Marsh", "9434765919")) >= (
+        LINKER.upper_weight
+    )
 
 
 # ---------------------------------------------------------------- thresholds

@@ -9,8 +9,11 @@ variation agencies make leaves at least one key intact:
 - surname sound + date of birth with day and month in either order (catches nicknames,
   swapped dates);
 - given-name sound + the same date (catches a surname changed on marriage);
-- given-name sound + surname sound (catches a date of birth missing or mistyped);
-- surname sound + postcode (catches initials, "Mrs L Walsh").
+- given-name sound + surname sound, in either order (catches a date of birth missing or
+  mistyped, and names written surname first);
+- surname sound + postcode (catches initials, "Mrs L Walsh");
+- given-name sound + postcode (catches a surname changed, or misspelt past sounding alike);
+- date of birth + postcode (catches both names misspelt).
 """
 
 from __future__ import annotations
@@ -38,7 +41,12 @@ def blocking_keys(f: Features) -> list[str]:
         if f.given_sound:
             keys.append(f"g{f.given_sound}|{when}")
     if f.given_sound and f.family_sound:
-        keys.append(f"f{f.given_sound}|{f.family_sound}")
+        a, b = sorted((f.given_sound, f.family_sound))
+        keys.append(f"f{a}|{b}")
     if f.family_sound and f.postcode:
         keys.append(f"p{f.family_sound}|{f.postcode}")
+    if f.given_sound and f.postcode:
+        keys.append(f"q{f.given_sound}|{f.postcode}")
+    if f.dob and f.postcode:
+        keys.append(f"d{f.dob}|{f.postcode}")
     return [_intern(k) for k in keys]

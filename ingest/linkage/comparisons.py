@@ -22,7 +22,7 @@ def _forename(a: Features, b: Features) -> int:
         return NULL
     ga, gb = a.given, b.given
     if ga is None or gb is None:
-        return 5 if a.initial == b.initial else 6  # initial, else
+        return 5 if a.initial == b.initial else 7  # initial, else
     if ga == gb:
         return 1
     short, long_ = (ga, gb) if len(ga) < len(gb) else (gb, ga)
@@ -32,7 +32,17 @@ def _forename(a: Features, b: Features) -> int:
         return 3  # a spelling variant: Leanne / Lee-Anne
     if a.given_sound == b.given_sound:
         return 4  # sounds alike
-    return 6
+    if _swapped(a, b):
+        return 6
+    return 7
+
+
+def _swapped(a: Features, b: Features) -> bool:
+    """Given name and surname written the other way round (one side or both)."""
+    ga, gb, fa, fb = a.given, b.given, a.family, b.family
+    if not (ga and gb and fa and fb):
+        return False
+    return JaroWinkler.similarity(ga, fb) >= 0.9 and JaroWinkler.similarity(fa, gb) >= 0.9
 
 
 def _surname(a: Features, b: Features) -> int:
@@ -47,7 +57,9 @@ def _surname(a: Features, b: Features) -> int:
         return 2
     if JaroWinkler.similarity(fa, fb) >= 0.9 or a.family_sound == b.family_sound:
         return 3
-    return 4
+    if _swapped(a, b):
+        return 4
+    return 5
 
 
 def _dob(a: Features, b: Features) -> int:
@@ -86,7 +98,7 @@ def _upn(a: Features, b: Features) -> int:
 def _apid(a: Features, b: Features) -> int:
     if a.apid is None or b.apid is None or a.apid.split(":", 1)[0] != b.apid.split(":", 1)[0]:
         return NULL  # person ids mean something only within the issuing agency
-    return 1 if a.apid == b.apid else 2
+    return _identifier(a.apid, b.apid)
 
 
 def _postcode(a: Features, b: Features) -> int:
@@ -121,12 +133,12 @@ Compare = Callable[[Features, Features], int]
 
 # name -> (function, level names); level 0 is always "null".
 COMPARISONS: dict[str, tuple[Compare, tuple[str, ...]]] = {
-    "forename": (_forename, ("null", "exact", "nickname", "close", "sounds_alike", "initial", "else")),
-    "surname": (_surname, ("null", "exact", "part", "close", "else")),
+    "forename": (_forename, ("null", "exact", "nickname", "close", "sounds_alike", "initial", "swapped", "else")),
+    "surname": (_surname, ("null", "exact", "part", "close", "swapped", "else")),
     "dob": (_dob, ("null", "exact", "swapped", "typo", "year", "else")),
     "nhs": (_nhs, ("null", "exact", "typo", "else")),
     "upn": (_upn, ("null", "exact", "typo", "else")),
-    "agency_person_id": (_apid, ("null", "exact", "else")),
+    "agency_person_id": (_apid, ("null", "exact", "typo", "else")),
     "postcode": (_postcode, ("null", "exact", "typo", "district", "else")),
     "address": (_address, ("null", "exact", "close", "else")),
     "sex": (_sex, ("null", "exact", "else")),

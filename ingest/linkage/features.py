@@ -74,6 +74,7 @@ class Features:
     __slots__ = (
         "address",
         "apid",
+        "apid_verified",
         "district",
         "dob",
         "family",
@@ -104,6 +105,7 @@ class Features:
         self.upn: str | None = None
         self.upn_verified = False
         self.apid: str | None = None  # "issuer:value"
+        self.apid_verified = False
         self.postcode: str | None = None
         self.district: str | None = None
         self.address: str | None = None
@@ -163,8 +165,8 @@ def features_of(m: Mapping[str, Any]) -> Features:
             f.nhs, f.nhs_verified = _intern(value), verified
         elif scheme == "upn" and (f.upn is None or (verified and not f.upn_verified)):
             f.upn, f.upn_verified = _intern(value), verified
-        elif scheme == "agency_person_id" and f.apid is None:
-            f.apid = _intern(f"{ident.get('issuer') or ''}:{value}")
+        elif scheme == "agency_person_id" and (f.apid is None or (verified and not f.apid_verified)):
+            f.apid, f.apid_verified = _intern(f"{ident.get('issuer') or ''}:{value}"), verified
     for addr in m.get("addresses", ()):
         pc, district = postcode_parts(addr.get("postcode"))
         if pc:

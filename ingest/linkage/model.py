@@ -6,9 +6,11 @@ Each level has ``m`` (how often two mentions of the *same* person agree this way
 pair's score is the prior weight plus the sum of its levels' weights, and its match
 probability ``2^w / (1 + 2^w)``. The null level (one side does not say) weighs nothing.
 
-Settings live in a JSON file (``docs/linkage.md`` describes it); the shipped
-``default_model.json`` was trained by expectation-maximisation on synthetic data with
-``jigsaw resolve train`` and can be retrained on a store's own data the same way.
+Settings live in a JSON file (``docs/linkage.md`` describes it). The shipped
+``default_model.json`` is set by hand, level by level, from what agencies' records do;
+EM on the project's own synthetic data learns the generator's habits (levels it never
+produces get weights of -20), so it is not shipped. ``jigsaw resolve train`` learns a
+model from a store's own mentions.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ class ModelSettings(BaseModel):
         default_factory=lambda: [("forename", "else")],
         description="Levels that stop an automatic join whatever the score: the pair goes to review at most. "
         "Twins and siblings share surname, date of birth or address; a different first name must not be outvoted.",
+    )
+    review_only_unless: list[tuple[str, str]] = Field(
+        default_factory=lambda: [("nhs", "exact"), ("upn", "exact"), ("agency_person_id", "exact")],
+        description="Levels that lift the review_only stop: the same identifier, exactly, outweighs a first name "
+        "that was written differently. Only exact agreement: twins' NHS numbers are often consecutive.",
     )
 
     @field_validator("comparisons")
@@ -109,6 +116,11 @@ class Model:
             for c, lv in settings.review_only
             if c in COMPARISONS and lv in COMPARISONS[c][1]
         }
+        self.review_only_unless = {
+            (self.names.index(c), COMPARISONS[c][1].index(lv))
+            for c, lv in settings.review_only_unless
+            if c in COMPARISONS and lv in COMPARISONS[c][1]
+        }
         self._cap = self.upper_weight - 1e-6
 
     @classmethod
@@ -122,19 +134,22 @@ class Model:
 
     def weight(self, a: Features, b: Features) -> float:
         w = self.prior_weight
-        capped = False
-        review_only = self.review_only
+        capped = lifted = False
+        review_only, unless = self.review_only, self.review_only_unless
         for k, (fn, ws) in enumerate(zip(self.fns, self.weights, strict=True)):
             lv = fn(a, b)
             w += ws[lv]
-            if review_only and (k, lv) in review_only:
+            if (k, lv) in review_only:
                 capped = True
-        return min(w, self._cap) if capped else w
+            elif (k, lv) in unless:
+                lifted = True
+        return min(w, self._cap) if capped and not lifted else w
 
     def score(self, a: Features, b: Features) -> Score:
         lv = levels(a, b)
         w = self.prior_weight + sum(ws[i] for ws, i in zip(self.weights, lv, strict=True))
-        if any((k, i) in self.review_only for k, i in enumerate(lv)):
+        pairs = set(enumerate(lv))
+        if pairs & self.review_only and not pairs & self.review_only_unless:
             w = min(w, self._cap)
         return Score(w, probability(w), lv)
 
