@@ -110,7 +110,7 @@ def run_jigsaw(
     t = time.perf_counter()
     edges: list[Edge] = []
     for i, j in pairs:
-        e = edge_between(linker, feats[i], feats[j], keys[i], keys[j])
+        _, e = edge_between(linker, feats[i], feats[j], (keys[i],), (keys[j],))
         if e is not None:
             edges.append(e)
     stages["score"] = time.perf_counter() - t

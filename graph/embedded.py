@@ -240,7 +240,10 @@ class EmbeddedStore(Store):
                     self._rebuild()
                     return
                 self._load_decisions()
-                self._apply(self._rows(self.projection.last_seq))
+                if self.projection.last_seq == 0:  # opening: build in one go
+                    self._build(self.projection)
+                else:
+                    self._apply(self._rows(self.projection.last_seq))
             except sqlite3.Error as exc:
                 raise _translate(exc) from None
 
@@ -265,6 +268,18 @@ class EmbeddedStore(Store):
                 gc.enable()
             gc.freeze()
 
+    def _build(self, projection: Projection) -> None:
+        """Build an empty projection from the whole journal (two passes when resolving:
+        ``Projection.build``), with the collector out of the way as in ``_apply``."""
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            projection.build(lambda: self._rows(0))
+        finally:
+            if was_enabled:
+                gc.enable()
+            gc.freeze()
+
     def _select_in(self, sql: str, values: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         """Rows of ``sql`` (ending ``IN``) for ``values``, in chunks SQLite accepts."""
         for k in range(0, len(values), _CHUNK):
@@ -276,7 +291,7 @@ class EmbeddedStore(Store):
         p = self._new_projection()
         with self._lock:
             p.set_decisions(*self._mention_decisions())
-            p.extend(self._rows(0))
+            self._build(p)
         return p
 
     def append(
@@ -927,7 +942,7 @@ class EmbeddedStore(Store):
         with self._lock:
             fresh = self._new_projection()
             fresh.set_decisions(*self._mention_decisions())
-            self._apply_to(fresh, self._rows(0))
+            self._build(fresh)
             self.projection = fresh
             self._source.projection = fresh
             self._source.cache.clear()
@@ -1082,16 +1097,27 @@ class EmbeddedStore(Store):
                 for a, b in (*self._mention_decisions_cache[0], *self._mention_decisions_cache[1])
             }
             best: dict[tuple[int, int], tuple[float, int, int]] = {}
-            for (a, b), w in p.review.items():
-                ra, rb = split_key(a), split_key(b)
-                pa, pb = p.person_of(*ra), p.person_of(*rb)
-                if pa is None or pb is None or pa == pb or (a, b) in decided:
-                    continue
-                if not all(view.may_read(r[0]) and not view.hides_identity(*r) for r in (ra, rb)):
-                    continue
-                key = (min(pa, pb), max(pa, pb))
-                if key not in best or w > best[key][0]:
-                    best[key] = (w, a, b)
+            cands = p.candidates
+            assert cands is not None
+            seen: dict[int, bool] = {}
+
+            def shown(mk: int) -> bool:
+                ok = seen.get(mk)
+                if ok is None:
+                    r = split_key(mk)
+                    ok = seen[mk] = view.may_read(r[0]) and not view.hides_identity(*r)
+                return ok
+
+            for (va, vb), w in p.review.items():
+                for a, b in _pairs(cands.members[va], cands.members[vb], va == vb):
+                    pa, pb = p.person_of(*split_key(a)), p.person_of(*split_key(b))
+                    if pa is None or pb is None or pa == pb or (min(a, b), max(a, b)) in decided:
+                        continue
+                    if not (shown(a) and shown(b)):
+                        continue
+                    key = (min(pa, pb), max(pa, pb))
+                    if key not in best or w > best[key][0] or (w == best[key][0] and (a, b) < best[key][1:]):
+                        best[key] = (w, a, b)
             ranked = sorted(best.values(), key=lambda t: (-t[0], t[1], t[2]))[:limit]
             docs = self._load(sorted({split_key(mk)[0] for _, a, b in ranked for mk in (a, b)}))
             out = []
@@ -1124,3 +1150,10 @@ class EmbeddedStore(Store):
         self._catch_up()
         with self._lock:
             yield self.projection
+
+
+def _pairs(xs: list[int], ys: list[int], same: bool) -> Iterator[tuple[int, int]]:
+    """The mention pairs of two variants (of one variant with itself: each pair once)."""
+    if same:
+        return ((x, y) for k, x in enumerate(xs) for y in xs[k + 1 :])
+    return ((x, y) for x in xs for y in ys)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -278,11 +278,9 @@ class Projection:
         # reviewers' decisions in force, both ways: mention key -> mention keys
         self._joins: dict[int, set[int]] = {}
         self._aparts: dict[int, set[int]] = {}
-        # pairs of mentions scored between the thresholds, or above the upper one but
-        # kept apart by a rule: (mention key, mention key) -> match weight
+        # pairs of variants (mentions that read alike, ``Candidates``) scored between the
+        # thresholds, or above the upper one but kept apart by a rule -> match weight
         self.review: dict[tuple[int, int], float] = {}
-        # mentions with evidence for joining that the rules kept apart (for components)
-        self._near: dict[int, set[int]] = {}
         self._pending: set[int] = set()
         # Where chronology lines get their words: the journal (embedded store) or, for a
         # projection built on its own, memory.
@@ -311,8 +309,17 @@ class Projection:
 
     # ------------------------------------------------------------------ building
 
-    def apply(self, seq: int, fid: str, doc: dict[str, Any], supersedes: int | None = None) -> None:
-        """Add one accepted fragment. Fragments must arrive in increasing ``seq``."""
+    def apply(
+        self,
+        seq: int,
+        fid: str,
+        doc: dict[str, Any],
+        supersedes: int | None = None,
+        *,
+        forced: dict[int, int] | None = None,
+    ) -> None:
+        """Add one accepted fragment. Fragments must arrive in increasing ``seq``.
+        ``forced`` (mention key -> person id) is for ``build``, which has resolved them."""
         if seq <= self.last_seq:
             raise ValueError(f"fragment seq {seq} applied out of order (last {self.last_seq})")
         self.last_seq = seq
@@ -327,7 +334,7 @@ class Projection:
         for field in ("name", "type"):
             rec.setdefault(field, {}).setdefault(agency[field], []).append(seq)
 
-        self._apply_content(seq, meta, doc, None)
+        self._apply_content(seq, meta, doc, forced)
         if self._pending:
             self._settle()
 
@@ -625,32 +632,23 @@ class Projection:
             self_weight = cands.matcher.weight(f, f)
             if self_weight >= cands.matcher.lower_weight:
                 scored.append((self_weight, v))
-        weak_pids: list[int] = []
         for w, o in scored:
             of = cands.feats[o]
+            if w < upper or f.too_little or of.too_little:
+                self.review[(min(v, o), max(v, o))] = w
+                continue
+            if not (f.has_strong and of.has_strong):
+                # a weak mention joins at most one person with a date of birth or an
+                # identifier: which one is the clustering's to say (``_settle``)
+                unsettled = True
             for omk in cands.members[o]:
                 if omk // MENTIONS_PER_FRAGMENT == seq:
                     continue
                 opid = self._mention_pid.get(omk)
-                if opid is None:
-                    continue
-                if w < upper or f.too_little or of.too_little:
-                    pair = (min(mk, omk), max(mk, omk))
-                    self.review[pair] = w
-                    continue
-                if opid in used:
-                    continue
-                if not of.has_strong and len(self.people[opid].mentions) > 1:
-                    if opid not in weak_pids:
-                        weak_pids.append(opid)  # only by way of a weak mention already attached
+                if opid is None or opid in used:
                     continue
                 if opid not in ordered:
-                    if not f.has_strong and any(q not in weak_pids for q in ordered):
-                        unsettled = True  # a weak mention must not bridge two people
-                        continue
                     ordered.append(opid)
-        if any(q not in ordered for q in weak_pids):
-            unsettled = True
         keep: int | None = None
         for pid in ordered:
             if pid not in self.people:
@@ -668,27 +666,33 @@ class Projection:
             self._pending.add(mk)
         return keep
 
-    def _edges_of(self, mk: int) -> list[Edge]:
-        """Every piece of evidence for joining mention ``mk`` to another."""
+    def _order(self, mk: int) -> tuple[str, int]:
+        """A mention's place in the order resolution breaks ties by (never arrival)."""
+        return (self.fragments[mk // MENTIONS_PER_FRAGMENT].order, mk % MENTIONS_PER_FRAGMENT)
+
+    def _present(self, v: int) -> tuple[int, ...]:
+        """The projected mentions of variant ``v``, in resolution order."""
+        assert self.candidates is not None
+        return tuple(sorted((mk for mk in self.candidates.members[v] if mk in self._mention_pid), key=self._order))
+
+    def _edge_groups(self, v: int) -> list[tuple[int, Edge]]:
+        """Every piece of evidence for joining the mentions of variant ``v`` with another
+        variant's (or among themselves), with that other variant."""
         assert self.candidates is not None
         cands = self.candidates
         matcher = cands.matcher
-        v = cands.of[mk]
         f = cands.feats[v]
-        seq = mk // MENTIONS_PER_FRAGMENT
-        out: list[Edge] = [Edge(REVIEWER, 0.0, mk, o) for o in self._joins.get(mk, ()) if o in self._mention_pid]
-        seen: set[int] = set()
-        for k in matcher.keys(f):
-            for o in cands.blocks.get(k, ()):
-                if o in seen:
-                    continue
-                seen.add(o)
-                e = edge_between(matcher, f, cands.feats[o], mk, mk)
-                if e is None:
-                    continue
-                for omk in cands.members[o]:
-                    if omk != mk and omk // MENTIONS_PER_FRAGMENT != seq and omk in self._mention_pid:
-                        out.append(replace(e, b=omk))
+        mine = self._present(v)
+        out: list[tuple[int, Edge]] = []
+        if not mine:
+            return out
+        for o in cands.neighbours(v):
+            theirs = mine if o == v else self._present(o)
+            if (o == v and len(mine) < 2) or not theirs:
+                continue
+            _, e = edge_between(matcher, f, cands.feats[o], mine, theirs)
+            if e is not None:
+                out.append((o, e))
         return out
 
     def _settle(self) -> None:
@@ -699,7 +703,8 @@ class Projection:
         assert self.candidates is not None
         cands = self.candidates
         mentions: set[int] = set()
-        edges: list[Edge] = []
+        variants: set[int] = set()
+        edges: dict[tuple[int, int], Edge] = {}
         todo = [mk for mk in pending if mk in self._mention_pid]
         while todo:
             mk = todo.pop()
@@ -708,21 +713,28 @@ class Projection:
             mentions.add(mk)
             pid = self._mention_pid[mk]
             todo.extend(mention_key(s, i) for s, i, _ in self.people[pid].mentions)
-            es = self._edges_of(mk)
-            edges += es
-            todo.extend(e.b for e in es)
             todo.extend(o for o in self._aparts.get(mk, ()) if o in self._mention_pid)
+            todo.extend(o for o in self._joins.get(mk, ()) if o in self._mention_pid)
+            v = cands.of[mk]
+            if v in variants:
+                continue
+            variants.add(v)
+            todo.extend(self._present(v))
+            for o, e in self._edge_groups(v):
+                edges.setdefault((min(v, o), max(v, o)), e)
+                todo.extend(e.b)
+        found = list(edges.items())
+        groups = [e for _, e in found]
+        for a in mentions:
+            groups += [Edge(REVIEWER, 0.0, (a,), (b,)) for b in self._joins.get(a, ()) if b in mentions and a < b]
         apart = [(a, b) for a in mentions for b in self._aparts.get(a, ()) if b in mentions]
-        order = {mk: (self.fragments[mk // MENTIONS_PER_FRAGMENT].order, mk % MENTIONS_PER_FRAGMENT) for mk in mentions}
+        order = {mk: self._order(mk) for mk in mentions}
         feats = {mk: cands.features(mk) for mk in mentions}
-        rep = cluster(sorted(mentions), feats, edges, apart, order)
-        # evidence the rules kept apart: those people's components must meet (views)
-        for e in edges:
-            if rep[e.a] != rep[e.b]:
-                self._near.setdefault(e.a, set()).add(e.b)
-                self._near.setdefault(e.b, set()).add(e.a)
-                if e.tier == SCORE:
-                    self.review[(min(e.a, e.b), max(e.a, e.b))] = e.weight
+        rep = cluster(sorted(mentions), feats, groups, apart, order)
+        # scored evidence the rules kept apart goes to review
+        for (va, vb), e in found:
+            if e.tier == SCORE and any(rep[x] != rep[y] for x, y in e.pairs()):
+                self.review[(va, vb)] = e.weight
         now: dict[int, int] = {}
         same = True
         for mk in mentions:
@@ -877,12 +889,79 @@ class Projection:
         return people[idx] if idx < len(people) else None
 
     def near(self, mk: int) -> set[int]:
-        """Mentions with evidence for joining ``mk`` that the rules kept apart."""
-        return self._near.get(mk, set()) | self._joins.get(mk, set()) | self._aparts.get(mk, set())
+        """Mentions with evidence for joining ``mk`` that the rules kept apart, and those
+        a reviewer decided about."""
+        out = self._joins.get(mk, set()) | self._aparts.get(mk, set())
+        if self.candidates is None or mk not in self._mention_pid:
+            return out
+        pid = self._mention_pid[mk]
+        for _, e in self._edge_groups(self.candidates.of[mk]):
+            for other in (*e.a, *e.b):
+                if self._mention_pid.get(other, pid) != pid:
+                    out.add(other)
+        return out
 
     def extend(self, rows: Iterable[tuple[int, str, dict[str, Any], int | None]]) -> None:
         for seq, fid, doc, sup in rows:
             self.apply(seq, fid, doc, sup)
+
+    def build(self, rows: Callable[[], Iterable[tuple[int, str, dict[str, Any], int | None]]]) -> None:
+        """Project a whole journal into this empty projection. ``rows`` gives the
+        fragments afresh each time it is called.
+
+        With a matcher this is a full re-link in two passes: every mention is indexed
+        and every candidate pair scored once, all of them clustered at once, and then
+        the fragments are projected with their people decided. Resolution does not
+        depend on arrival order, so this gives what applying the fragments one by one
+        would (tests/test_linkage.py checks), in a fraction of the time."""
+        if self.candidates is None or self.last_seq:
+            self.extend(rows())
+            return
+        cands = self.candidates
+        matcher = cands.matcher
+        order: dict[int, tuple[str, int]] = {}
+        for seq, fid, doc, _ in rows():
+            if doc.get("event") is None:
+                continue
+            for i, m in enumerate(doc.get("people", ())):
+                mk = mention_key(seq, i)
+                cands.add(mk, m)
+                order[mk] = (fid, i)
+        members = [tuple(sorted(ms, key=order.__getitem__)) for ms in cands.members]
+        edges: list[Edge] = []
+        lower, upper = matcher.lower_weight, matcher.upper_weight
+        feats = cands.feats
+        for v, f in enumerate(feats):
+            for o in cands.neighbours(v):
+                if o < v or (o == v and len(members[v]) < 2):
+                    continue
+                fo = feats[o]
+                w, e = edge_between(matcher, f, fo, members[v], members[o])
+                if e is not None:
+                    edges.append(e)
+                if w >= lower and (w < upper or f.too_little or fo.too_little):
+                    self.review[(v, o)] = w
+        for a, bs in self._joins.items():
+            edges += [Edge(REVIEWER, 0.0, (a,), (b,)) for b in bs if a < b and b in order and a in order]
+        apart = [(a, b) for a, bs in self._aparts.items() for b in bs if a in order and b in order]
+        rep = cluster(list(order), {mk: feats[v] for mk, v in cands.of.items()}, edges, apart, order)
+        del edges
+        forced: dict[int, int] = {}
+        fresh: dict[int, int] = {}
+        for mk in sorted(rep):  # person ids in order of first mention
+            r = rep[mk]
+            pid = fresh.get(r)
+            if pid is None:
+                pid = fresh[r] = self._next_person
+                self._next_person += 1
+            forced[mk] = pid
+        del rep, fresh
+        for seq, fid, doc, sup in rows():
+            self.apply(seq, fid, doc, sup, forced=forced)
+        for review in [k for k, w in self.review.items() if w >= upper]:
+            va, vb = review
+            if all(forced[x] == forced[y] for x in members[va] for y in members[vb] if x != y):
+                del self.review[review]
 
     # ------------------------------------------------------------------ reading
 

@@ -8,9 +8,10 @@ because it must be the same wherever a projection is built, the store's or a rea
 - which mentions are compared at all (a blocking index over every mention's keys);
 - how evidence becomes people (``cluster``), strongest evidence first, at the level of
   clusters: a person never holds two different verified NHS numbers or UPNs, dates of
-  birth that cannot be one date mistyped, or two mentions from one record; a mention
-  with little to go on attaches to at most one person and never bridges two; a
-  reviewer's "apart" is never overridden;
+  birth that cannot be one date mistyped (unless a shared identifier vouches), or two
+  mentions from one record; a mention with no date of birth or identifier (weak) joins
+  at most one person who has one, and never bridges two; a reviewer's "apart" is never
+  overridden;
 - the reviewers' decisions (join, apart, and undo of either), which are records in the
   store: nothing is destroyed, and undoing one restores the picture before it.
 
@@ -20,8 +21,9 @@ arrived in: every tie is broken by fragment id and mention index, never by arriv
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Any, Literal, Protocol
 
 from rapidfuzz.distance import OSA
@@ -148,13 +150,24 @@ SCORE = 1
 
 @dataclass(frozen=True, slots=True)
 class Edge:
+    """Evidence for joining every mention in ``a`` with every mention in ``b``.
+
+    Mentions that read exactly alike (one variant, ``Candidates``) are compared once, so
+    an edge joins two groups of mention keys; ``a is b`` for the mentions of one variant
+    among themselves. Both groups are in the clustering's stable order."""
+
     tier: int
     weight: float
-    a: int  # mention keys
-    b: int
+    a: tuple[int, ...]
+    b: tuple[int, ...]
     # the two mentions carry one identifier, as written: the edge may join people whose
     # dates of birth disagree (a mistyped date is likelier than a shared identifier)
     vouched: bool = False
+
+    def pairs(self) -> Iterator[tuple[int, int]]:
+        if self.a is self.b:
+            return combinations(self.a, 2)
+        return ((x, y) for x in self.a for y in self.b)
 
 
 def evidence_tier(a: MentionFeatures, b: MentionFeatures) -> int:
@@ -176,19 +189,23 @@ def shares_identifier(a: MentionFeatures, b: MentionFeatures) -> bool:
     return bool((a.nhs and a.nhs == b.nhs) or (a.upn and a.upn == b.upn) or (a.apid and a.apid == b.apid))
 
 
-def edge_between(matcher: Matcher, a: MentionFeatures, b: MentionFeatures, ka: int, kb: int) -> Edge | None:
-    """The evidence for joining two mentions, or None: a deterministic tier, or a match
-    weight at or above the upper threshold when both mentions have enough to go on.
-    The store and the benchmarks both ask this, so they cannot disagree."""
+def edge_between(
+    matcher: Matcher, a: MentionFeatures, b: MentionFeatures, ma: tuple[int, ...], mb: tuple[int, ...]
+) -> tuple[float, Edge | None]:
+    """Two variants' match weight and the evidence for joining their mentions (``ma``
+    with ``mb``), or None: a deterministic tier, or a weight at or above the upper
+    threshold when both have enough to go on. The store and the benchmarks both ask
+    this, so they cannot disagree."""
     tier = evidence_tier(a, b)
     w = matcher.weight(a, b)
     if tier == 0 and (w < matcher.upper_weight or a.too_little or b.too_little):
-        return None
-    return Edge(tier or SCORE, w, ka, kb, tier == IDENTIFIER or (w >= matcher.upper_weight and shares_identifier(a, b)))
+        return w, None
+    vouched = tier == IDENTIFIER or (w >= matcher.upper_weight and shares_identifier(a, b))
+    return w, Edge(tier or SCORE, w, ma, mb, vouched)
 
 
 class _Cluster:
-    __slots__ = ("dobs", "dobs_differ", "members", "nhs", "seqs", "upn", "weak_attached")
+    __slots__ = ("dobs", "dobs_differ", "members", "nhs", "seqs", "strong", "upn")
 
     def __init__(self, mk: int, f: MentionFeatures | None) -> None:
         self.members = [mk]
@@ -196,8 +213,8 @@ class _Cluster:
         self.nhs: set[str] = {f.nhs} if f is not None and f.nhs and f.nhs_verified else set()
         self.upn: set[str] = {f.upn} if f is not None and f.upn and f.upn_verified else set()
         self.dobs: set[str] = {f.dob} if f is not None and f.dob else set()
-        # a weak mention in this cluster already joined by a score
-        self.weak_attached = False
+        # holds a mention with a date of birth or an identifier
+        self.strong = f is None or f.has_strong
         # joined across dates of birth that disagree, on a shared identifier
         self.dobs_differ = False
 
@@ -234,14 +251,14 @@ def cluster(
     features: Mapping[int, MentionFeatures | None],
     edges: Iterable[Edge],
     apart: Iterable[tuple[int, int]],
-    order: Mapping[int, tuple[Any, ...]],
+    order: Mapping[int, Any],
 ) -> dict[int, int]:
     """People from evidence: each mention key -> a representative mention key.
 
     Edges are taken strongest first (tier, then weight, then the stable ``order`` of
-    their ends, which must not depend on arrival); an edge joins its two clusters unless
-    the union would break a rule (see the module docstring). ``apart`` pairs never end up
-    in one cluster."""
+    their first mentions, which must not depend on arrival; an edge's mentions are taken
+    in that order too); each pair joins its two clusters unless the union would break a
+    rule (see the module docstring). ``apart`` pairs never end up in one cluster."""
     clusters: dict[int, _Cluster] = {mk: _Cluster(mk, features.get(mk)) for mk in mentions}
     parent = {mk: mk for mk in mentions}
     blocked: dict[int, set[int]] = {}
@@ -258,44 +275,51 @@ def cluster(
             parent[x], x = root, parent[x]
         return root
 
-    ranked = sorted(edges, key=lambda e: (-e.tier, -e.weight, *sorted((order[e.a], order[e.b]))))
-    for e in ranked:
-        ra, rb = find(e.a), find(e.b)
-        if ra == rb:
-            continue
-        ca, cb = clusters[ra], clusters[rb]
-        if ca.seqs & cb.seqs:
-            continue  # two mentions in one record are two people
-        if (ca.nhs and cb.nhs and ca.nhs != cb.nhs) or (ca.upn and cb.upn and ca.upn != cb.upn):
-            continue
-        dobs_ok, dobs_differ = _dobs_allow(ca, cb, e.vouched)
-        if not dobs_ok:
-            continue
-        if any(blocked.get(m, set()) & set(cb.members) for m in ca.members if m in blocked):
-            continue
-        if e.tier == SCORE:
-            fa, fb = features.get(e.a), features.get(e.b)
+    def rank(e: Edge) -> tuple[Any, ...]:
+        ends = sorted((order[e.a[0]], order[e.b[0]]))
+        return (-e.tier, -e.weight, ends[0], ends[1])
+
+    for e in sorted(edges, key=rank):
+        score = e.tier == SCORE
+        weak_a = weak_b = False
+        if score:
+            fa, fb = features.get(e.a[0]), features.get(e.b[0])
             weak_a = fa is not None and not fa.has_strong
             weak_b = fb is not None and not fb.has_strong
-            # a weak mention joins by a score once, to one person, and never bridges two
-            if (weak_a and (len(ca.members) > 1 or ca.weak_attached)) or (
-                weak_b and (len(cb.members) > 1 or cb.weak_attached)
-            ):
+        for x, y in e.pairs():
+            ra, rb = find(x), find(y)
+            if ra == rb:
                 continue
-            attached = weak_a or weak_b
-        else:
-            attached = False
-        big, small = (ra, rb) if len(ca.members) >= len(cb.members) else (rb, ra)
-        cbig, csmall = clusters[big], clusters.pop(small)
-        parent[small] = big
-        cbig.members += csmall.members
-        cbig.seqs |= csmall.seqs
-        cbig.nhs |= csmall.nhs
-        cbig.upn |= csmall.upn
-        cbig.dobs |= csmall.dobs
-        cbig.weak_attached = cbig.weak_attached or csmall.weak_attached or attached
-        cbig.dobs_differ = dobs_differ
-    return {mk: min(clusters[find(mk)].members, key=lambda m: order[m]) for mk in mentions}
+            ca, cb = clusters[ra], clusters[rb]
+            if ca.seqs & cb.seqs:
+                continue  # two mentions in one record are two people
+            if (ca.nhs and cb.nhs and ca.nhs != cb.nhs) or (ca.upn and cb.upn and ca.upn != cb.upn):
+                continue
+            dobs_ok, dobs_differ = _dobs_allow(ca, cb, e.vouched)
+            if not dobs_ok:
+                continue
+            if blocked and any(blocked[m] & set(cb.members) for m in ca.members if m in blocked):
+                continue
+            # a weak mention is never the bridge between two people who each have a date
+            # of birth or an identifier: it joins (with any like it) at most one of them
+            if (weak_a or weak_b) and ca.strong and cb.strong:
+                continue
+            big, small = (ra, rb) if len(ca.members) >= len(cb.members) else (rb, ra)
+            cbig, csmall = clusters[big], clusters.pop(small)
+            parent[small] = big
+            cbig.members += csmall.members
+            cbig.seqs |= csmall.seqs
+            cbig.nhs |= csmall.nhs
+            cbig.upn |= csmall.upn
+            cbig.dobs |= csmall.dobs
+            cbig.strong = cbig.strong or csmall.strong
+            cbig.dobs_differ = dobs_differ
+    rep: dict[int, int] = {}
+    for c in clusters.values():
+        first = min(c.members, key=order.__getitem__)
+        for mk in c.members:
+            rep[mk] = first
+    return rep
 
 
 class Candidates:
@@ -333,6 +357,15 @@ class Candidates:
     def features(self, mk: int) -> Any:
         v = self.of.get(mk)
         return None if v is None else self.feats[v]
+
+    def neighbours(self, v: int) -> list[int]:
+        """Every variant sharing a blocking key with ``v`` (``v`` itself included)."""
+        seen: dict[int, None] = {}
+        blocks = self.blocks
+        for k in self.matcher.keys(self.feats[v]):
+            for o in blocks.get(k, ()):
+                seen[o] = None
+        return list(seen)
 
     def scored(self, v: int) -> list[tuple[float, int]]:
         """Other variants sharing a key with ``v`` and scoring at least the review

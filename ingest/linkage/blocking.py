@@ -9,8 +9,9 @@ variation agencies make leaves at least one key intact:
 - surname sound + date of birth with day and month in either order (catches nicknames,
   swapped dates);
 - given-name sound + the same date (catches a surname changed on marriage);
-- given-name sound + surname sound, in either order (catches a date of birth missing or
-  mistyped, and names written surname first);
+- given-name sound + surname sound, in either order, + the year of birth, and again +
+  the day and month (catches a date of birth mistyped in one digit, and names written
+  surname first);
 - surname sound + postcode (catches initials, "Mrs L Walsh");
 - given-name sound + postcode (catches a surname changed, or misspelt past sounding alike);
 - date of birth + postcode (catches both names misspelt).
@@ -35,14 +36,19 @@ def blocking_keys(f: Features) -> list[str]:
         keys.append("a" + f.apid)
     if f.dob:
         y, mo, d = f.dob[:4], f.dob[5:7], f.dob[8:10]
-        when = y + (mo + d if mo <= d else d + mo)
+        md = mo + d if mo <= d else d + mo
+        when = y + md
         if f.family_sound:
             keys.append(f"s{f.family_sound}|{when}")
         if f.given_sound:
             keys.append(f"g{f.given_sound}|{when}")
-    if f.given_sound and f.family_sound:
+    if f.given_sound and f.family_sound and f.dob:
+        # names in either order, with the year or the day and month: a date mistyped in
+        # one digit keeps one of the two. (Without a date of birth, names alone never
+        # reach the join threshold; the postcode and identifier keys find those.)
         a, b = sorted((f.given_sound, f.family_sound))
-        keys.append(f"f{a}|{b}")
+        keys.append(f"f{a}|{b}|{f.dob[:4]}")
+        keys.append(f"m{a}|{b}|{md}")
     if f.family_sound and f.postcode:
         keys.append(f"p{f.family_sound}|{f.postcode}")
     if f.given_sound and f.postcode:

@@ -96,7 +96,7 @@ def _upn(a: Features, b: Features) -> int:
 
 
 def _apid(a: Features, b: Features) -> int:
-    if a.apid is None or b.apid is None or a.apid.split(":", 1)[0] != b.apid.split(":", 1)[0]:
+    if a.apid is None or b.apid is None or a.apid_issuer != b.apid_issuer:
         return NULL  # person ids mean something only within the issuing agency
     return _identifier(a.apid, b.apid)
 
@@ -146,5 +146,16 @@ COMPARISONS: dict[str, tuple[Compare, tuple[str, ...]]] = {
 
 
 def levels(a: Features, b: Features) -> tuple[int, ...]:
-    """The level of every comparison, in ``COMPARISONS`` order."""
-    return tuple(fn(a, b) for fn, _ in COMPARISONS.values())
+    """The level of every comparison, in ``COMPARISONS`` order (spelt out: this runs for
+    every candidate pair, and a loop over the table costs as much as the comparisons)."""
+    return (
+        _forename(a, b),
+        _surname(a, b),
+        _dob(a, b),
+        _nhs(a, b),
+        _upn(a, b),
+        _apid(a, b),
+        _postcode(a, b),
+        _address(a, b),
+        _sex(a, b),
+    )

@@ -74,6 +74,7 @@ class Features:
     __slots__ = (
         "address",
         "apid",
+        "apid_issuer",
         "apid_verified",
         "district",
         "dob",
@@ -105,6 +106,7 @@ class Features:
         self.upn: str | None = None
         self.upn_verified = False
         self.apid: str | None = None  # "issuer:value"
+        self.apid_issuer: str | None = None
         self.apid_verified = False
         self.postcode: str | None = None
         self.district: str | None = None
@@ -166,7 +168,8 @@ def features_of(m: Mapping[str, Any]) -> Features:
         elif scheme == "upn" and (f.upn is None or (verified and not f.upn_verified)):
             f.upn, f.upn_verified = _intern(value), verified
         elif scheme == "agency_person_id" and (f.apid is None or (verified and not f.apid_verified)):
-            f.apid, f.apid_verified = _intern(f"{ident.get('issuer') or ''}:{value}"), verified
+            issuer = ident.get("issuer") or ""
+            f.apid, f.apid_issuer, f.apid_verified = _intern(f"{issuer}:{value}"), _intern(issuer), verified
     for addr in m.get("addresses", ()):
         pc, district = postcode_parts(addr.get("postcode"))
         if pc:

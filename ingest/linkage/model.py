@@ -122,6 +122,7 @@ class Model:
             if c in COMPARISONS and lv in COMPARISONS[c][1]
         }
         self._cap = self.upper_weight - 1e-6
+        self._by_pattern: dict[tuple[int, ...], float] = {}
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Model:
@@ -133,24 +134,26 @@ class Model:
         return cls(ModelSettings.model_validate_json(text))
 
     def weight(self, a: Features, b: Features) -> float:
-        w = self.prior_weight
-        capped = lifted = False
-        review_only, unless = self.review_only, self.review_only_unless
-        for k, (fn, ws) in enumerate(zip(self.fns, self.weights, strict=True)):
-            lv = fn(a, b)
-            w += ws[lv]
-            if (k, lv) in review_only:
-                capped = True
-            elif (k, lv) in unless:
-                lifted = True
-        return min(w, self._cap) if capped and not lifted else w
-
-    def score(self, a: Features, b: Features) -> Score:
+        """The pair's match weight. Pairs fall into a few thousand patterns of levels,
+        so the weight of each pattern is worked out once."""
         lv = levels(a, b)
+        w = self._by_pattern.get(lv)
+        if w is None:
+            w = self._pattern_weight(lv)
+            if len(self._by_pattern) < 1 << 16:
+                self._by_pattern[lv] = w
+        return w
+
+    def _pattern_weight(self, lv: tuple[int, ...]) -> float:
         w = self.prior_weight + sum(ws[i] for ws, i in zip(self.weights, lv, strict=True))
         pairs = set(enumerate(lv))
         if pairs & self.review_only and not pairs & self.review_only_unless:
             w = min(w, self._cap)
+        return w
+
+    def score(self, a: Features, b: Features) -> Score:
+        lv = levels(a, b)
+        w = self._pattern_weight(lv)
         return Score(w, probability(w), lv)
 
     def explain(self, lv: Iterable[int]) -> tuple[FieldEvidence, ...]:
