@@ -72,6 +72,7 @@ class Features:
     """The comparable parts of one mention."""
 
     __slots__ = (
+        "_hash",
         "address",
         "apid",
         "apid_issuer",
@@ -93,6 +94,7 @@ class Features:
     )
 
     def __init__(self) -> None:
+        self._hash: int | None = None  # set on first use as a key; the fields are final by then
         self.given: str | None = None  # first given name, folded; None when only an initial
         self.initial: str | None = None
         self.given_sound = ""
@@ -126,13 +128,16 @@ class Features:
         return not (self.given and self.family)
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, k) for k in self.__slots__)
+        return tuple(getattr(self, k) for k in self.__slots__[1:])
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Features) and self._values() == other._values()
 
     def __hash__(self) -> int:
-        return hash(self._values())
+        h = self._hash
+        if h is None:
+            h = self._hash = hash(self._values())
+        return h
 
 
 def features_of(m: Mapping[str, Any]) -> Features:
