@@ -11,12 +11,13 @@ What it does to that graph:
 - people whose identity is protected from this reader (the view has already replaced
   them with a pseudonym) and records held back (known to exist, not readable) are drawn
   as grey placeholders with dashed outlines;
-- positions are worked out here, in Python, with networkx's shell layout: the child in
-  the middle, then rings by distance from the child, each ordered by type and then date
-  (events go round in date order) or name. Tried first: a spring layout seeded from the
-  rings; on the demo it pulled everything into a knot around the child with a few
-  outliers far out, and it costs O(n^2) a step. Rings read better and cost nothing, so
-  the browser only draws: physics is off, and several hundred nodes open at once;
+- positions are worked out here, in Python, with networkx's circular layout, ring by
+  ring: the child in the middle, the people around them, then the events (round the
+  ring in date order), then agencies and places (``rings``). Tried first: a spring layout
+  seeded from rings by distance; on the demo it pulled everything into a knot around the
+  child with a few outliers far out, and it costs O(n^2) a step. Rings read better and
+  cost nothing, so the browser only draws: physics is off, and several hundred nodes
+  open at once;
 - over ``MAX_DRAWN`` nodes it clusters instead of drawing: events by year, then people
   beyond the child's own circle, then places, each cluster one node saying how many.
 
@@ -41,7 +42,8 @@ from graph.chronology import ChronologyLine
 from viz import labels
 
 MAX_DRAWN = 500
-SPACING = 64.0  # pixels between neighbours on a ring
+SPACING = 110.0  # pixels between neighbours on a ring: room for a label of two short lines
+GAP = 150.0  # pixels between rings
 
 # kind -> (words, vis shape, fill, border, label font colour inside the shape or None)
 STYLE: dict[str, tuple[str, str, str, str]] = {
@@ -201,7 +203,13 @@ def collect(
         agency = ln.agencies[0] if ln.agencies else ""
         name = agency_names.get(agency) or labels.agency_from_id(agency)
         key = f"held:{i}"
-        nodes[key] = Node(key, "held", f"Record held back\n{name}\n{ln.when}", ln.held_back or "", (ln.start,))
+        nodes[key] = Node(
+            key,
+            "held",
+            f"Record held back\n{name}\n{ln.when}",
+            ln.held_back or "",
+            (date.fromisoformat(ln.start).toordinal(), ""),
+        )
         if ego_key in nodes:
             links.append(Link(key, ego_key, "about"))
         akey = f"agency:{agency}"
@@ -268,34 +276,51 @@ def reduce(nodes: dict[str, Node], links: list[Link], ego: str) -> tuple[dict[st
     return nodes, links, True
 
 
-def layout(nodes: dict[str, Node], links: Iterable[Link], centre: str) -> dict[str, tuple[float, float]]:
-    """Positions in pixels: rings by distance from ``centre``, ordered by type then date or
-    name. Deterministic: the same graph always gets the same picture."""
+def rings(nodes: dict[str, Node], links: Iterable[Link], centre: str) -> list[list[str]]:
+    """The rings of the picture, inside out: the child; the people in the child's life (up
+    to two steps: related, or in the same events); what happened (events and records held
+    back, round the ring in date order); then agencies, places, groups and anyone further
+    out. Events are the many: they get the long ring, so their labels have room."""
     u = nx.Graph()
     u.add_nodes_from(nodes)
     u.add_edges_from((ln.a, ln.b) for ln in links)
-    if not nodes:
-        return {}
     dist = nx.single_source_shortest_path_length(u, centre) if centre in u else {}
-    far = max(dist.values(), default=0) + 1
-    rings: dict[int, list[str]] = defaultdict(list)
-    for key in nodes:
-        rings[dist.get(key, far)].append(key)
-    nlist = [
-        sorted(rings[i], key=lambda k: (TYPE_ORDER[nodes[k].kind], nodes[k].order, nodes[k].label))
-        for i in sorted(rings)
-    ]
-    if centre not in u:
-        nlist.insert(0, [])
-    pos = {k: (float(x), float(y)) for k, (x, y) in nx.shell_layout(u, nlist=[r for r in nlist if r]).items()}
-    # scale so that neighbours on the busiest ring are SPACING pixels apart
-    scale = 300.0
-    for ring in nlist[1:]:
-        if len(ring) < 2:
+    out: list[list[str]] = [[], [], [], []]
+    for key, n in nodes.items():
+        d = dist.get(key, 99)
+        if key == centre:
+            ring = 0
+        elif n.kind in ("person", "protected") and d <= 2:
+            ring = 1
+        elif n.kind in ("event", "held"):
+            ring = 2
+        else:
+            ring = 3
+        out[ring].append(key)
+    by_type = [sorted(r, key=lambda k: (TYPE_ORDER[nodes[k].kind], nodes[k].order, nodes[k].label)) for r in out]
+    by_type[2] = sorted(out[2], key=lambda k: (nodes[k].order, nodes[k].label))  # by date alone
+    return by_type
+
+
+def layout(nodes: dict[str, Node], links: Iterable[Link], centre: str) -> dict[str, tuple[float, float]]:
+    """Positions in pixels: each ring laid out by networkx's circular layout, its radius
+    big enough that neighbours on it are ``SPACING`` apart and at least ``GAP`` outside the
+    ring within. Deterministic: the same graph always gets the same picture."""
+    pos: dict[str, tuple[float, float]] = {}
+    radius = 0.0
+    for ring in rings(nodes, links, centre):
+        if not ring:
             continue
-        r = max(math.hypot(*pos[ring[0]]), 1e-6)
-        scale = max(scale, len(ring) * SPACING / (2 * math.pi * r))
-    return {k: (round(x * scale, 1), round(y * scale, 1)) for k, (x, y) in pos.items()}
+        if radius == 0.0 and ring == [centre]:
+            pos[centre] = (0.0, 0.0)
+            radius = 1e-9
+            continue
+        radius = max(radius + GAP, len(ring) * SPACING / (2 * math.pi))
+        # networkx puts a ring of one at the centre: give it its place on the circle
+        placed = nx.circular_layout(ring, scale=radius) if len(ring) > 1 else {ring[0]: (radius, 0.0)}
+        # turned a quarter: the first at twelve o'clock, then clockwise on screen (y is down)
+        pos.update({k: (float(y), -float(x)) for k, (x, y) in placed.items()})
+    return {k: (round(x, 1), round(y, 1)) for k, (x, y) in pos.items()}
 
 
 def picture(
@@ -330,7 +355,7 @@ def picture(
             borderWidth=3 if n.kind in PLACEHOLDER_KINDS else 2,
             size=26 if n.kind == "ego" else (16 if n.kind != "cluster" else 24),
             font={
-                "size": 22 if n.kind == "ego" else 18,
+                "size": 24 if n.kind == "ego" else 20,
                 "color": "#ffffff" if inside else "#1a1a1a",
                 "strokeWidth": 0 if inside else 4,
                 "strokeColor": "#ffffff",
