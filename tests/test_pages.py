@@ -274,7 +274,7 @@ def test_a_big_network_is_clustered_not_drawn() -> None:
         g.add_edge(("person", f"Q{i}"), ("event", f"E{i}"), key="parent", role="parent")
     pic = vnet.picture(g, "P0", person_name=lambda i, d: str(d.get("name")), agency_names={})
     assert pic.clustered and pic.total_nodes == 1401 and len(pic.vis["nodes"]) <= vnet.MAX_DRAWN
-    assert pic.counts["event"] == 0 if "event" in pic.counts else True
+    assert "event" not in pic.counts  # every event is in a group by year
     labels = [n["label"] for n in pic.vis["nodes"]]
     assert any(re.fullmatch(r"\d+ events in \d{4}", lb) for lb in labels)
     assert pic.vis["options"]["physics"] == {"enabled": False}

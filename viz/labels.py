@@ -53,12 +53,15 @@ def uk_datetime(value: str | datetime | None) -> str:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return text
-    zone = " UTC" if t.utcoffset() is not None and not t.utcoffset() else ""
+    offset = t.utcoffset()
+    zone = " UTC" if offset is not None and offset.total_seconds() == 0 else ""
     return f"{uk_date(t.date())} at {t:%H:%M}{zone}"
 
 
 def month_label(d: date) -> str:
-    """>>> month_label(date(2026, 9, 1))
+    """A month as "Sep 2026".
+
+    >>> month_label(date(2026, 9, 1))
     'Sep 2026'
     """
     return f"{MONTHS[d.month - 1]} {d.year}"
