@@ -158,8 +158,9 @@ def test_sign_in_sets_a_strict_cookie_and_refuses_other_sites(web: Site) -> None
     pid = web.mia[SW]
     with httpx.Client(base_url=web.base, follow_redirects=False) as c:
         form = {"token": web.server.tokens[SW], "purpose": "meeting", "next": f"/pages/people/{pid}/chronology"}
-        bad = c.post("/pages/sign-in", data=form, headers={"Origin": "https://evil.example"})
-        assert bad.status_code == 403 and TOKEN_COOKIE not in bad.cookies
+        for refused in ({"Origin": "https://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}):
+            bad = c.post("/pages/sign-in", data=form, headers=refused)
+            assert bad.status_code == 403 and TOKEN_COOKIE not in bad.cookies, refused
         wrong = c.post("/pages/sign-in", data={**form, "token": "jgs_wrong"}, headers={"Origin": web.base})
         assert wrong.status_code == 401 and "not valid" in wrong.text
         r = c.post("/pages/sign-in", data={**form, "next": "https://evil.example/"}, headers={"Origin": web.base})

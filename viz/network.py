@@ -57,6 +57,10 @@ STYLE: dict[str, tuple[str, str, str, str]] = {
     "cluster": ("Group too large to draw one by one", "database", "#333333", "#000000"),
 }
 PLACEHOLDER_KINDS = frozenset({"protected", "held"})
+# relationships that read the same both ways ("sibling of")
+SYMMETRIC = frozenset(
+    {"sibling_of", "half_sibling_of", "partner_of", "ex_partner_of", "relative_of", "neighbour_of", "lives_with"}
+)
 TYPE_ORDER = {k: i for i, k in enumerate(("ego", "person", "protected", "held", "event", "agency", "place", "cluster"))}
 SHAPE_WORDS = {
     "star": "star",
@@ -415,7 +419,11 @@ def people_around(
                 how.append(f"{str(k).replace('_', ' ')} {person_name(ego, g.nodes[me])}")
         for a, _, k in g.in_edges(node, keys=True):
             if a == me:
-                how.append(f"{person_name(ego, g.nodes[me])} is {str(k).replace('_', ' ')} them")
+                words = str(k).replace("_", " ")
+                name = person_name(ego, g.nodes[me])
+                how.append(
+                    f"{words} {name}" if str(k) in SYMMETRIC else f"{name} is the {words.removesuffix(' of')} of"
+                )
         shared = sum(1 for _, b in g.out_edges(node) if b in events)
         if shared:
             how.append(f"in {shared} of the same events")

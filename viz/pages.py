@@ -284,7 +284,7 @@ def _mention_name(doc: Mapping[str, Any], ref: str | None) -> str:
         if m.get("ref") == ref:
             name = m.get("name")
             if isinstance(name, dict):
-                full = name.get("full") or " ".join(str(v) for k, v in name.items() if k in ("given", "family"))
+                full = name.get("full") or " ".join(str(name[k]) for k in ("given", "family") if name.get(k))
                 if full:
                     return str(full)
             if isinstance(name, str) and name:

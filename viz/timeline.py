@@ -228,8 +228,10 @@ def timeline_svg(
         x = sc.x(day)
         out.append(
             f'<line x1="{_fmt(x)}" y1="{TOP - 8}" x2="{_fmt(x)}" y2="{_fmt(height - 8)}" stroke="#8c8c8c" '
-            f'stroke-width="1"/><text class="tick" x="{_fmt(x + 4)}" y="{TOP - 14}">{escape(text)}</text>'
+            f'stroke-width="1"/>'
         )
+        if x < WIDTH - 80:  # a label that would run off the right edge is left off; its line stays
+            out.append(f'<text class="tick" x="{_fmt(x + 4)}" y="{TOP - 14}">{escape(text)}</text>')
     out.append(
         f'<line x1="{LABEL_W}" y1="{TOP}" x2="{LABEL_W}" y2="{_fmt(height - 8)}" stroke="#333333" stroke-width="1"/>'
     )

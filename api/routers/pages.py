@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, authenticate
 from api.deps import CONTENT, StoreDep
@@ -121,13 +122,20 @@ def reader_of(request: Request, store: Store) -> Principal:
 
 
 def _same_site(request: Request) -> bool:
-    """A form post from our own pages (not another site's)."""
+    """A form post from our own pages, not another site's (login and logout CSRF).
+
+    A browser says where a post comes from in Sec-Fetch-Site, which pages cannot forge:
+    when it is there it decides. (Origin is no help then: under the pages' no-referrer
+    policy Chromium sends ``Origin: null`` even for a same-origin post.) Otherwise an
+    Origin, if sent, must be this server's; a client that sends neither is not a
+    browser on another site's page, and is let through.
+    """
     site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        return False
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return site is not None or origin is None
+    if origin is None:
+        return True
     return origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
 
 
@@ -171,8 +179,6 @@ async def sign_in(request: Request, store: StoreDep) -> Response:
     if purpose is None or purpose not in CONTENT:
         return html(pages.sign_in_page(links(request), message="Choose why you are looking.", next_url=nxt), status=422)
     # authenticating reads the store: off the event loop
-    from starlette.concurrency import run_in_threadpool
-
     reader = await run_in_threadpool(authenticate, store, request.app.state.oidc, token) if token else None
     if reader is None:
         return html(
