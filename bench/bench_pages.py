@@ -49,7 +49,7 @@ from bench.bench_core import OUT, pct, record  # noqa: E402
 from graph.chronology import ChronologyFilters  # noqa: E402
 from graph.embedded import EmbeddedStore  # noqa: E402
 from ingest.pipeline import import_docs  # noqa: E402
-from tests.api_server import serve  # noqa: E402
+from tests.api_server import CHROMIUM_ARGS, serve  # noqa: E402
 
 EXAMPLE = json.loads((ROOT / "docs" / "examples" / "fragment.json").read_text())
 AGENCIES = [
@@ -64,16 +64,6 @@ KINDS = ["home_visit", "contact", "school_concern", "school_attendance", "referr
 CONCERNS = [["neglect"], ["supervision"], ["school_attendance"], ["domestic_abuse"], [], ["emotional_abuse", "neglect"]]
 STATEMENTS = ["fact", "fact", "fact", "opinion", "hearsay", "allegation"]
 READER = "sw-bench"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _doc(
@@ -232,7 +222,7 @@ def main() -> None:
             from playwright.sync_api import sync_playwright
 
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=a.chromium, args=ARGS)
+                browser = p.chromium.launch(executable_path=a.chromium, args=CHROMIUM_ARGS)
                 usable, interactive, drawn = [], [], []
                 for i in range(a.browser_runs + 1):
                     ctx = browser.new_context(viewport={"width": 1366, "height": 900}, extra_http_headers=headers)

@@ -21,6 +21,19 @@ from api.settings import Settings
 from graph.embedded import EmbeddedStore
 from graph.store import Store
 
+# How tests and benchmarks start Debian's Chromium: headless, and with nothing that
+# reaches out to the network on its own (this machine refuses such connections).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -28,22 +28,13 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.api_server import CHROMIUM_ARGS
 from tests.pages_site import ALL_MARKERS, DSL, MIA_STORY, SW, SW_ONLY, Site, site
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTEFACTS = ROOT / "tests" / "artefacts"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = os.environ.get("JIGSAW_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -62,7 +53,7 @@ def browser() -> Iterator[Any]:
     except ImportError:
         _missing("Playwright for Python is not installed (pip install -e '.[dev]')")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
 

@@ -192,6 +192,30 @@ def _base(links: Links, viewer: Viewer | None, title: str) -> dict[str, Any]:
     return {"links": links, "assets": links.assets, "who": viewer, "title": title}
 
 
+def _chronology_parts(
+    links: Links, person: PersonSummary, lines: Sequence[ChronologyLine], names: dict[str, str]
+) -> dict[str, Any]:
+    """What the chronology page and the meeting pack both show: the person, the timeline
+    with its legend, and the lines (shown and held back)."""
+    svg = timeline.timeline_svg(
+        lines,
+        event_href=lambda eid: links.event(eid, person.person_id),
+        agency_names=names,
+        title=f"Timeline of {person_title(person)}: one lane per agency",
+    )
+    return {
+        "person": person,
+        "name": person_title(person),
+        "identifiers": _identifiers(person),
+        "lines": lines,
+        "shown": [ln for ln in lines if not ln.held_back],
+        "held": [ln for ln in lines if ln.held_back],
+        "agency_names": names,
+        "svg": Markup(svg),
+        "legend": _legend(),
+    }
+
+
 def chronology_page(
     links: Links,
     viewer: Viewer,
@@ -201,29 +225,14 @@ def chronology_page(
 ) -> str:
     """The chronology page: filters, the timeline with its legend, and the table."""
     names = _agency_names(lines)
-    pid = person.person_id
-    svg = timeline.timeline_svg(
-        lines,
-        event_href=lambda eid: links.event(eid, pid),
-        agency_names=names,
-        title=f"Timeline of {person_title(person)}: one lane per agency",
-    )
     return ENV.get_template("chronology.html").render(
         **_base(links, viewer, f"Chronology of {person_title(person)}"),
-        person=person,
-        name=person_title(person),
-        identifiers=_identifiers(person),
-        lines=lines,
-        shown=[ln for ln in lines if not ln.held_back],
-        held=[ln for ln in lines if ln.held_back],
-        agency_names=names,
-        svg=Markup(svg),
-        legend=_legend(),
+        **_chronology_parts(links, person, lines, names),
         options=_options(person, lines, filters),
         filtered=is_filtered(filters),
         filter_words=_filter_words(filters, names),
         filters=filters,
-        pid=pid,
+        pid=person.person_id,
     )
 
 
@@ -377,24 +386,10 @@ def pack_page(
     """The meeting pack: exactly the reader's chronology page (same filters) and the people
     around the child, on paper, every page stamped with who, when and why."""
     names = _agency_names(lines)
-    svg = timeline.timeline_svg(
-        lines,
-        event_href=lambda eid: links.event(eid, person.person_id),
-        agency_names=names,
-        title=f"Timeline of {person_title(person)}: one lane per agency",
-    )
     return ENV.get_template("pack.html").render(
         **_base(links, stamp.viewer, f"Meeting pack: {person_title(person)}"),
+        **_chronology_parts(links, person, lines, names),
         stamp=stamp,
-        person=person,
-        name=person_title(person),
-        identifiers=_identifiers(person),
-        lines=lines,
-        shown=[ln for ln in lines if not ln.held_back],
-        held=[ln for ln in lines if ln.held_back],
-        agency_names=names,
-        svg=Markup(svg),
-        legend=_legend(),
         filter_words=_filter_words(filters, names),
         people=people,
         pid=person.person_id,
