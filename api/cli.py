@@ -32,6 +32,7 @@ from graph import audit
 from graph.access import Clearance, Role
 from graph.chronology import ChronologyFilters, ChronologyLine, to_csv
 from graph.embedded import EmbeddedStore
+from graph.store import Store
 from graph.errors import JigsawError
 from graph.view import ReaderView
 from ingest.linkage import Linker
@@ -454,7 +455,7 @@ _DEMO_STAFF: list[tuple[str, str, list[str], str]] = [
 ]
 
 
-def setup_demo_access(s: EmbeddedStore) -> None:
+def setup_demo_access(s: Store) -> None:
     """Readers and cases for the demo: the Walsh children's cases and six readers."""
     system = s.system_view()  # the administrator finding the children to open their cases
     children = []
