@@ -215,7 +215,8 @@ CREATE (f)-[:HELD_BY]->(a)
 
 LINK_CORRECTIONS = """
 UNWIND $pairs AS pair
-MATCH (new:Fragment {seq: pair.new}), (old:Fragment {seq: pair.old})
+MATCH (new:Fragment {seq: pair.seq})
+MATCH (old:Fragment {seq: pair.supersedes})
 SET old.superseded_by = new.seq, old.current = false
 CREATE (new)-[:SUPERSEDES]->(old)
 """
@@ -328,7 +329,7 @@ CALL (e, event) {
 }
 CALL (e, event) {
   UNWIND event.people AS part
-  MATCH (p:Person {key: part.person})
+  MATCH (p:Person {key: part.key})
   MERGE (p)-[r:INVOLVED_IN {role: part.role}]->(e)
 }
 CALL (e, event) {
@@ -380,13 +381,15 @@ RETURN c.id AS id
 CASES = "MATCH (c:Case) RETURN c.id AS id, c.fragment_id AS fragment_id, c.mention AS mention"
 
 ADD_MEMBER = """
-MATCH (r:Reader {id: $reader_id}), (c:Case {id: $case_id})
+MATCH (r:Reader {id: $reader_id})
+MATCH (c:Case {id: $case_id})
 MERGE (r)-[:MEMBER_OF]->(c)
 RETURN r.id AS id
 """
 
 REMOVE_MEMBER = """
-MATCH (r:Reader {id: $reader_id}), (c:Case {id: $case_id})
+MATCH (r:Reader {id: $reader_id})
+MATCH (c:Case {id: $case_id})
 OPTIONAL MATCH (r)-[m:MEMBER_OF]->(c)
 DELETE m
 RETURN r.id AS id
@@ -465,11 +468,6 @@ RETURN d {.*} AS decision
 ORDER BY d.at, d.id
 """
 
-LIVE_GRANTS = """
-MATCH (g:Grant)
-WHERE g.revoked_at IS NULL
-RETURN g.agency AS agency, g.fragment_id AS fragment_id, g.purpose AS purpose, g.expires_at AS expires_at
-"""
 
 # ---------------------------------------------------------------------------- resolution decisions
 
@@ -555,19 +553,8 @@ WHERE e.seq > $after_seq
     + "LIMIT $limit"
 )
 
-# ---------------------------------------------------------------------------- export
-
-ALL_READERS_EXPORT = LIST_READERS
-ALL_TOKENS_EXPORT = """
-MATCH (t:Token)
-RETURN t.id AS id, t.reader_id AS reader_id, t.hash AS hash, t.created_at AS created_at,
-       t.expires_at AS expires_at, t.revoked_at AS revoked_at
-ORDER BY t.id
-"""
-
-
 def statements() -> dict[str, str]:
     """Every statement above by its name (for the parser check)."""
-    out = {name: value for name, value in globals().items() if name.isupper() and isinstance(value, str)}
+    out = {n: v for n, v in globals().items() if n.isupper() and not n.startswith("_") and isinstance(v, str)}
     out.update({f"CONSTRAINTS[{i}]": s for i, s in enumerate(CONSTRAINTS)})
     return out

@@ -278,7 +278,7 @@ class Neo4jStore(Store):
                 existing[r["fid"]] = (bytes(r["hash"]), r["seq"], r["superseded"])
         outcomes: list[AppendOutcome] = []
         rows: list[dict[str, Any]] = []
-        pairs: list[dict[str, int]] = []
+        pairs: list[dict[str, int]] = []  # (correction, the version it corrects)
         superseded_now: set[int] = set()
         next_seq = last_seq + 1
         for i, fid, body, h, doc in prepared:
@@ -314,7 +314,7 @@ class Neo4jStore(Store):
                 assert found is not None
                 sup_seq = found[1]
                 superseded_now.add(sup_seq)
-                pairs.append({"new": next_seq, "old": sup_seq})
+                pairs.append({"seq": next_seq, "supersedes": sup_seq})
             seq = next_seq
             next_seq += 1
             existing[fid] = (h, seq, False)
@@ -446,7 +446,7 @@ class Neo4jStore(Store):
                         "precision": ev.precision,
                         "sources": sources,
                         "people": [
-                            {"person": keys[q], "role": role}
+                            {"key": keys[q], "role": role}
                             for q, role, s in sorted(set(ev.people))
                             if q in keys and cur(s)
                         ],

@@ -117,8 +117,8 @@ class Emulator:
 
     def _link_corrections(self, p: dict[str, Any]) -> list[dict[str, Any]]:
         for pair in p["pairs"]:
-            old = self.state.fragments[pair["old"]]
-            old["superseded_by"] = pair["new"]
+            old = self.state.fragments[pair["supersedes"]]
+            old["superseded_by"] = pair["seq"]
             old["current"] = False
         return []
 
@@ -335,9 +335,6 @@ class Emulator:
     def _share_decisions(self, p: dict[str, Any]) -> list[dict[str, Any]]:
         ds = [d for d in self.state.decisions.values() if p["request_id"] is None or d["request_id"] == p["request_id"]]
         return [{"decision": dict(d)} for d in sorted(ds, key=lambda d: (d["at"], d["id"]))]
-
-    def _live_grants(self, p: dict[str, Any]) -> list[dict[str, Any]]:
-        return [dict(g) for g in self.state.grants if g.get("revoked_at") is None]
 
     def _add_resolution_decision(self, p: dict[str, Any]) -> list[dict[str, Any]]:
         j = self.state.meta["journal"]
