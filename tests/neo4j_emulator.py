@@ -51,10 +51,14 @@ class _State:
 class Emulator:
     """The driver object ``Neo4jStore(driver)`` takes."""
 
-    def __init__(self) -> None:
+    def __init__(self, transient_failures: int = 0) -> None:
         self.state = _State()
         self.calls: list[tuple[str, frozenset[str]]] = []
         self.closed = False
+        # fail each write transaction this many times at commit, as a cluster does when
+        # its leader changes: the driver then runs the work again (``execute_write``)
+        self.transient_failures = transient_failures
+        self.attempts = 0
 
     # the driver's interface
     def session(self, database: str = "neo4j") -> _Session:
@@ -412,5 +416,17 @@ class _Session:
         return work(_Tx(self.db))
 
     def execute_write(self, work: Callable[[_Tx], Any]) -> Any:
-        with self.db.atomic():
-            return work(_Tx(self.db))
+        """Run ``work`` until it commits, as the real driver's managed transactions do."""
+        from neo4j.exceptions import TransientError
+
+        for attempt in range(self.db.transient_failures + 1):
+            self.db.attempts += 1
+            try:
+                with self.db.atomic():
+                    out = work(_Tx(self.db))
+                    if attempt < self.db.transient_failures:
+                        raise TransientError("leader switched")
+                    return out
+            except TransientError:
+                continue
+        raise AssertionError("unreachable")

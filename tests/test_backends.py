@@ -197,3 +197,19 @@ def test_share_decision_grants_exactly_what_it_releases(backend: Store) -> None:
     (line,) = backend.view("sw1", "safeguarding").chronology(p.person_id)
     assert [s.fragment_id for s in line.sources] == [police_fid]
     assert [e.action for e in backend.disclosures()] == ["share.decision"]
+
+
+def test_a_write_retried_after_a_transient_error_is_written_once() -> None:
+    """Each write transaction fails twice at commit before it succeeds (a leader switch
+    in a cluster); the driver runs the work again and nothing is doubled or lost."""
+    flaky = Emulator(transient_failures=2)
+    s = Neo4jStore(flaky)
+    docs = [canon(frag("INC-1")), canon(frag("INC-2"))]
+    assert [o.status for o in s.append(docs)] == ["accepted", "accepted"]
+    assert [o.seq for o in s.append(docs)] == [1, 2]  # duplicates: the same seqs
+    s.put_reader("admin", reader_id="sw1", agency="nt-csws", roles=["social_worker"])
+    assert flaky.attempts >= 3 * 3
+    assert s.fragment_count() == 2
+    assert sorted(flaky.state.fragments) == [1, 2]
+    report = s.audit_verify()
+    assert report.ok and report.checked == 2  # one write entry, one reader change: no doubles
