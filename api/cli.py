@@ -32,8 +32,8 @@ from graph import audit
 from graph.access import Clearance, Role
 from graph.chronology import ChronologyFilters, ChronologyLine, to_csv
 from graph.embedded import EmbeddedStore
-from graph.store import Store
 from graph.errors import JigsawError
+from graph.store import Store
 from graph.view import ReaderView
 from ingest.linkage import Linker
 from ingest.pipeline import ImportSummary, import_files

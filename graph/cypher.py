@@ -553,6 +553,32 @@ WHERE e.seq > $after_seq
     + "LIMIT $limit"
 )
 
+# ---------------------------------------------------------------------------- moving between backends
+
+SET_PSEUDONYM_KEY = "MATCH (j:Meta {key: 'journal'}) SET j.pseudonym_key = $pseudonym_key"
+
+ALL_REQUESTS = """
+MATCH (r:ShareRequest)
+RETURN r.id AS id, r.at AS at, r.requester AS requester, r.agency AS agency, r.holder_agency AS holder_agency,
+       r.person_id AS person_id, r.purpose AS purpose, r.need AS need, r.urgency AS urgency
+ORDER BY r.at, r.id
+"""
+
+RESTORE_SHARES = """
+UNWIND $requests AS request
+CREATE (r:ShareRequest)
+SET r = request
+WITH count(*) AS done
+UNWIND $decisions AS decision
+CREATE (d:ShareDecision)
+SET d = decision
+WITH count(*) AS done
+UNWIND $grants AS grant
+CREATE (g:Grant)
+SET g = grant
+"""
+
+
 def statements() -> dict[str, str]:
     """Every statement above by its name (for the parser check)."""
     out = {n: v for n, v in globals().items() if n.isupper() and not n.startswith("_") and isinstance(v, str)}

@@ -275,7 +275,7 @@ class Neo4jStore(Store):
         existing: dict[str, tuple[bytes, int, bool]] = {}
         for k in range(0, len(wanted), _BATCH):
             for r in self._run(tx, "EXISTING_FRAGMENTS", fids=sorted(wanted)[k : k + _BATCH]):
-                existing[r["fid"]] = (bytes(r["hash"]), r["seq"], r["superseded"])
+                existing[r["fid"]] = (bytes.fromhex(r["hash"]), r["seq"], r["superseded"])
         outcomes: list[AppendOutcome] = []
         rows: list[dict[str, Any]] = []
         pairs: list[dict[str, int]] = []  # (correction, the version it corrects)
@@ -1001,6 +1001,63 @@ class Neo4jStore(Store):
         with self._lock:
             self._write(work)
 
+    # ------------------------------------------------------------------ moving between backends
+
+    def journal(self, after: int = 0) -> Iterator[tuple[int, str, dict[str, Any], int | None]]:
+        """Every fragment version after ``after``: (seq, id, document, seq it supersedes)."""
+        return self._rows(after)
+
+    def cases(self) -> list[tuple[str, str, int]]:
+        return sorted((r["id"], r["fragment_id"], r["mention"]) for r in self._read("CASES"))
+
+    @property
+    def pseudonym_key(self) -> str:
+        return self._pseudonym_key.hex()
+
+    def set_pseudonym_key(self, by: str, key: str) -> None:
+        raw = bytes.fromhex(key)
+        self._change(
+            by,
+            "marking.change",
+            {"pseudonym_key": "replaced"},
+            lambda tx: self._run(tx, "SET_PSEUDONYM_KEY", pseudonym_key=key),
+        )
+        self._pseudonym_key = raw
+        self._source.cache.clear()
+
+    def all_share_records(self) -> tuple[list[registry.ShareRequest], list[registry.ShareDecision]]:
+        return [registry.ShareRequest(**r) for r in self._read("ALL_REQUESTS")], self.share_records()
+
+    def restore_share_records(
+        self, by: str, requests: list[registry.ShareRequest], decided: list[registry.ShareDecision]
+    ) -> None:
+        by_id = {r.id: r for r in requests}
+        revoked = {d.reconsiders: d.at for d in decided if d.reconsiders}
+        grants = [
+            {
+                "decision_id": d.id,
+                "agency": by_id[d.request_id].agency,
+                "fragment_id": fid,
+                "purpose": by_id[d.request_id].purpose,
+                "expires_at": d.expires_at,
+                "revoked_at": revoked.get(d.id),
+            }
+            for d in decided
+            for fid in d.released
+        ]
+        self._change(
+            by,
+            "marking.change",
+            {"share_records": "restored", "decisions": len(decided)},
+            lambda tx: self._run(
+                tx,
+                "RESTORE_SHARES",
+                requests=[r.__dict__ for r in requests],
+                decisions=[d.__dict__ for d in decided],
+                grants=grants,
+            ),
+        )
+
 
 def _fragment_row(seq: int, fid: str, doc: dict[str, Any], body: bytes, h: bytes, sup: int | None) -> dict[str, Any]:
     """A Fragment node's properties: the body and what access is decided on."""
@@ -1011,7 +1068,7 @@ def _fragment_row(seq: int, fid: str, doc: dict[str, Any], body: bytes, h: bytes
         "fid": fid,
         "agency": access.agency,
         "record_ref": doc["record_ref"],
-        "hash": h,
+        "hash": h.hex(),
         "body": body.decode(),
         "supersedes": sup,
         # a retraction is never a current version (as graph.projection.FragmentMeta)

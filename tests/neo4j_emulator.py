@@ -108,7 +108,9 @@ class Emulator:
             seq = self.state.by_fid.get(fid)
             if seq is not None:
                 f = self.state.fragments[seq]
-                out.append({"fid": fid, "hash": f["hash"], "seq": seq, "superseded": f.get("superseded_by") is not None})
+                out.append(
+                    {"fid": fid, "hash": f["hash"], "seq": seq, "superseded": f.get("superseded_by") is not None}
+                )
         return out
 
     def _create_fragments(self, p: dict[str, Any]) -> list[dict[str, Any]]:
@@ -238,7 +240,9 @@ class Emulator:
         return {**{k: r[k] for k in ("id", "agency", "roles", "clearances", "active", "display_name")}, "cases": cases}
 
     def _put_reader(self, p: dict[str, Any]) -> list[dict[str, Any]]:
-        self.state.readers[p["id"]] = {k: p[k] for k in ("id", "agency", "display_name", "roles", "clearances", "active")}
+        self.state.readers[p["id"]] = {
+            k: p[k] for k in ("id", "agency", "display_name", "roles", "clearances", "active")
+        }
         return []
 
     def _set_reader_active(self, p: dict[str, Any]) -> list[dict[str, Any]]:
@@ -302,7 +306,11 @@ class Emulator:
 
     def _reader_for_token(self, p: dict[str, Any]) -> list[dict[str, Any]]:
         for t in self.state.tokens.values():
-            if t["hash"] == p["hash"] and t["revoked_at"] is None and (t["expires_at"] is None or t["expires_at"] > p["now"]):
+            if (
+                t["hash"] == p["hash"]
+                and t["revoked_at"] is None
+                and (t["expires_at"] is None or t["expires_at"] > p["now"])
+            ):
                 r = self.state.readers.get(t["reader_id"])
                 if r is not None and r["active"]:
                     return [{"id": r["id"]}]
@@ -348,6 +356,21 @@ class Emulator:
 
     def _resolution_decisions(self, p: dict[str, Any]) -> list[dict[str, Any]]:
         return [dict(d) for d in self.state.resolution]
+
+    def _set_pseudonym_key(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        self.state.meta["journal"]["pseudonym_key"] = p["pseudonym_key"]
+        return []
+
+    def _all_requests(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [dict(r) for r in sorted(self.state.requests.values(), key=lambda r: (r["at"], r["id"]))]
+
+    def _restore_shares(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        for r in p["requests"]:
+            self.state.requests[r["id"]] = dict(r)
+        for d in p["decisions"]:
+            self.state.decisions[d["id"]] = {k: v for k, v in d.items() if v is not None}
+        self.state.grants += [dict(g) for g in p["grants"]]
+        return []
 
     def _lock_audit(self, p: dict[str, Any]) -> list[dict[str, Any]]:
         a = self.state.meta["audit"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from api.cli import DEMO_NOW, _DEMO_ACCESS, demo_files, setup_demo_access
+from api.cli import _DEMO_ACCESS, DEMO_NOW, demo_files, setup_demo_access
 from graph.embedded import EmbeddedStore
 from graph.errors import NotFound
 from graph.neo4j_store import Neo4jStore

@@ -31,6 +31,7 @@ from api.cli import DEMO_NOW, demo_files, setup_demo_access
 from graph import cypher
 from graph.neo4j_store import Neo4jStore
 from graph.resolution import ResolutionDecision
+from graph.transfer import copy_store
 from ingest.linkage import Linker
 from ingest.pipeline import import_files
 from tests.neo4j_emulator import Emulator
@@ -102,7 +103,7 @@ def test_the_check_catches_what_it_is_for() -> None:
     assert _problems(out["parameter"]) == [] and _params(out["parameter"]) == {"fid"}
 
 
-def _workload() -> Emulator:
+def _workload() -> list[Emulator]:
     """Everything the backend does, on the emulator: every statement gets called."""
     db = Emulator()
     s = Neo4jStore(db, matcher=Linker.from_file(None))
@@ -145,7 +146,9 @@ def _workload() -> Emulator:
     assert s.audit_verify().ok
     pid = mia.person_id
     s.add_resolution_decision(
-        ResolutionDecision(0, "apart", (pid[1:], 0), (pid[1:], 1), "reviewed", "sw-northshire-118", "2026-11-23T00:00:00Z")
+        ResolutionDecision(
+            0, "apart", (pid[1:], 0), (pid[1:], 1), "reviewed", "sw-northshire-118", "2026-11-23T00:00:00Z"
+        )
     )
     s.view("sw-northshire-118", "safeguarding").chronology(mia.person_id)
     # a person whose every record is current and visible: the store's own projection
@@ -154,14 +157,19 @@ def _workload() -> Emulator:
     s.append([canon(frag("INC-10", ag=("northshire-police", "police"), people=lone))])
     (zara,) = s.system_view().find_people("Zara Quinn")
     assert s.system_view().chronology(zara.person_id)
+    # and moving it to another Neo4j
+    other = Emulator()
+    copy_store(s, Neo4jStore(other), by="migration")
     s.close()
-    return db
+    return [db, other]
 
 
 def test_every_call_passes_exactly_the_parameters_its_statement_uses(linted: dict[str, list[dict[str, Any]]]) -> None:
-    db = _workload()
+    calls = [call for db in _workload() for call in db.calls]
     used = {name: _params(d) for name, d in linted.items()}
-    wrong = sorted({(name, tuple(sorted(keys)), tuple(sorted(used[name]))) for name, keys in db.calls if keys != used[name]})
+    wrong = sorted(
+        {(name, tuple(sorted(keys)), tuple(sorted(used[name]))) for name, keys in calls if keys != used[name]}
+    )
     assert wrong == []
-    never = sorted(set(cypher.statements()) - {name for name, _ in db.calls})
+    never = sorted(set(cypher.statements()) - {name for name, _ in calls})
     assert never == []
