@@ -557,6 +557,75 @@ def demo(
     )
 
 
+def demo_tokens(s: Store, hours: int = 12) -> list[tuple[str, str, str]]:
+    """A fresh token for each demo reader and member of staff: (reader id, who they are, token)."""
+    expires = (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
+    rows = []
+    for rid, what in [*DEMO_READERS, *((r, w) for r, _, _, w in _DEMO_STAFF)]:
+        _, token = s.issue_token("demo", rid, expires)
+        rows.append((rid, what, token))
+    return rows
+
+
+def _print_demo_tokens(rows: list[tuple[str, str, str]]) -> None:
+    # plain lines, never wrapped or cut, so a token can be copied whole
+    print("Demo tokens, one per reader (valid 12 hours; synthetic data only):")
+    for rid, what, token in rows:
+        print(f"  {rid:<21} {what:<25} {token}")
+
+
+@app.command("demo-load")
+def demo_load(
+    store: StoreOpt = None,
+    tokens_only: Annotated[
+        bool,
+        typer.Option("--tokens-only", help="Only issue fresh tokens for the demo readers (the demo is loaded)."),
+    ] = False,
+) -> None:
+    """Load the demo families into the store the API uses (JIGSAW_BACKEND: embedded or neo4j) and print tokens.
+
+    For a deployment started with `docker compose up`: `docker compose run --rm api jigsaw demo-load`.
+    It fills an empty store only, so demo records can never mix with real ones.
+    """
+    from api.app import open_store
+    from api.settings import Settings
+
+    if store is not None:
+        os.environ["JIGSAW_STORE"] = str(store)
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        raise _fail(f"settings: {exc}") from None
+    if settings.backend == "embedded" and not settings.store.exists():
+        raise _fail(f"no Jigsaw store at {settings.store}; run `jigsaw init` first")
+    try:
+        s = open_store(settings)
+    except JigsawError as exc:
+        raise _fail(exc.message) from None
+    try:
+        if not tokens_only:
+            held = s.fragment_count()
+            if held:
+                raise _fail(
+                    f"the store already holds {held} fragments; demo-load fills an empty store only. "
+                    "Fresh tokens for a demo loaded earlier: jigsaw demo-load --tokens-only",
+                    2,
+                )
+            summary = import_files(s, demo_files(), now=DEMO_NOW)
+            if summary.rejected:
+                for e in summary.errors:
+                    err.print(f"  {e}")
+                raise _fail("the demo data did not import cleanly")
+            setup_demo_access(s)
+            err.print(f"Demo loaded: {summary.accepted} fragments from {len(summary.files)} files ({settings.backend})")
+        rows = demo_tokens(s)
+    except JigsawError as exc:
+        raise _fail(f"{exc.field}: {exc.message}" if exc.field else exc.message, 2) from None
+    finally:
+        s.close()
+    _print_demo_tokens(rows)
+
+
 @app.command()
 def serve(
     store: StoreOpt = None,
@@ -582,6 +651,7 @@ def serve(
         summary = build_demo(path)
         err.print(f"Demo store: {summary.accepted} fragments from {len(summary.files)} files in {path}")
         os.environ["JIGSAW_STORE"] = str(path)
+        os.environ["JIGSAW_BACKEND"] = "embedded"  # the demo store is a file, whatever the deployment's backend
     elif store is not None:
         os.environ["JIGSAW_STORE"] = str(store)
     if host is not None:
@@ -592,23 +662,16 @@ def serve(
         settings = Settings()
     except ValueError as exc:
         raise _fail(f"settings: {exc}") from None
-    if not settings.store.exists():
+    if settings.backend == "embedded" and not settings.store.exists():
         raise _fail(f"no Jigsaw store at {settings.store}; run `jigsaw init` (or `jigsaw serve --demo`)")
     base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
     if with_demo:
         s = EmbeddedStore.open(settings.store, matcher=matcher())
         try:
-            expires = (datetime.now(UTC) + timedelta(hours=12)).isoformat()
-            rows = []
-            for rid, what in [*DEMO_READERS, *((r, w) for r, _, _, w in _DEMO_STAFF)]:
-                _, token = s.issue_token("demo", rid, expires)
-                rows.append((rid, what, token))
+            rows = demo_tokens(s)
         finally:
             s.close()
-        # plain lines, never wrapped or cut, so a token can be copied whole
-        print("Demo tokens, one per reader (valid 12 hours; synthetic data only):")
-        for rid, what, token in rows:
-            print(f"  {rid:<21} {what:<25} {token}")
+        _print_demo_tokens(rows)
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         err.print(
             f"[bold yellow]Listening on {settings.host}:[/] anyone who can reach this machine on port "
