@@ -1231,3 +1231,106 @@ def resolve_train(
         out.print(f"Trained on {len(feats)} mentions; wrote {out_path}. Use it with JIGSAW_LINKAGE_MODEL={out_path}.")
     finally:
         s.close()
+
+
+backend_app = typer.Typer(help="Move a store between the embedded backend and Neo4j, and check the move.")
+app.add_typer(backend_app, name="backend")
+
+
+def _neo4j() -> Store:
+    """The Neo4j store named by NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD / NEO4J_DATABASE."""
+    from api.app import open_store
+    from api.settings import Settings
+
+    try:
+        settings = Settings(backend="neo4j")
+        return open_store(settings)
+    except (ValueError, JigsawError) as exc:
+        raise _fail(f"Neo4j: {exc}") from None
+
+
+def _moved(report: Any) -> None:
+    out.print(
+        f"Moved {report.fragments:,} fragments, {report.readers} readers, {report.cases} cases, "
+        f"{report.share_decisions} share decisions and {report.resolution_decisions} resolution decisions."
+    )
+
+
+def _check(a: Store, b: Store) -> None:
+    from graph.transfer import differences, person_ids
+
+    found = differences(a, b)
+    if found:
+        for line in found:
+            err.print(f"  {line}")
+        raise _fail("the two stores do not give the same chronologies")
+    out.print(f"Checked: all {len(person_ids(a)):,} people have the same chronology in both stores.")
+
+
+@backend_app.command("export")
+def backend_export(
+    to: Annotated[str, typer.Option("--to", help="Where to: neo4j (NEO4J_URI and friends).")] = "neo4j",
+    skip_fragments: Annotated[
+        bool, typer.Option(help="The fragments are there already (loaded from export-csv by neo4j-admin).")
+    ] = False,
+    by: ByOpt = "administrator",
+    store: StoreOpt = None,
+) -> None:
+    """Copy this embedded store into an empty Neo4j database, then check every person's chronology."""
+    from graph.transfer import MoveError, copy_store
+
+    if to != "neo4j":
+        raise _fail("--to: only neo4j")
+    src = _open(store)
+    dst = _neo4j()
+    try:
+        _moved(copy_store(src, dst, by=by, fragments=not skip_fragments))
+        _check(src, dst)
+    except MoveError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        dst.close()
+        src.close()
+
+
+@backend_app.command("export-csv")
+def backend_export_csv(
+    folder: Annotated[Path, typer.Argument(help="Folder for the CSV files neo4j-admin imports.")],
+    store: StoreOpt = None,
+) -> None:
+    """Write the journal as CSV files for `neo4j-admin database import full` (large stores)."""
+    from graph.transfer import write_admin_csv
+
+    src = _open(store)
+    try:
+        files = write_admin_csv(src, folder)
+    finally:
+        src.close()
+    names = ", ".join(f.name for f in files)
+    out.print(f"Wrote {names} to {folder}. Next: docs/scaling.md, 'Moving between backends'.")
+
+
+@backend_app.command("import")
+def backend_import(
+    from_: Annotated[str, typer.Option("--from", help="Where from: neo4j (NEO4J_URI and friends).")] = "neo4j",
+    by: ByOpt = "administrator",
+    store: StoreOpt = None,
+) -> None:
+    """Copy a Neo4j database into a new, empty embedded store, then check every person's chronology."""
+    from graph.transfer import MoveError, copy_store
+
+    if from_ != "neo4j":
+        raise _fail("--from: only neo4j")
+    path = _store_path(store)
+    if path.exists():
+        raise _fail(f"{path} exists: import into a new store")
+    src = _neo4j()
+    dst = EmbeddedStore.open(path, create=True, matcher=matcher())
+    try:
+        _moved(copy_store(src, dst, by=by))
+        _check(src, dst)
+    except MoveError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        dst.close()
+        src.close()

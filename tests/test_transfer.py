@@ -109,3 +109,22 @@ def test_a_tampered_csv_is_refused(source: EmbeddedStore, tmp_path: Path) -> Non
     path.write_text(text.replace("home alone", "home with granny", 1))
     with pytest.raises(MoveError, match="does not match its hash"):
         list(read_admin_csv(tmp_path / "csv"))
+
+
+def test_the_command_line_writes_the_csv_files_and_says_what_neo4j_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app, build_demo
+
+    store = tmp_path / "demo.sqlite"
+    build_demo(store)
+    runner = CliRunner()
+    done = runner.invoke(app, ["backend", "export-csv", str(tmp_path / "csv"), "--store", str(store)])
+    assert done.exit_code == 0, done.output
+    assert len(list(read_admin_csv(tmp_path / "csv"))) > 20
+    monkeypatch.delenv("NEO4J_URI", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    done = runner.invoke(app, ["backend", "export", "--to", "neo4j", "--store", str(store)])
+    assert done.exit_code != 0 and "NEO4J_URI" in done.output
