@@ -257,6 +257,13 @@ class Neo4jStore(Store):
         at = self.clock()
         with self._lock:
             outcomes, rows = self._write(lambda tx: self._stage(tx, prepared, all_or_nothing, actor, at))
+            docs_by_seq = {o.seq: prepared[o.index][4] for o in outcomes if o.status == "accepted"}
+            if rows and rows[0]["seq"] == self.projection.last_seq + 1:
+                # nobody else wrote in between: project what we hold rather than read it back
+                self.projection.extend((r["seq"], r["fid"], docs_by_seq[r["seq"]], r["supersedes"]) for r in rows)
+                for r in rows:
+                    self._fid_seq[r["fid"]] = r["seq"]
+                self._case_cache = None
             self._catch_up()
             if rows:
                 self._write_derived([r["seq"] for r in rows])
