@@ -28,9 +28,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from graph.neo4j_store import Neo4jStore  # noqa: E402
-from ingest.generate import generate  # noqa: E402
-from ingest.validate import check_fragment  # noqa: E402
+from graph.neo4j_store import Neo4jStore
+from ingest.generate import generate
+from ingest.validate import check_fragment
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
