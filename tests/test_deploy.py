@@ -14,6 +14,7 @@ skips and says so.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import fnmatch
 import io
@@ -22,16 +23,21 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 from dotenv import dotenv_values
 
 from api.settings import Settings
+from graph.embedded import EmbeddedStore
+from tests.api_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -589,3 +595,100 @@ def test_compose_validates_the_file(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("NEO4J_PASSWORD=correct-horse-battery\n")
     done = subprocess.run([*cmd, "config", "-q"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# ---------------------------------------------------------------------- the one-shot demo load
+
+# `docker compose run --rm api jigsaw demo-load` fills the store the API serves (Neo4j there;
+# the embedded store here, the only one these tests can reach) and prints the tokens.
+
+
+def _jigsaw(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from api.cli import main; main()", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "COLUMNS": "200", "PATH": "/usr/bin:/bin", **env},
+        timeout=300,
+    )
+
+
+def _tokens(stdout: str) -> dict[str, str]:
+    return {ln.split()[0]: ln.split()[-1] for ln in stdout.splitlines() if ln.startswith("  ") and "jgs_" in ln}
+
+
+@contextlib.contextmanager
+def _server(cwd: Path, *args: str, **env: str) -> Iterator[tuple[str, str]]:
+    """A `jigsaw serve` process: its address, and what it printed before it was up."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from api.cli import main; main()", "serve", "--port", str(port), *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **env},
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "Application startup complete" in line:
+                break
+        else:
+            raise AssertionError("".join(seen))
+        yield f"http://127.0.0.1:{port}", "".join(seen)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _finds_mia(base: str, token: str) -> bool:
+    with httpx.Client(
+        base_url=base, headers={"Authorization": f"Bearer {token}", "X-Jigsaw-Purpose": "safeguarding"}
+    ) as c:
+        r = c.get("/people", params={"q": "Mia Walsh"})
+        assert r.status_code == 200, r.text
+        return any("2019-03-14" in p["dobs"] for p in r.json()["items"])
+
+
+def test_demo_load_fills_an_empty_store_once_and_its_tokens_work(tmp_path: Path) -> None:
+    store = tmp_path / "region.sqlite"
+    env = {"JIGSAW_STORE": str(store)}
+    missing = _jigsaw("demo-load", cwd=tmp_path, **env)
+    assert missing.returncode == 1 and "jigsaw init" in missing.stderr
+    assert _jigsaw("init", cwd=tmp_path, **env).returncode == 0
+    loaded = _jigsaw("demo-load", cwd=tmp_path, **env)
+    assert loaded.returncode == 0, loaded.stderr
+    tokens = _tokens(loaded.stdout)
+    assert {"sw-northshire-118", "dsl-hollybank", "admin-partnership", "dpo-northshire"} <= set(tokens)
+    with EmbeddedStore.open(store) as s:
+        held = s.fragment_count()
+    assert held > 0
+
+    # a second load is refused and adds nothing; fresh tokens are a separate, explicit step
+    again = _jigsaw("demo-load", cwd=tmp_path, **env)
+    assert again.returncode == 2 and f"already holds {held} fragments" in again.stderr
+    assert _tokens(again.stdout) == {}
+    fresh = _tokens(_jigsaw("demo-load", "--tokens-only", cwd=tmp_path, **env).stdout)
+    with EmbeddedStore.open(store) as s:
+        assert s.fragment_count() == held
+
+    # the API started on that store (as the compose file starts it: plain `serve`) takes both
+    with _server(tmp_path, **env) as (base, _):
+        assert _finds_mia(base, tokens["sw-northshire-118"])
+        assert _finds_mia(base, fresh["sw-northshire-118"])
+        assert not _finds_mia(base, tokens["officer-housing-7"])  # housing is on no case
+
+
+def test_serve_demo_stays_on_its_demo_file_whatever_the_backend(tmp_path: Path) -> None:
+    """`jigsaw serve --demo` on a host configured for Neo4j still serves its own demo file
+    (without a Neo4j connection configured, a Neo4j backend could not even start)."""
+    proc_env = {"JIGSAW_BACKEND": "neo4j", "NEO4J_URI": "", "NEO4J_PASSWORD": ""}
+    port_args = ("--demo", "--store", str(tmp_path / "demo.sqlite"))
+    refused = _jigsaw("serve", "--port", "1", cwd=tmp_path, **proc_env)
+    assert refused.returncode == 1 and "NEO4J_URI" in refused.stderr  # the plain server needs Neo4j
+    with _server(tmp_path, *port_args, **proc_env) as (base, printed):
+        assert _finds_mia(base, _tokens(printed)["sw-northshire-118"])
