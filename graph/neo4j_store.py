@@ -412,6 +412,15 @@ class Neo4jStore(Store):
 
         self._write(work)
 
+    def rewrite_derived(self) -> None:
+        """Write the whole derived graph from the journal (after a bulk import by
+        neo4j-admin, or if a replica stopped between a write and its derived graph)."""
+        self._catch_up()
+        with self._lock:
+            seqs = sorted(self.projection.fragments)
+            for k in range(0, len(seqs), 10 * _BATCH):
+                self._write_derived(seqs[k : k + 10 * _BATCH])
+
     @staticmethod
     def derived_rows(p: Projection, people: Iterable[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The derived graph of ``people`` (current fragments only) as rows to write."""

@@ -91,6 +91,8 @@ def copy_store(src: Any, dst: Any, *, by: str, fragments: bool = True, batch: in
     if requests:
         dst.restore_share_records(by, requests, decided)
     report.share_decisions = len(decided)
+    if not fragments and hasattr(dst, "rewrite_derived"):  # a bulk import brought the journal only
+        dst.rewrite_derived()
     return report
 
 
@@ -105,9 +107,8 @@ def _append(dst: Store, rows: list[Row], by: str) -> int:
 # ---------------------------------------------------------------------------- neo4j-admin CSV
 
 FRAGMENT_HEADER = [
-    "seq:ID(Fragment){id-type:long}",
+    "fid:ID(Fragment)",
     "seq:long",
-    "fid",
     "agency",
     "record_ref",
     "hash",
@@ -135,6 +136,7 @@ def write_admin_csv(src: Any, folder: Path) -> list[Path]:
     held_path, sup_path, meta_path = folder / "held_by.csv", folder / "supersedes.csv", folder / "meta.csv"
     rows = list(src.journal())
     superseded_by = {sup: seq for seq, _, _, sup in rows if sup is not None}
+    fid_of = {seq: fid for seq, fid, _, _ in rows}
     agencies: set[str] = set()
     with (
         frag_path.open("w", newline="") as f,
@@ -153,9 +155,8 @@ def write_admin_csv(src: Any, folder: Path) -> list[Path]:
             retracted = bool((doc.get("supersedes") or {}).get("retract"))
             fw.writerow(
                 [
-                    seq,
-                    seq,
                     fid,
+                    seq,
                     access.agency,
                     doc["record_ref"],
                     body_hash(body).hex(),
@@ -174,9 +175,9 @@ def write_admin_csv(src: Any, folder: Path) -> list[Path]:
                     "Fragment",
                 ]
             )
-            hw.writerow([seq, access.agency, "HELD_BY"])
+            hw.writerow([fid, access.agency, "HELD_BY"])
             if sup is not None:
-                sw.writerow([seq, sup, "SUPERSEDES"])
+                sw.writerow([fid, fid_of[sup], "SUPERSEDES"])
     with agency_path.open("w", newline="") as a:
         aw = csv.writer(a)
         aw.writerow(["id:ID(Agency)", ":LABEL"])

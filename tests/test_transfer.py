@@ -128,3 +128,15 @@ def test_the_command_line_writes_the_csv_files_and_says_what_neo4j_needs(
     monkeypatch.chdir(tmp_path)  # no .env here
     done = runner.invoke(app, ["backend", "export", "--to", "neo4j", "--store", str(store)])
     assert done.exit_code != 0 and "NEO4J_URI" in done.output
+
+
+def test_after_a_bulk_import_the_derived_graph_is_written(source: EmbeddedStore) -> None:
+    """neo4j-admin brings the journal only: the move then writes people and events."""
+    db = Emulator()
+    neo = Neo4jStore(db, matcher=Linker.from_file(None))
+    neo.append([doc for _, _, doc, _ in source.journal()])
+    db.state.people.clear()
+    db.state.events.clear()
+    copy_store(source, neo, by="migration", fragments=False)
+    assert len(db.state.people) == len(person_ids(source))
+    assert db.state.events
