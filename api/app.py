@@ -31,6 +31,7 @@ from api.limits import AccessLog, BodyLimit, JsonRoute
 from api.routers import admin, audit, events, fragments, health, pages, people, shares
 from api.settings import Settings
 from graph.embedded import EmbeddedStore
+from graph.errors import StoreError
 from graph.store import Store
 from ingest.linkage import Linker
 
@@ -77,9 +78,22 @@ def _swagger_assets() -> Path:
 
 
 def open_store(settings: Settings) -> Store:
-    return EmbeddedStore.open(
-        settings.store, busy_timeout=settings.busy_timeout, matcher=Linker.from_file(settings.linkage_model)
-    )
+    """The store these settings name: the embedded SQLite file, or Neo4j (docs/scaling.md)."""
+    matcher = Linker.from_file(settings.linkage_model)
+    if settings.backend == "neo4j":
+        from graph.neo4j_store import Neo4jStore  # the driver is an optional extra
+
+        if not settings.neo4j_uri:
+            raise StoreError("JIGSAW_BACKEND=neo4j needs NEO4J_URI (and NEO4J_USER, NEO4J_PASSWORD)")
+        password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else ""
+        return Neo4jStore.open(
+            settings.neo4j_uri,
+            settings.neo4j_user,
+            password,
+            database=settings.neo4j_database,
+            matcher=matcher,
+        )
+    return EmbeddedStore.open(settings.store, busy_timeout=settings.busy_timeout, matcher=matcher)
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:

@@ -33,6 +33,7 @@ from graph.access import Clearance, Role
 from graph.chronology import ChronologyFilters, ChronologyLine, to_csv
 from graph.embedded import EmbeddedStore
 from graph.errors import JigsawError
+from graph.store import Store
 from graph.view import ReaderView
 from ingest.linkage import Linker
 from ingest.pipeline import ImportSummary, import_files
@@ -454,7 +455,7 @@ _DEMO_STAFF: list[tuple[str, str, list[str], str]] = [
 ]
 
 
-def setup_demo_access(s: EmbeddedStore) -> None:
+def setup_demo_access(s: Store) -> None:
     """Readers and cases for the demo: the Walsh children's cases and six readers."""
     system = s.system_view()  # the administrator finding the children to open their cases
     children = []
@@ -556,6 +557,75 @@ def demo(
     )
 
 
+def demo_tokens(s: Store, hours: int = 12) -> list[tuple[str, str, str]]:
+    """A fresh token for each demo reader and member of staff: (reader id, who they are, token)."""
+    expires = (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
+    rows = []
+    for rid, what in [*DEMO_READERS, *((r, w) for r, _, _, w in _DEMO_STAFF)]:
+        _, token = s.issue_token("demo", rid, expires)
+        rows.append((rid, what, token))
+    return rows
+
+
+def _print_demo_tokens(rows: list[tuple[str, str, str]]) -> None:
+    # plain lines, never wrapped or cut, so a token can be copied whole
+    print("Demo tokens, one per reader (valid 12 hours; synthetic data only):")
+    for rid, what, token in rows:
+        print(f"  {rid:<21} {what:<25} {token}")
+
+
+@app.command("demo-load")
+def demo_load(
+    store: StoreOpt = None,
+    tokens_only: Annotated[
+        bool,
+        typer.Option("--tokens-only", help="Only issue fresh tokens for the demo readers (the demo is loaded)."),
+    ] = False,
+) -> None:
+    """Load the demo families into the store the API uses (JIGSAW_BACKEND: embedded or neo4j) and print tokens.
+
+    For a deployment started with `docker compose up`: `docker compose run --rm api jigsaw demo-load`.
+    It fills an empty store only, so demo records can never mix with real ones.
+    """
+    from api.app import open_store
+    from api.settings import Settings
+
+    if store is not None:
+        os.environ["JIGSAW_STORE"] = str(store)
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        raise _fail(f"settings: {exc}") from None
+    if settings.backend == "embedded" and not settings.store.exists():
+        raise _fail(f"no Jigsaw store at {settings.store}; run `jigsaw init` first")
+    try:
+        s = open_store(settings)
+    except JigsawError as exc:
+        raise _fail(exc.message) from None
+    try:
+        if not tokens_only:
+            held = s.fragment_count()
+            if held:
+                raise _fail(
+                    f"the store already holds {held} fragments; demo-load fills an empty store only. "
+                    "Fresh tokens for a demo loaded earlier: jigsaw demo-load --tokens-only",
+                    2,
+                )
+            summary = import_files(s, demo_files(), now=DEMO_NOW)
+            if summary.rejected:
+                for e in summary.errors:
+                    err.print(f"  {e}")
+                raise _fail("the demo data did not import cleanly")
+            setup_demo_access(s)
+            err.print(f"Demo loaded: {summary.accepted} fragments from {len(summary.files)} files ({settings.backend})")
+        rows = demo_tokens(s)
+    except JigsawError as exc:
+        raise _fail(f"{exc.field}: {exc.message}" if exc.field else exc.message, 2) from None
+    finally:
+        s.close()
+    _print_demo_tokens(rows)
+
+
 @app.command()
 def serve(
     store: StoreOpt = None,
@@ -581,6 +651,7 @@ def serve(
         summary = build_demo(path)
         err.print(f"Demo store: {summary.accepted} fragments from {len(summary.files)} files in {path}")
         os.environ["JIGSAW_STORE"] = str(path)
+        os.environ["JIGSAW_BACKEND"] = "embedded"  # the demo store is a file, whatever the deployment's backend
     elif store is not None:
         os.environ["JIGSAW_STORE"] = str(store)
     if host is not None:
@@ -591,23 +662,16 @@ def serve(
         settings = Settings()
     except ValueError as exc:
         raise _fail(f"settings: {exc}") from None
-    if not settings.store.exists():
+    if settings.backend == "embedded" and not settings.store.exists():
         raise _fail(f"no Jigsaw store at {settings.store}; run `jigsaw init` (or `jigsaw serve --demo`)")
     base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
     if with_demo:
         s = EmbeddedStore.open(settings.store, matcher=matcher())
         try:
-            expires = (datetime.now(UTC) + timedelta(hours=12)).isoformat()
-            rows = []
-            for rid, what in [*DEMO_READERS, *((r, w) for r, _, _, w in _DEMO_STAFF)]:
-                _, token = s.issue_token("demo", rid, expires)
-                rows.append((rid, what, token))
+            rows = demo_tokens(s)
         finally:
             s.close()
-        # plain lines, never wrapped or cut, so a token can be copied whole
-        print("Demo tokens, one per reader (valid 12 hours; synthetic data only):")
-        for rid, what, token in rows:
-            print(f"  {rid:<21} {what:<25} {token}")
+        _print_demo_tokens(rows)
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         err.print(
             f"[bold yellow]Listening on {settings.host}:[/] anyone who can reach this machine on port "
@@ -1167,3 +1231,106 @@ def resolve_train(
         out.print(f"Trained on {len(feats)} mentions; wrote {out_path}. Use it with JIGSAW_LINKAGE_MODEL={out_path}.")
     finally:
         s.close()
+
+
+backend_app = typer.Typer(help="Move a store between the embedded backend and Neo4j, and check the move.")
+app.add_typer(backend_app, name="backend")
+
+
+def _neo4j() -> Store:
+    """The Neo4j store named by NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD / NEO4J_DATABASE."""
+    from api.app import open_store
+    from api.settings import Settings
+
+    try:
+        settings = Settings(backend="neo4j")
+        return open_store(settings)
+    except (ValueError, JigsawError) as exc:
+        raise _fail(f"Neo4j: {exc}") from None
+
+
+def _moved(report: Any) -> None:
+    out.print(
+        f"Moved {report.fragments:,} fragments, {report.readers} readers, {report.cases} cases, "
+        f"{report.share_decisions} share decisions and {report.resolution_decisions} resolution decisions."
+    )
+
+
+def _check(a: Store, b: Store) -> None:
+    from graph.transfer import differences, person_ids
+
+    found = differences(a, b)
+    if found:
+        for line in found:
+            err.print(f"  {line}")
+        raise _fail("the two stores do not give the same chronologies")
+    out.print(f"Checked: all {len(person_ids(a)):,} people have the same chronology in both stores.")
+
+
+@backend_app.command("export")
+def backend_export(
+    to: Annotated[str, typer.Option("--to", help="Where to: neo4j (NEO4J_URI and friends).")] = "neo4j",
+    skip_fragments: Annotated[
+        bool, typer.Option(help="The fragments are there already (loaded from export-csv by neo4j-admin).")
+    ] = False,
+    by: ByOpt = "administrator",
+    store: StoreOpt = None,
+) -> None:
+    """Copy this embedded store into an empty Neo4j database, then check every person's chronology."""
+    from graph.transfer import MoveError, copy_store
+
+    if to != "neo4j":
+        raise _fail("--to: only neo4j")
+    src = _open(store)
+    dst = _neo4j()
+    try:
+        _moved(copy_store(src, dst, by=by, fragments=not skip_fragments))
+        _check(src, dst)
+    except MoveError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        dst.close()
+        src.close()
+
+
+@backend_app.command("export-csv")
+def backend_export_csv(
+    folder: Annotated[Path, typer.Argument(help="Folder for the CSV files neo4j-admin imports.")],
+    store: StoreOpt = None,
+) -> None:
+    """Write the journal as CSV files for `neo4j-admin database import full` (large stores)."""
+    from graph.transfer import write_admin_csv
+
+    src = _open(store)
+    try:
+        files = write_admin_csv(src, folder)
+    finally:
+        src.close()
+    names = ", ".join(f.name for f in files)
+    out.print(f"Wrote {names} to {folder}. Next: docs/scaling.md, 'Moving between backends'.")
+
+
+@backend_app.command("import")
+def backend_import(
+    from_: Annotated[str, typer.Option("--from", help="Where from: neo4j (NEO4J_URI and friends).")] = "neo4j",
+    by: ByOpt = "administrator",
+    store: StoreOpt = None,
+) -> None:
+    """Copy a Neo4j database into a new, empty embedded store, then check every person's chronology."""
+    from graph.transfer import MoveError, copy_store
+
+    if from_ != "neo4j":
+        raise _fail("--from: only neo4j")
+    path = _store_path(store)
+    if path.exists():
+        raise _fail(f"{path} exists: import into a new store")
+    src = _neo4j()
+    dst = EmbeddedStore.open(path, create=True, matcher=matcher())
+    try:
+        _moved(copy_store(src, dst, by=by))
+        _check(src, dst)
+    except MoveError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        dst.close()
+        src.close()

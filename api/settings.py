@@ -1,7 +1,9 @@
 """Settings for the HTTP API, from JIGSAW_* environment variables and an optional .env.
 
 Built by ``create_app`` (never at import), so tests and several apps in one process each
-get their own. Every setting is listed in docs/deploying.md.
+get their own. Every setting is listed in docs/deploying.md. The Neo4j connection is read
+from NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD and NEO4J_DATABASE (no JIGSAW_ prefix: the
+names Neo4j's own tools and hosted offerings use), listed in docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Only signature algorithms with a public key: never "none", never HMAC (HS*), where the
@@ -17,14 +19,24 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
+# The URI schemes the neo4j driver accepts: neo4j (routing, for a cluster or Aura) and
+# bolt (one server); +s checks the server's certificate, +ssc accepts a self-signed one.
+NEO4J_SCHEMES = ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc")
 
 
 class Settings(BaseSettings):
     """How this Jigsaw API runs. Environment variables are JIGSAW_ and the name in capitals."""
 
-    model_config = SettingsConfigDict(env_prefix="JIGSAW_", env_file=".env", extra="ignore")
+    # populate_by_name: the NEO4J_* fields below are read from the environment by their
+    # alias, and can still be given by field name in code (Settings(neo4j_uri=...)).
+    # hide_input_in_errors: a settings error must never print the values (a password).
+    model_config = SettingsConfigDict(
+        env_prefix="JIGSAW_", env_file=".env", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
-    backend: Literal["embedded"] = Field("embedded", description="Where the graph lives (Neo4j: a later release).")
+    backend: Literal["embedded", "neo4j"] = Field(
+        "embedded", description="Where the graph lives: the embedded SQLite store, or a Neo4j server (docs/scaling.md)."
+    )
     store: Path = Field(Path("jigsaw-data") / "jigsaw.sqlite", description="The embedded store's SQLite file.")
     host: str = Field("127.0.0.1", description="Address `jigsaw serve` listens on.")
     port: int = Field(8000, ge=1, le=65535)
@@ -49,6 +61,30 @@ class Settings(BaseSettings):
 
     docs: bool = Field(True, description="Serve the OpenAPI documentation at /docs (assets are local).")
 
+    # Neo4j (JIGSAW_BACKEND=neo4j). Not JIGSAW_-prefixed: NEO4J_URI and friends.
+    neo4j_uri: str | None = Field(
+        None,
+        validation_alias=AliasChoices("NEO4J_URI", "neo4j_uri"),
+        description="The Neo4j server or cluster, e.g. neo4j://neo4j:7687 or neo4j+s://xxxx.databases.neo4j.io.",
+    )
+    neo4j_user: str = Field(
+        "neo4j",
+        min_length=1,
+        validation_alias=AliasChoices("NEO4J_USER", "NEO4J_USERNAME", "neo4j_user"),
+        description="The Neo4j user (NEO4J_USERNAME, the name Neo4j's own tools use, is read too).",
+    )
+    neo4j_password: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("NEO4J_PASSWORD", "neo4j_password"),
+        description="The Neo4j user's password; never printed (shown as ********).",
+    )
+    neo4j_database: str = Field(
+        "neo4j",
+        min_length=1,
+        validation_alias=AliasChoices("NEO4J_DATABASE", "neo4j_database"),
+        description="The Neo4j database to use (Community Edition has one: neo4j).",
+    )
+
     @field_validator("oidc_algorithms")
     @classmethod
     def _asymmetric_only(cls, v: list[str]) -> list[str]:
@@ -61,6 +97,26 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, v: str | None) -> str | None:
         return v.strip() or None if v is not None else None
+
+    @field_validator("neo4j_uri")
+    @classmethod
+    def _neo4j_scheme(cls, v: str | None) -> str | None:
+        v = v.strip() or None if v is not None else None
+        if v is not None and v.partition("://")[0] not in NEO4J_SCHEMES:
+            raise ValueError(f"a Neo4j URI starts with one of {', '.join(s + '://' for s in NEO4J_SCHEMES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _neo4j_needs_connection(self) -> Settings:
+        if self.backend == "neo4j":
+            missing = [
+                name
+                for name, value in (("NEO4J_URI", self.neo4j_uri), ("NEO4J_PASSWORD", self.neo4j_password))
+                if value is None or (isinstance(value, SecretStr) and not value.get_secret_value())
+            ]
+            if missing:
+                raise ValueError(f"JIGSAW_BACKEND=neo4j needs {' and '.join(missing)} (see docs/scaling.md)")
+        return self
 
     @property
     def oidc_enabled(self) -> bool:

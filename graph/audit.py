@@ -441,6 +441,23 @@ def record(
     to roll back and translate, as it does for its own statements.
     """
     _require_transaction(conn, "record")
+    when, body, fids, pids = prepare(at=at, actor=actor, action=action, purpose=purpose, detail=detail)
+    last, prev = head(conn)
+    seq = last + 1
+    h = entry_hash(seq, when, actor, action, purpose, body, prev)
+    conn.execute("INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)", (seq, when, actor, action, purpose, body, prev, h))
+    if fids:
+        conn.executemany("INSERT INTO audit_fragments VALUES (?, ?)", [(seq, f) for f in fids])
+    if pids:
+        conn.executemany("INSERT INTO audit_people VALUES (?, ?)", [(seq, p) for p in pids])
+    return seq
+
+
+def prepare(
+    *, at: str | datetime, actor: str, action: str, purpose: str | None, detail: Mapping[str, Any]
+) -> tuple[str, bytes, list[str], list[str]]:
+    """Check one entry as ``record`` does and give what every backend stores:
+    ``(at in UTC, detail bytes, fragment ids, person ids)``. ``ValueError`` as ``record``."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}; known: {', '.join(ACTIONS)}")
     _text(actor, "actor")
@@ -448,17 +465,12 @@ def record(
     when = normalise_time(at)
     clean = _checked(detail)
     body = orjson.dumps(clean, option=orjson.OPT_SORT_KEYS)
-    last, prev = head(conn)
-    seq = last + 1
-    h = entry_hash(seq, when, actor, action, purpose, body, prev)
-    conn.execute("INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)", (seq, when, actor, action, purpose, body, prev, h))
-    fids = _ids(clean, "fragments")
-    if fids:
-        conn.executemany("INSERT INTO audit_fragments VALUES (?, ?)", [(seq, f) for f in fids])
-    pids = _ids(clean, "people")
-    if pids:
-        conn.executemany("INSERT INTO audit_people VALUES (?, ?)", [(seq, p) for p in pids])
-    return seq
+    return when, body, _ids(clean, "fragments"), _ids(clean, "people")
+
+
+def action_names(prefixes: Iterable[str]) -> list[str]:
+    """Every action starting with one of ``prefixes`` (``ValueError`` if none does)."""
+    return _actions(prefixes)
 
 
 def rebuild_index(conn: sqlite3.Connection) -> None:

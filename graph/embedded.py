@@ -1144,6 +1144,67 @@ class EmbeddedStore(Store):
             raise NotFound("no such person", field="person_id")
         return self._fids([ref[0]])[ref[0]], ref[1]
 
+    # ------------------------------------------------------------------ moving between backends
+
+    def journal(self, after: int = 0) -> Iterator[tuple[int, str, dict[str, Any], int | None]]:
+        """Every fragment version after ``after``: (seq, id, document, seq it supersedes)."""
+        with self._lock:
+            rows = list(self._rows(after))
+        yield from rows
+
+    def cases(self) -> list[tuple[str, str, int]]:
+        """(case id, fragment id, mention index) of every case: the mention is its child."""
+        with self._lock:
+            return registry.cases(self._conn)
+
+    @property
+    def pseudonym_key(self) -> str:
+        with self._lock:
+            return str(self._conn.execute("SELECT value FROM meta WHERE key='pseudonym_key'").fetchone()[0])
+
+    def set_pseudonym_key(self, by: str, key: str) -> None:
+        """Take another store's pseudonym key, so identity-protected people keep their
+        pseudonyms when a store moves (only before anyone has read from this one)."""
+        bytes.fromhex(key)
+        with self.transaction() as conn:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'pseudonym_key'", (key,))
+            self.record(conn, by, "marking.change", {"pseudonym_key": "replaced"})
+        self._access_loaded = -2
+
+    def resolution_decision_records(self) -> list[ResolutionDecision]:
+        """Every reviewer's decision, undos included, in the order made."""
+        with self._lock:
+            return decisions.all_decisions(self._conn)
+
+    def add_resolution_decision(self, d: ResolutionDecision) -> None:
+        """Record a decision as it was made in another store (moving between backends)."""
+        with self.transaction() as conn:
+            decisions.add(
+                conn,
+                kind=d.kind,
+                a=d.a,
+                b=d.b,
+                reason=d.reason,
+                by=d.decided_by,
+                at=d.decided_at,
+                undoes=d.undoes,
+                evidence=d.evidence,
+            )
+            self.record(conn, d.decided_by, "resolution.decision", {"kind": d.kind, "imported": True})
+        self._load_decisions()
+
+    def all_share_records(self) -> tuple[list[registry.ShareRequest], list[registry.ShareDecision]]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM share_requests ORDER BY at, id").fetchall()
+            return [registry.ShareRequest(*r) for r in rows], registry.decisions(self._conn)
+
+    def restore_share_records(
+        self, by: str, requests: list[registry.ShareRequest], decided: list[registry.ShareDecision]
+    ) -> None:
+        with self.transaction() as conn:
+            registry.restore_shares(conn, requests, decided)
+            self.record(conn, by, "marking.change", {"share_records": "restored", "decisions": len(decided)})
+
     @contextmanager
     def locked(self) -> Iterator[Projection]:
         """Hold the store still while reading the projection directly (tests, benchmarks)."""

@@ -443,3 +443,24 @@ def decisions(conn: sqlite3.Connection, request_id: str | None = None) -> list[S
 def live_grants(conn: sqlite3.Connection) -> list[tuple[str, str, str, str | None]]:
     """(agency, fragment id, purpose, expires_at) of every grant not revoked."""
     return list(conn.execute("SELECT agency, fragment_id, purpose, expires_at FROM grants WHERE revoked_at IS NULL"))
+
+
+def restore_shares(conn: sqlite3.Connection, requests: list[ShareRequest], decisions_: list[ShareDecision]) -> None:
+    """Put share requests and decisions moved from another store back exactly as they
+    were (ids, times, reasons), with their grants: each decision grants what it released
+    to the requester's agency for the request's purpose, revoked when a later decision
+    reconsidered it (inside the caller's transaction)."""
+    by_id = {r.id: r for r in requests}
+    revoked = {d.reconsiders: d.at for d in decisions_ if d.reconsiders}
+    for r in requests:
+        conn.execute("INSERT INTO share_requests VALUES (?,?,?,?,?,?,?,?,?)", tuple(r.__dict__.values()))
+    for d in sorted(decisions_, key=lambda d: (d.at, d.id)):
+        values: list[Any] = list(d.__dict__.values())
+        values[10] = _json(values[10])
+        values[12] = int(values[12])
+        conn.execute("INSERT INTO share_decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
+        req = by_id[d.request_id]
+        conn.executemany(
+            "INSERT INTO grants VALUES (?,?,?,?,?,?)",
+            [(d.id, req.agency, fid, req.purpose, d.expires_at, revoked.get(d.id)) for fid in d.released],
+        )

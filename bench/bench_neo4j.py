@@ -1,0 +1,111 @@
+"""Benchmarks for the Neo4j backend (not tests).
+
+    NEO4J_URI=neo4j://localhost:7687 NEO4J_PASSWORD=... NEO4J_BENCH_ALLOW_WIPE=1 \
+        python -m bench.bench_neo4j --n 100000 --runs 3
+    python -m bench.bench_neo4j --emulated --n 20000 --runs 3
+
+Live (NEO4J_URI set, and NEO4J_BENCH_ALLOW_WIPE=1 because the database is emptied before
+each run): batched writes (fragments/s through ``Neo4jStore.append`` in batches of 1,000,
+durable on return) and a reader's chronology (p50/p99 over random children).
+
+``--emulated`` runs the same code on the statement emulator of the test suite: it
+measures only the backend's own Python (validation excluded, Cypher not executed), the
+ceiling the server's time then adds to. Targets (issue 7): >= 5,000 fragments/s via
+batched writes; chronology p99 <= 20 ms at 1,000,000 fragments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from graph.neo4j_store import Neo4jStore
+from ingest.generate import generate
+from ingest.validate import check_fragment
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def docs(n: int) -> list[dict[str, Any]]:
+    out = []
+    for raw in generate(n, seed=1, people_per_fragment=3):
+        doc, errors = check_fragment(raw, now=NOW)
+        assert doc is not None, errors
+        out.append(doc)
+    return out
+
+
+def open_store(emulated: bool) -> Neo4jStore:
+    if emulated:
+        from tests.neo4j_emulator import Emulator
+
+        return Neo4jStore(Emulator(atomic=False))
+    import neo4j
+
+    if os.environ.get("NEO4J_BENCH_ALLOW_WIPE") != "1":
+        sys.exit("set NEO4J_BENCH_ALLOW_WIPE=1: the benchmark empties the database first")
+    uri, db = os.environ["NEO4J_URI"], os.environ.get("NEO4J_DATABASE", "neo4j")
+    auth = (os.environ.get("NEO4J_USER", "neo4j"), os.environ.get("NEO4J_PASSWORD", ""))
+    with neo4j.GraphDatabase.driver(uri, auth=auth) as d, d.session(database=db) as s:
+        s.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+    return Neo4jStore.open(uri, *auth, database=db)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=20_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--emulated", action="store_true")
+    ap.add_argument("--reads", type=int, default=500)
+    args = ap.parse_args()
+    if not args.emulated and not os.environ.get("NEO4J_URI"):
+        print("skipped: NEO4J_URI is not set (no Neo4j server here). Use --emulated for the Python side only.")
+        return
+    batch = docs(args.n)
+    rates, p50s, p99s = [], [], []
+    for run in range(args.runs):
+        s = open_store(args.emulated)
+        t = time.perf_counter()
+        for k in range(0, len(batch), 1000):
+            s.append(batch[k : k + 1000])
+        dt = time.perf_counter() - t
+        rates.append(args.n / dt)
+        s.put_reader("bench", reader_id="sw", agency=batch[0]["agency"]["id"], roles=["social_worker"])
+        system = s.system_view()
+        names = sorted({n for d in batch[:2000] for m in d["people"] if (n := (m.get("name") or {}).get("full"))})
+        rng = random.Random(run)
+        ids = [p.person_id for name in rng.sample(names, min(200, len(names))) for p in system.find_people(name)[:1]]
+        times = []
+        for _ in range(args.reads):
+            pid = rng.choice(ids)
+            t = time.perf_counter()
+            s.view("sw", "safeguarding").chronology(pid)
+            times.append((time.perf_counter() - t) * 1000)
+        p50s.append(statistics.median(times))
+        p99s.append(pct(times, 0.99))
+        print(f"run {run}: {rates[-1]:,.0f} fragments/s; chronology p50 {p50s[-1]:.2f} ms, p99 {p99s[-1]:.2f} ms")
+        s.close()
+    mode = "emulated (Python side only)" if args.emulated else "live Neo4j"
+    print(
+        f"{mode}, {args.n:,} fragments, {args.runs} runs: writes median {statistics.median(rates):,.0f}/s "
+        f"(slowest {min(rates):,.0f}/s); chronology p50 median {statistics.median(p50s):.2f} ms, "
+        f"p99 median {statistics.median(p99s):.2f} ms (worst {max(p99s):.2f} ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

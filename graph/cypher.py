@@ -1,0 +1,586 @@
+"""Every Cypher statement the Neo4j backend runs, by name, and the schema they assume.
+
+All of them are constants: values always travel as parameters (``$name``), never by
+building a query string from data. ``tests/test_cypher.py`` parses each statement with
+Neo4j's own Cypher parser (the ``@neo4j-cypher/language-support`` npm package, run with
+Node), checks that every label, relationship type and property it names is in ``SCHEMA``
+(a typo is an error, not an empty answer), and that the parameters each call site passes
+are exactly the ones the statement uses.
+
+The graph (``docs/scaling.md`` draws it):
+
+* ``(:Fragment)`` — the journal: one node per version, ``seq`` (commit order), ``fid``,
+  ``body`` (the canonical JSON), ``hash``, and what access is decided on (``agency``,
+  ``audience``, ``named_agencies``, ``needs`` — the clearances its special-category
+  content asks for, ``existence_visible``, ``current``). ``(:Fragment)-[:SUPERSEDES]->``
+  its earlier version; ``-[:HELD_BY]->(:Agency)``.
+* Derived, rewritten from the journal by ``Neo4jStore`` after each write (the same
+  projection code as the embedded store, so both backends resolve people alike):
+  ``(:Person {key})`` with ``(:Fragment)-[:MENTIONS {idx, role}]->(:Person)``,
+  ``(:Event {key})`` with ``-[:RECORDED_IN]->(:Fragment)`` and
+  ``(:Person)-[:INVOLVED_IN {role}]->(:Event)``, ``(:Place {key})`` with
+  ``(:Event)-[:AT]->(:Place)``.
+* Access records: ``(:Reader)-[:MEMBER_OF]->(:Case)``, ``(:Token)``, ``(:ShareRequest)``,
+  ``(:ShareDecision)``, ``(:Grant)`` (a fragment released to an agency for a purpose),
+  ``(:ResolutionDecision)``.
+* ``(:AuditEntry)`` — the hash chain (``graph.audit.entry_hash``), with
+  ``-[:CONCERNS]->(:AuditRef {id})`` for each fragment or person id it names.
+* ``(:Meta {key})`` — ``journal`` (last seq; writers lock it) and ``audit`` (chain head).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SCHEMA: Final[dict[str, list[str]]] = {
+    "labels": [
+        "Fragment",
+        "Agency",
+        "Person",
+        "Event",
+        "Place",
+        "Reader",
+        "Case",
+        "Token",
+        "ShareRequest",
+        "ShareDecision",
+        "Grant",
+        "ResolutionDecision",
+        "AuditEntry",
+        "AuditRef",
+        "Meta",
+    ],
+    "relationshipTypes": [
+        "SUPERSEDES",
+        "HELD_BY",
+        "MENTIONS",
+        "RECORDED_IN",
+        "INVOLVED_IN",
+        "AT",
+        "MEMBER_OF",
+        "CONCERNS",
+    ],
+    "propertyKeys": [
+        # Fragment
+        "seq",
+        "fid",
+        "agency",
+        "record_ref",
+        "hash",
+        "body",
+        "supersedes",
+        "superseded_by",
+        "current",
+        "audience",
+        "named_agencies",
+        "needs",
+        "existence_visible",
+        "recorded_at",
+        "shared_at",
+        "summary",
+        "when_text",
+        # derived graph
+        "key",
+        "idx",
+        "role",
+        "names",
+        "dobs",
+        "kind",
+        "start",
+        "end",
+        "precision",
+        "text",
+        # Meta
+        "last_seq",
+        "lock",
+        "pseudonym_key",
+        "head",
+        "decisions",
+        "created_at",
+        # Reader, Case, Token
+        "id",
+        "display_name",
+        "roles",
+        "clearances",
+        "active",
+        "updated_at",
+        "fragment_id",
+        "mention",
+        "opened_at",
+        "opened_by",
+        "reader_id",
+        "expires_at",
+        "revoked_at",
+        # ShareRequest, ShareDecision, Grant
+        "at",
+        "requester",
+        "holder_agency",
+        "person_id",
+        "purpose",
+        "need",
+        "urgency",
+        "request_id",
+        "reconsiders",
+        "decided_by",
+        "outcome",
+        "necessity",
+        "proportionality",
+        "lawful_basis",
+        "special_condition",
+        "released",
+        "released_digest",
+        "family_told",
+        "family_not_told_reason",
+        "requester_told_at",
+        "decision_id",
+        # ResolutionDecision
+        "a_fid",
+        "a_idx",
+        "b_fid",
+        "b_idx",
+        "reason",
+        "by",
+        "undoes",
+        "evidence",
+        # AuditEntry
+        "actor",
+        "action",
+        "detail",
+        "prev_hash",
+    ],
+}
+
+# ---------------------------------------------------------------------------- schema
+
+CONSTRAINTS: Final[tuple[str, ...]] = (
+    "CREATE CONSTRAINT fragment_seq IF NOT EXISTS FOR (f:Fragment) REQUIRE f.seq IS UNIQUE",
+    "CREATE CONSTRAINT fragment_fid IF NOT EXISTS FOR (f:Fragment) REQUIRE f.fid IS UNIQUE",
+    "CREATE CONSTRAINT agency_id IF NOT EXISTS FOR (a:Agency) REQUIRE a.id IS UNIQUE",
+    "CREATE CONSTRAINT person_key IF NOT EXISTS FOR (p:Person) REQUIRE p.key IS UNIQUE",
+    "CREATE CONSTRAINT event_key IF NOT EXISTS FOR (e:Event) REQUIRE e.key IS UNIQUE",
+    "CREATE CONSTRAINT place_key IF NOT EXISTS FOR (p:Place) REQUIRE p.key IS UNIQUE",
+    "CREATE CONSTRAINT reader_id IF NOT EXISTS FOR (r:Reader) REQUIRE r.id IS UNIQUE",
+    "CREATE CONSTRAINT case_id IF NOT EXISTS FOR (c:Case) REQUIRE c.id IS UNIQUE",
+    "CREATE CONSTRAINT token_id IF NOT EXISTS FOR (t:Token) REQUIRE t.id IS UNIQUE",
+    "CREATE CONSTRAINT token_hash IF NOT EXISTS FOR (t:Token) REQUIRE t.hash IS UNIQUE",
+    "CREATE CONSTRAINT share_request_id IF NOT EXISTS FOR (r:ShareRequest) REQUIRE r.id IS UNIQUE",
+    "CREATE CONSTRAINT share_decision_id IF NOT EXISTS FOR (d:ShareDecision) REQUIRE d.id IS UNIQUE",
+    "CREATE CONSTRAINT resolution_decision_id IF NOT EXISTS FOR (d:ResolutionDecision) REQUIRE d.id IS UNIQUE",
+    "CREATE CONSTRAINT audit_seq IF NOT EXISTS FOR (e:AuditEntry) REQUIRE e.seq IS UNIQUE",
+    "CREATE CONSTRAINT audit_ref IF NOT EXISTS FOR (r:AuditRef) REQUIRE r.id IS UNIQUE",
+    "CREATE CONSTRAINT meta_key IF NOT EXISTS FOR (m:Meta) REQUIRE m.key IS UNIQUE",
+    "CREATE INDEX fragment_supersedes IF NOT EXISTS FOR (f:Fragment) ON (f.supersedes)",
+    "CREATE INDEX grant_lookup IF NOT EXISTS FOR (g:Grant) ON (g.fragment_id, g.agency)",
+    "CREATE INDEX grant_decision IF NOT EXISTS FOR (g:Grant) ON (g.decision_id)",
+    "CREATE INDEX audit_actor IF NOT EXISTS FOR (e:AuditEntry) ON (e.actor)",
+    "CREATE INDEX audit_action IF NOT EXISTS FOR (e:AuditEntry) ON (e.action)",
+    "CREATE INDEX share_request_agency IF NOT EXISTS FOR (r:ShareRequest) ON (r.agency)",
+    "CREATE INDEX share_request_holder IF NOT EXISTS FOR (r:ShareRequest) ON (r.holder_agency)",
+)
+
+ENSURE_META = """
+MERGE (j:Meta {key: 'journal'})
+  ON CREATE SET j.last_seq = 0, j.decisions = 0, j.pseudonym_key = $pseudonym_key, j.created_at = $at
+MERGE (a:Meta {key: 'audit'})
+  ON CREATE SET a.last_seq = 0, a.head = $genesis
+RETURN j.pseudonym_key AS pseudonym_key
+"""
+
+# ---------------------------------------------------------------------------- journal
+
+# Taking the journal's lock: every writer sets a property on the one Meta node first, so
+# writers from any replica queue here and seqs are allocated without gaps or races.
+LOCK_JOURNAL = """
+MATCH (j:Meta {key: 'journal'})
+SET j.lock = coalesce(j.lock, 0) + 1
+RETURN j.last_seq AS last_seq
+"""
+
+JOURNAL_HEAD = "MATCH (j:Meta {key: 'journal'}) RETURN j.last_seq AS last_seq, j.decisions AS decisions"
+
+EXISTING_FRAGMENTS = """
+UNWIND $fids AS wanted
+MATCH (f:Fragment {fid: wanted})
+RETURN f.fid AS fid, f.hash AS hash, f.seq AS seq, f.superseded_by IS NOT NULL AS superseded
+"""
+
+CREATE_FRAGMENTS = """
+UNWIND $rows AS row
+CREATE (f:Fragment)
+SET f = row
+WITH f
+MERGE (a:Agency {id: f.agency})
+CREATE (f)-[:HELD_BY]->(a)
+"""
+
+LINK_CORRECTIONS = """
+UNWIND $pairs AS pair
+MATCH (new:Fragment {seq: pair.seq})
+MATCH (old:Fragment {seq: pair.supersedes})
+SET old.superseded_by = new.seq, old.current = false
+CREATE (new)-[:SUPERSEDES]->(old)
+"""
+
+SET_JOURNAL_HEAD = "MATCH (j:Meta {key: 'journal'}) SET j.last_seq = $last_seq"
+
+FRAGMENTS_AFTER = """
+MATCH (f:Fragment)
+WHERE f.seq > $after
+RETURN f.seq AS seq, f.fid AS fid, f.body AS body, f.supersedes AS supersedes
+ORDER BY f.seq
+LIMIT $limit
+"""
+
+FRAGMENT_BODY = "MATCH (f:Fragment {fid: $fid}) RETURN f.body AS body"
+
+FRAGMENT_COUNT = "MATCH (f:Fragment) RETURN count(f) AS n"
+
+FRAGMENT_BODIES = """
+UNWIND $seqs AS wanted
+MATCH (f:Fragment {seq: wanted})
+RETURN f.seq AS seq, f.body AS body
+"""
+
+FRAGMENT_TEXT = """
+UNWIND $seqs AS wanted
+MATCH (f:Fragment {seq: wanted})
+RETURN f.seq AS seq, f.fid AS fid, f.record_ref AS record_ref, f.recorded_at AS recorded_at,
+       f.shared_at AS shared_at, f.summary AS summary, f.when_text AS when_text
+"""
+
+FRAGMENT_BY_PREFIX = """
+MATCH (f:Fragment)
+WHERE f.fid STARTS WITH $prefix
+RETURN f.seq AS seq
+LIMIT 2
+"""
+
+SEQS_OF_FIDS = """
+UNWIND $fids AS wanted
+MATCH (f:Fragment {fid: wanted})
+RETURN f.fid AS fid, f.seq AS seq, f.agency AS agency, f.body AS body
+"""
+
+# ---------------------------------------------------------------------------- access
+
+# The access policy of graph.access.decide, evaluated inside the database for a batch of
+# fragments, so that what a reader may not see never leaves it. $on_case holds the seqs of
+# fragments that mention a child of a case the reader is a member of (resolved by the
+# projection: which mentions are the child is derived, not stored in any one fragment).
+_DECIDE = """
+UNWIND $seqs AS wanted
+MATCH (f:Fragment {seq: wanted})
+WITH f,
+     f.agency = $agency
+       OR EXISTS {
+         MATCH (g:Grant {fragment_id: f.fid, agency: $agency, purpose: $purpose})
+         WHERE g.revoked_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > $now)
+       } AS own_or_granted,
+     (f.seq IN $on_case AND $purpose IN ['safeguarding', 'meeting']) AS on_case
+WITH f, own_or_granted, on_case,
+     on_case
+       AND (f.audience = 'case_team'
+            OR (f.audience = 'safeguarding_leads' AND 'designated_safeguarding_lead' IN $roles)
+            OR (f.audience = 'named_agencies' AND $agency IN f.named_agencies))
+       AND all(c IN f.needs WHERE c IN $clearances) AS allowed
+WITH f,
+     CASE
+       WHEN NOT $active OR NOT $purpose IN ['safeguarding', 'meeting', 'analysis'] THEN 'absent'
+       WHEN own_or_granted OR allowed THEN 'see'
+       WHEN on_case AND f.existence_visible THEN 'placeholder'
+       ELSE 'absent'
+     END AS decision
+"""
+
+DECIDE = _DECIDE + "RETURN f.seq AS seq, decision"
+
+BODIES_AS_READER = _DECIDE + "WITH f, decision WHERE decision = 'see'\nRETURN f.seq AS seq, f.body AS body"
+
+# ---------------------------------------------------------------------------- derived graph
+
+CLEAR_DERIVED = """
+UNWIND $seqs AS s
+MATCH (f:Fragment {seq: s})
+OPTIONAL MATCH (f)-[:MENTIONS]->(p:Person)
+OPTIONAL MATCH (e:Event)-[:RECORDED_IN]->(f)
+DETACH DELETE p, e
+"""
+
+WRITE_PEOPLE = """
+UNWIND $people AS person
+MERGE (p:Person {key: person.key})
+SET p.names = person.names, p.dobs = person.dobs
+WITH p, person
+UNWIND person.mentions AS m
+MATCH (f:Fragment {seq: m.seq})
+MERGE (f)-[r:MENTIONS {idx: m.idx}]->(p)
+SET r.role = m.role
+"""
+
+WRITE_EVENTS = """
+UNWIND $events AS event
+MERGE (e:Event {key: event.key})
+SET e.kind = event.kind, e.start = event.start, e.end = event.end, e.precision = event.precision
+WITH e, event
+CALL (e, event) {
+  UNWIND event.sources AS s
+  MATCH (f:Fragment {seq: s})
+  MERGE (e)-[:RECORDED_IN]->(f)
+}
+CALL (e, event) {
+  UNWIND event.people AS part
+  MATCH (p:Person {key: part.key})
+  MERGE (p)-[r:INVOLVED_IN {role: part.role}]->(e)
+}
+CALL (e, event) {
+  UNWIND event.places AS place
+  MERGE (pl:Place {key: place.key})
+  SET pl.text = place.text
+  MERGE (e)-[:AT]->(pl)
+}
+"""
+
+# ---------------------------------------------------------------------------- readers, cases, tokens
+
+PUT_READER = """
+MERGE (r:Reader {id: $id})
+SET r.agency = $agency, r.display_name = $display_name, r.roles = $roles, r.clearances = $clearances,
+    r.active = $active, r.updated_at = $at
+"""
+
+SET_READER_ACTIVE = """
+MATCH (r:Reader {id: $id})
+SET r.active = $active, r.updated_at = $at
+RETURN r.id AS id
+"""
+
+GET_READER = """
+MATCH (r:Reader {id: $id})
+OPTIONAL MATCH (r)-[:MEMBER_OF]->(c:Case)
+RETURN r.id AS id, r.agency AS agency, r.roles AS roles, r.clearances AS clearances, r.active AS active,
+       r.display_name AS display_name, collect(c.id) AS cases
+"""
+
+LIST_READERS = """
+MATCH (r:Reader)
+OPTIONAL MATCH (r)-[:MEMBER_OF]->(c:Case)
+WITH r, collect(c.id) AS cases
+RETURN r.id AS id, r.agency AS agency, r.roles AS roles, r.clearances AS clearances, r.active AS active,
+       r.display_name AS display_name, cases
+ORDER BY r.id
+"""
+
+OPEN_CASE = """
+OPTIONAL MATCH (existing:Case {id: $id})
+WITH existing
+WHERE existing IS NULL
+CREATE (c:Case {id: $id, fragment_id: $fragment_id, mention: $mention, opened_at: $at, opened_by: $by})
+RETURN c.id AS id
+"""
+
+CASES = "MATCH (c:Case) RETURN c.id AS id, c.fragment_id AS fragment_id, c.mention AS mention"
+
+ADD_MEMBER = """
+MATCH (r:Reader {id: $reader_id})
+MATCH (c:Case {id: $case_id})
+MERGE (r)-[:MEMBER_OF]->(c)
+RETURN r.id AS id
+"""
+
+REMOVE_MEMBER = """
+MATCH (r:Reader {id: $reader_id})
+MATCH (c:Case {id: $case_id})
+OPTIONAL MATCH (r)-[m:MEMBER_OF]->(c)
+DELETE m
+RETURN r.id AS id
+"""
+
+ISSUE_TOKEN = """
+MATCH (r:Reader {id: $reader_id})
+CREATE (t:Token {id: $id, reader_id: $reader_id, hash: $hash, created_at: $at, expires_at: $expires_at})
+RETURN t.id AS id
+"""
+
+REVOKE_TOKEN = """
+MATCH (t:Token {id: $id})
+SET t.revoked_at = coalesce(t.revoked_at, $at)
+RETURN t.reader_id AS reader_id
+"""
+
+LIST_TOKENS = """
+MATCH (t:Token)
+WHERE $reader_id IS NULL OR t.reader_id = $reader_id
+RETURN t.id AS id, t.reader_id AS reader_id, t.created_at AS created_at, t.expires_at AS expires_at,
+       t.revoked_at AS revoked_at
+ORDER BY t.created_at, t.id
+"""
+
+READER_FOR_TOKEN = """
+MATCH (t:Token {hash: $hash})
+WHERE t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $now)
+MATCH (r:Reader {id: t.reader_id})
+WHERE r.active
+RETURN r.id AS id
+"""
+
+# ---------------------------------------------------------------------------- share decisions
+
+CREATE_REQUEST = """
+CREATE (r:ShareRequest {id: $id, at: $at, requester: $requester, agency: $agency, holder_agency: $holder_agency,
+                        person_id: $person_id, purpose: $purpose, need: $need, urgency: $urgency})
+"""
+
+GET_REQUEST = """
+MATCH (r:ShareRequest {id: $id})
+RETURN r.id AS id, r.at AS at, r.requester AS requester, r.agency AS agency, r.holder_agency AS holder_agency,
+       r.person_id AS person_id, r.purpose AS purpose, r.need AS need, r.urgency AS urgency
+"""
+
+REQUESTS_FOR = """
+MATCH (r:ShareRequest)
+WHERE r.agency = $agency OR r.holder_agency = $agency
+RETURN r.id AS id, r.at AS at, r.requester AS requester, r.agency AS agency, r.holder_agency AS holder_agency,
+       r.person_id AS person_id, r.purpose AS purpose, r.need AS need, r.urgency AS urgency
+ORDER BY r.at, r.id
+"""
+
+DECISION_REQUEST = "MATCH (d:ShareDecision {id: $id}) RETURN d.request_id AS request_id"
+
+REVOKE_GRANTS = """
+MATCH (g:Grant {decision_id: $decision_id})
+WHERE g.revoked_at IS NULL
+SET g.revoked_at = $at
+"""
+
+CREATE_DECISION = """
+CREATE (d:ShareDecision)
+SET d = $decision
+WITH d
+UNWIND $grants AS grant
+CREATE (g:Grant)
+SET g = grant
+"""
+
+SHARE_DECISIONS = """
+MATCH (d:ShareDecision)
+WHERE $request_id IS NULL OR d.request_id = $request_id
+RETURN d {.*} AS decision
+ORDER BY d.at, d.id
+"""
+
+
+# ---------------------------------------------------------------------------- resolution decisions
+
+ADD_RESOLUTION_DECISION = """
+MATCH (j:Meta {key: 'journal'})
+SET j.decisions = j.decisions + 1
+CREATE (d:ResolutionDecision {id: j.decisions, kind: $kind, a_fid: $a_fid, a_idx: $a_idx, b_fid: $b_fid,
+                              b_idx: $b_idx, reason: $reason, by: $by, at: $at, undoes: $undoes,
+                              evidence: $evidence})
+RETURN d.id AS id
+"""
+
+RESOLUTION_DECISIONS = """
+MATCH (d:ResolutionDecision)
+RETURN d.id AS id, d.kind AS kind, d.a_fid AS a_fid, d.a_idx AS a_idx, d.b_fid AS b_fid, d.b_idx AS b_idx,
+       d.reason AS reason, d.by AS by, d.at AS at, d.undoes AS undoes, d.evidence AS evidence
+ORDER BY d.id
+"""
+
+# ---------------------------------------------------------------------------- audit
+
+LOCK_AUDIT = """
+MATCH (a:Meta {key: 'audit'})
+SET a.lock = coalesce(a.lock, 0) + 1
+RETURN a.last_seq AS last_seq, a.head AS head
+"""
+
+APPEND_AUDIT = """
+MATCH (a:Meta {key: 'audit'})
+SET a.last_seq = $seq, a.head = $hash
+CREATE (e:AuditEntry {seq: $seq, at: $at, actor: $actor, action: $action, purpose: $purpose, detail: $detail,
+                      prev_hash: $prev_hash, hash: $hash})
+WITH e
+UNWIND $refs AS ref
+MERGE (r:AuditRef {id: ref})
+CREATE (e)-[:CONCERNS]->(r)
+"""
+
+_ENTRY = """
+RETURN e.seq AS seq, e.at AS at, e.actor AS actor, e.action AS action, e.purpose AS purpose, e.detail AS detail,
+       e.prev_hash AS prev_hash, e.hash AS hash
+ORDER BY e.seq
+"""
+
+AUDIT_ENTRIES = (
+    """
+MATCH (e:AuditEntry)
+WHERE e.seq > $after_seq
+  AND ($actor IS NULL OR e.actor = $actor)
+  AND ($actions IS NULL OR e.action IN $actions)
+  AND ($since IS NULL OR e.at >= $since)
+  AND ($until IS NULL OR e.at < $until)
+"""
+    + _ENTRY
+    + "LIMIT $limit"
+)
+
+AUDIT_CONCERNING = (
+    """
+MATCH (r:AuditRef)
+WHERE r.id IN $ids
+MATCH (e:AuditEntry)-[:CONCERNS]->(r)
+WHERE e.action IN $actions
+WITH DISTINCT e
+"""
+    + _ENTRY
+)
+
+AUDIT_BY_ACTIONS = (
+    """
+MATCH (e:AuditEntry)
+WHERE e.action IN $actions
+"""
+    + _ENTRY
+)
+
+AUDIT_CHAIN = (
+    """
+MATCH (e:AuditEntry)
+WHERE e.seq > $after_seq
+"""
+    + _ENTRY
+    + "LIMIT $limit"
+)
+
+# ---------------------------------------------------------------------------- moving between backends
+
+SET_PSEUDONYM_KEY = "MATCH (j:Meta {key: 'journal'}) SET j.pseudonym_key = $pseudonym_key"
+
+ALL_REQUESTS = """
+MATCH (r:ShareRequest)
+RETURN r.id AS id, r.at AS at, r.requester AS requester, r.agency AS agency, r.holder_agency AS holder_agency,
+       r.person_id AS person_id, r.purpose AS purpose, r.need AS need, r.urgency AS urgency
+ORDER BY r.at, r.id
+"""
+
+RESTORE_SHARES = """
+UNWIND $requests AS request
+CREATE (r:ShareRequest)
+SET r = request
+WITH count(*) AS done
+UNWIND $decisions AS decision
+CREATE (d:ShareDecision)
+SET d = decision
+WITH count(*) AS done
+UNWIND $grants AS grant
+CREATE (g:Grant)
+SET g = grant
+"""
+
+
+def statements() -> dict[str, str]:
+    """Every statement above by its name (for the parser check)."""
+    out = {n: v for n, v in globals().items() if n.isupper() and not n.startswith("_") and isinstance(v, str)}
+    out.update({f"CONSTRAINTS[{i}]": s for i, s in enumerate(CONSTRAINTS)})
+    return out

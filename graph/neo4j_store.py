@@ -1,0 +1,1143 @@
+"""The Neo4j backend: the same Store contract on a graph database, for a region.
+
+What lives where
+    Neo4j holds everything durable: the journal of fragments, the readers, cases,
+    tokens, share requests, decisions and grants, the reviewers' resolution decisions,
+    and the hash-chained audit. It also holds the derived graph (people, events,
+    places, agencies) for analysts' Cypher, rewritten from the journal after each write.
+    Every statement is a named constant in ``graph.cypher``, parameters only.
+
+    Each API replica keeps the projection (``graph.projection``) as a cache of the
+    journal, exactly as the embedded store does, and catches it up from Neo4j before
+    each request (one small read of the journal head). The projection decides who is
+    who; it is the same code on both backends, so both give the same chronology.
+
+Reading as a reader
+    The access decision for a reader's request is evaluated *in Cypher*
+    (``graph.cypher.DECIDE``), and the fragment bodies a reader's answer is built from are
+    fetched with the same predicate (``BODIES_AS_READER``): a body the reader may not see
+    is never returned by the database for that request. The replica tells the query which
+    fragments mention a child of one of the reader's cases (the projection knows which
+    mention is the child); agency, grants, audience, named agencies and clearances are
+    checked by the database against the reader's entitlements, read afresh per request.
+
+Writing
+    ``append`` is one explicit write transaction: lock the journal's head node (writers
+    from every replica queue there), check duplicates and corrections, allocate seqs,
+    ``UNWIND`` the new fragments in, extend the audit chain, commit. The driver's managed
+    transactions retry transient errors (leader switch, deadlock) with backoff; the work
+    function is pure in Python state, so a retry repeats it exactly. Acknowledged means
+    committed: Neo4j's transaction log is flushed on commit.
+
+The ``neo4j`` driver is an optional extra (``pip install 'jigsaw-safeguarding[neo4j]'``),
+imported only when this backend is opened.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import hmac
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from graph import audit, cypher, registry
+from graph.access import FragmentAccess, Purpose, Reader, needed_clearances
+from graph.errors import NotFound, StoreError
+from graph.projection import FragmentText, Projection
+from graph.resolution import Matcher, ResolutionDecision, active_decisions, mention_key
+from graph.store import AppendOutcome, Store, body_hash, canonical_bytes, fragment_id
+from graph.view import ID_CHARS, ReaderView, SystemView, ViewSource
+
+_PAGE = 5_000  # fragments per read when catching up
+_BATCH = 1_000  # rows per UNWIND when writing
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class DriverMissing(StoreError):
+    """The neo4j driver is not installed."""
+
+
+def _driver_module() -> Any:
+    try:
+        import neo4j
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise DriverMissing(
+            "JIGSAW_BACKEND=neo4j needs the Neo4j driver: pip install 'jigsaw-safeguarding[neo4j]'"
+        ) from None
+    return neo4j
+
+
+class Neo4jStore(Store):
+    """The Store contract on Neo4j. Open with ``Neo4jStore.open(uri, user, password)``;
+    tests pass a driver of their own to ``__init__``."""
+
+    def __init__(
+        self,
+        driver: Any,
+        database: str = "neo4j",
+        *,
+        clock: Callable[[], str] = utc_now,
+        matcher: Matcher | None = None,
+    ) -> None:
+        self._driver = driver
+        self.database = database
+        self.clock = clock
+        self.matcher = matcher
+        self._lock = threading.RLock()
+        self._pseudonym_key = b""
+        self._decisions_at = -1
+        self._mention_decisions_cache: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
+        self._fid_seq: dict[str, int] = {}
+        self._case_cache: tuple[int, dict[str, tuple[int, int]], dict[int, frozenset[str]]] | None = None
+        self.projection = self._new_projection()
+        self._source = ViewSource(
+            projection=self.projection,
+            load=self._load,
+            fids=self._fids,
+            seq_of_prefix=self._seq_of_prefix,
+            cases_of=self._cases_of,
+            granted=self._granted_unused,
+            pseudonym=self._pseudonym,
+            case_anchors=self._case_anchors,
+            lock=self._lock,
+            matcher=matcher,
+            mention_decisions=lambda: self._mention_decisions_cache,
+        )
+        self._setup()
+        self._catch_up()
+
+    @classmethod
+    def open(
+        cls,
+        uri: str,
+        user: str,
+        password: str,
+        *,
+        database: str = "neo4j",
+        matcher: Matcher | None = None,
+        clock: Callable[[], str] = utc_now,
+    ) -> Neo4jStore:
+        """Connect (checking the server answers), create the constraints and indexes if
+        they are missing, and build this replica's projection from the journal."""
+        neo4j = _driver_module()
+        driver = neo4j.GraphDatabase.driver(uri, auth=(user, password))
+        try:
+            driver.verify_connectivity()
+        except Exception as exc:
+            driver.close()
+            raise StoreError(f"cannot reach Neo4j at {uri}: {type(exc).__name__}") from None
+        return cls(driver, database, clock=clock, matcher=matcher)
+
+    def close(self) -> None:
+        self._driver.close()
+
+    # ------------------------------------------------------------------ running Cypher
+
+    @staticmethod
+    def _run(tx: Any, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Run the statement ``graph.cypher.<name>`` with ``params`` in ``tx``."""
+        statement = getattr(cypher, name)
+        return [dict(record) for record in tx.run(statement, params)]
+
+    def _read(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """One statement in a managed read transaction (retried on transient errors)."""
+        with self._driver.session(database=self.database) as session:
+            return list(session.execute_read(lambda tx: self._run(tx, name, **params)))
+
+    def _write(self, work: Callable[[Any], Any]) -> Any:
+        """``work(tx)`` in one managed write transaction (retried on transient errors)."""
+        with self._driver.session(database=self.database) as session:
+            return session.execute_write(work)
+
+    def _setup(self) -> None:
+        with self._driver.session(database=self.database) as session:
+            for statement in cypher.CONSTRAINTS:
+                session.run(statement).consume()
+
+        def ensure(tx: Any) -> str:
+            rows = self._run(
+                tx, "ENSURE_META", pseudonym_key=secrets.token_hex(32), at=self.clock(), genesis=audit.GENESIS
+            )
+            return str(rows[0]["pseudonym_key"])
+
+        self._pseudonym_key = bytes.fromhex(self._write(ensure))
+
+    # ------------------------------------------------------------------ the projection
+
+    def _new_projection(self) -> Projection:
+        return Projection(text_source=self._details, matcher=self.matcher, docs=self._load)
+
+    def _rows(self, after: int) -> Iterator[tuple[int, str, dict[str, Any], int | None]]:
+        loads = orjson.loads
+        while True:
+            page = self._read("FRAGMENTS_AFTER", after=after, limit=_PAGE)
+            if not page:
+                return
+            for r in page:
+                self._fid_seq[r["fid"]] = r["seq"]
+                yield r["seq"], r["fid"], loads(r["body"]), r["supersedes"]
+            after = page[-1]["seq"]
+
+    def _catch_up(self) -> None:
+        """Project fragments committed since this replica last looked (by any replica)."""
+        with self._lock:
+            head = self._read("JOURNAL_HEAD")
+            last, decisions_at = (head[0]["last_seq"], head[0]["decisions"]) if head else (0, 0)
+            if decisions_at != self._decisions_at:
+                self._decisions_at = decisions_at
+                self._load_decisions()
+                if self.projection.last_seq:
+                    self._rebuild()
+                    return
+            if last == self.projection.last_seq:
+                return
+            was_enabled = gc.isenabled()
+            gc.disable()
+            try:
+                if self.projection.last_seq == 0:
+                    self.projection.build(lambda: self._rows(0))
+                else:
+                    self.projection.extend(self._rows(self.projection.last_seq))
+            finally:
+                if was_enabled:
+                    gc.enable()
+            self._case_cache = None
+
+    def _rebuild(self) -> None:
+        fresh = self._new_projection()
+        fresh.set_decisions(*self._mention_decisions_cache)
+        fresh.build(lambda: self._rows(0))
+        self.projection = fresh
+        self._source.projection = fresh
+        self._source.cache.clear()
+        self._case_cache = None
+
+    def replay(self) -> Projection:
+        """A fresh projection from the whole journal (for checks)."""
+        p = self._new_projection()
+        p.set_decisions(*self._mention_decisions_cache)
+        p.build(lambda: self._rows(0))
+        return p
+
+    def _load_decisions(self) -> None:
+        ds = active_decisions(self.resolution_decision_records())
+        seq_of = self._seqs_of([d.a[0] for d in ds] + [d.b[0] for d in ds])
+        joins: list[tuple[int, int]] = []
+        aparts: list[tuple[int, int]] = []
+        for d in ds:
+            if d.a[0] in seq_of and d.b[0] in seq_of:
+                pair = (mention_key(seq_of[d.a[0]], d.a[1]), mention_key(seq_of[d.b[0]], d.b[1]))
+                (joins if d.kind == "join" else aparts).append(pair)
+        self._mention_decisions_cache = (joins, aparts)
+        self.projection.set_decisions(joins, aparts)
+        self._source.cache.clear()
+
+    # ------------------------------------------------------------------ journal
+
+    def append(
+        self, docs: Sequence[dict[str, Any]], *, all_or_nothing: bool = False, actor: str = "import"
+    ) -> list[AppendOutcome]:
+        """Journal documents in one transaction (see ``Store.append``), then project them
+        here and write the derived graph of the people they touch."""
+        prepared = []
+        for i, doc in enumerate(docs):
+            fid = fragment_id(doc["agency"]["id"], doc["record_ref"])
+            body = canonical_bytes(doc)
+            prepared.append((i, fid, body, body_hash(body), doc))
+        at = self.clock()
+        with self._lock:
+            outcomes, rows = self._write(lambda tx: self._stage(tx, prepared, all_or_nothing, actor, at))
+            docs_by_seq = {o.seq: prepared[o.index][4] for o in outcomes if o.status == "accepted"}
+            if rows and rows[0]["seq"] == self.projection.last_seq + 1:
+                # nobody else wrote in between: project what we hold rather than read it back
+                self.projection.extend((r["seq"], r["fid"], docs_by_seq[r["seq"]], r["supersedes"]) for r in rows)
+                for r in rows:
+                    self._fid_seq[r["fid"]] = r["seq"]
+                self._case_cache = None
+            self._catch_up()
+            if rows:
+                self._write_derived([r["seq"] for r in rows])
+        return outcomes
+
+    def _stage(
+        self, tx: Any, prepared: list[Any], all_or_nothing: bool, actor: str, at: str
+    ) -> tuple[list[AppendOutcome], list[dict[str, Any]]]:
+        """One append inside its transaction. Pure in Python state: a retry redoes it all."""
+        last_seq = self._run(tx, "LOCK_JOURNAL")[0]["last_seq"]
+        wanted = {fid for _, fid, _, _, _ in prepared}
+        for _, _, _, _, doc in prepared:
+            sup = doc.get("supersedes")
+            if sup:
+                wanted.add(fragment_id(doc["agency"]["id"], sup["record_ref"]))
+        existing: dict[str, tuple[bytes, int, bool]] = {}
+        for k in range(0, len(wanted), _BATCH):
+            for r in self._run(tx, "EXISTING_FRAGMENTS", fids=sorted(wanted)[k : k + _BATCH]):
+                existing[r["fid"]] = (bytes.fromhex(r["hash"]), r["seq"], r["superseded"])
+        outcomes: list[AppendOutcome] = []
+        rows: list[dict[str, Any]] = []
+        pairs: list[dict[str, int]] = []  # (correction, the version it corrects)
+        superseded_now: set[int] = set()
+        next_seq = last_seq + 1
+        for i, fid, body, h, doc in prepared:
+            prior = existing.get(fid)
+            if prior is not None and prior[1] > 0:
+                if prior[0] == h:
+                    outcomes.append(AppendOutcome(i, "duplicate", fid, prior[1]))
+                else:
+                    outcomes.append(
+                        AppendOutcome(
+                            i,
+                            "rejected",
+                            fid,
+                            None,
+                            "record_ref",
+                            "this agency already shared a different fragment under this record reference; "
+                            "send a correction (supersedes) instead of reusing the reference",
+                        )
+                    )
+                continue
+            sup_seq = None
+            sup = doc.get("supersedes")
+            if sup:
+                found = existing.get(fragment_id(doc["agency"]["id"], sup["record_ref"]))
+                problem = None
+                if found is None:
+                    problem = "names no earlier fragment from this agency"
+                elif found[2] or found[1] in superseded_now:
+                    problem = "that fragment has already been superseded; correct its latest version"
+                if problem:
+                    outcomes.append(AppendOutcome(i, "rejected", fid, None, "supersedes.record_ref", problem))
+                    continue
+                assert found is not None
+                sup_seq = found[1]
+                superseded_now.add(sup_seq)
+                pairs.append({"seq": next_seq, "supersedes": sup_seq})
+            seq = next_seq
+            next_seq += 1
+            existing[fid] = (h, seq, False)
+            rows.append(_fragment_row(seq, fid, doc, body, h, sup_seq))
+            outcomes.append(AppendOutcome(i, "accepted", fid, seq))
+        if all_or_nothing and any(o.status == "rejected" for o in outcomes):
+            return [
+                AppendOutcome(o.index, "not_written", o.fragment_id) if o.status == "accepted" else o for o in outcomes
+            ], []
+        if rows:
+            for k in range(0, len(rows), _BATCH):
+                self._run(tx, "CREATE_FRAGMENTS", rows=rows[k : k + _BATCH])
+            if pairs:
+                self._run(tx, "LINK_CORRECTIONS", pairs=pairs)
+            self._run(tx, "SET_JOURNAL_HEAD", last_seq=next_seq - 1)
+            detail: dict[str, Any] = {"fragments": [r["fid"] for r in rows]}
+            corrections = [r["fid"] for r in rows if r["supersedes"] is not None]
+            if corrections:
+                detail["corrections"] = corrections
+            self._audit(tx, at=at, actor=actor, action="fragment.write", purpose=None, detail=detail)
+        return outcomes, rows
+
+    def get_fragment(self, fid: str) -> dict[str, Any] | None:
+        rows = self._read("FRAGMENT_BODY", fid=fid)
+        return orjson.loads(rows[0]["body"]) if rows else None
+
+    def fragment_count(self) -> int:
+        return int(self._read("FRAGMENT_COUNT")[0]["n"])
+
+    def _load(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Bodies for the store itself (projection, system view): never a reader's answer."""
+        out: dict[int, dict[str, Any]] = {}
+        want = list(seqs)
+        for k in range(0, len(want), _PAGE):
+            for r in self._read("FRAGMENT_BODIES", seqs=want[k : k + _PAGE]):
+                out[r["seq"]] = orjson.loads(r["body"])
+        return out
+
+    def _details(self, seqs: Iterable[int]) -> dict[int, FragmentText]:
+        out = {}
+        for r in self._read("FRAGMENT_TEXT", seqs=list(seqs)):
+            out[r["seq"]] = FragmentText(
+                r["fid"], r["record_ref"], r["recorded_at"], r["shared_at"], r["summary"], r["when_text"]
+            )
+        return out
+
+    def _fids(self, seqs: Iterable[int]) -> dict[int, str]:
+        frags = self.projection.fragments
+        return {s: frags[s].order for s in seqs if s in frags}
+
+    def _seqs_of(self, fids: Iterable[str]) -> dict[str, int]:
+        want = sorted(set(fids))
+        found = {f: self._fid_seq[f] for f in want if f in self._fid_seq}
+        missing = [f for f in want if f not in found]
+        if missing:
+            found.update({r["fid"]: r["seq"] for r in self._read("SEQS_OF_FIDS", fids=missing)})
+        return found
+
+    def _seq_of_prefix(self, prefix: str) -> int | None:
+        rows = self._read("FRAGMENT_BY_PREFIX", prefix="F" + prefix)
+        return rows[0]["seq"] if len(rows) == 1 else None
+
+    # ------------------------------------------------------------------ the derived graph
+
+    def _write_derived(self, seqs: Sequence[int]) -> None:
+        """Rewrite the people and events of the components these fragments touch."""
+        p = self.projection
+        pids: set[int] = set()
+        for s in seqs:
+            pids.update(p.mention_people(s))
+        people: set[int] = set()
+        frags: set[int] = set(seqs)
+        for pid in pids:
+            if pid not in people:
+                found_people, found_seqs = p.component(pid)
+                people |= found_people
+                frags |= found_seqs
+        people_rows, event_rows = self.derived_rows(p, people)
+
+        def work(tx: Any) -> None:
+            ordered = sorted(frags)
+            for k in range(0, len(ordered), _BATCH):
+                self._run(tx, "CLEAR_DERIVED", seqs=ordered[k : k + _BATCH])
+            for k in range(0, len(people_rows), _BATCH):
+                self._run(tx, "WRITE_PEOPLE", people=people_rows[k : k + _BATCH])
+            for k in range(0, len(event_rows), _BATCH):
+                self._run(tx, "WRITE_EVENTS", events=event_rows[k : k + _BATCH])
+
+        self._write(work)
+
+    def rewrite_derived(self) -> None:
+        """Write the whole derived graph from the journal (after a bulk import by
+        neo4j-admin, or if a replica stopped between a write and its derived graph)."""
+        self._catch_up()
+        with self._lock:
+            seqs = sorted(self.projection.fragments)
+            for k in range(0, len(seqs), 10 * _BATCH):
+                self._write_derived(seqs[k : k + 10 * _BATCH])
+
+    @staticmethod
+    def derived_rows(p: Projection, people: Iterable[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The derived graph of ``people`` (current fragments only) as rows to write."""
+        cur = p.is_current
+        keys: dict[int, str] = {}
+        rows = []
+        for pid in sorted(people):
+            person = p.people[pid]
+            mentions = sorted((s, i, role) for s, i, role in person.mentions if cur(s))
+            if not mentions:
+                continue
+            s0, i0, _ = mentions[0]
+            keys[pid] = f"P{p.fragments[s0].order[1 : 1 + ID_CHARS]}-{i0}"
+            rows.append(
+                {
+                    "key": keys[pid],
+                    "names": [v for v, _ in p.person_values(pid, "name", cur)],
+                    "dobs": [v for v, _ in p.person_values(pid, "dob", cur)],
+                    "mentions": [{"seq": s, "idx": i, "role": role} for s, i, role in mentions],
+                }
+            )
+        events = []
+        seen: set[int] = set()
+        for pid in keys:
+            for eid in p.events_of(pid, cur):
+                if eid in seen:
+                    continue
+                seen.add(eid)
+                ev = p.events[eid]
+                sources = sorted(s for s in ev.sources if cur(s))
+                if not sources:
+                    continue
+                events.append(
+                    {
+                        "key": f"E{p.fragments[sources[0]].order[1 : 1 + ID_CHARS]}",
+                        "kind": ev.kind,
+                        "start": ev.start,
+                        "end": ev.end,
+                        "precision": ev.precision,
+                        "sources": sources,
+                        "people": [
+                            {"key": keys[q], "role": role}
+                            for q, role, s in sorted(set(ev.people))
+                            if q in keys and cur(s)
+                        ],
+                        "places": [{"key": k, "text": k} for k in sorted({k for k, s in ev.place if cur(s)})],
+                    }
+                )
+        return rows, events
+
+    # ------------------------------------------------------------------ access
+
+    def _cases(self) -> tuple[dict[str, tuple[int, int]], dict[int, frozenset[str]]]:
+        """(case -> its child's mention, person -> their cases), as of now."""
+        at = self.projection.last_seq
+        if self._case_cache is None or self._case_cache[0] != at:
+            rows = self._read("CASES")
+            seqs = self._seqs_of(r["fragment_id"] for r in rows)
+            anchors: dict[str, tuple[int, int]] = {}
+            by_pid: dict[int, set[str]] = {}
+            for r in rows:
+                seq = seqs.get(r["fragment_id"])
+                if seq is None:
+                    continue
+                people = self.projection.mention_people(seq)
+                if r["mention"] < len(people):
+                    anchors[r["id"]] = (seq, r["mention"])
+                    by_pid.setdefault(people[r["mention"]], set()).add(r["id"])
+            self._case_cache = (at, anchors, {k: frozenset(v) for k, v in by_pid.items()})
+        return self._case_cache[1], self._case_cache[2]
+
+    def _case_anchors(self) -> dict[str, tuple[int, int]]:
+        return self._cases()[0]
+
+    def _cases_of(self, seq: int) -> frozenset[str]:
+        """The cases of the children fragment ``seq`` mentions."""
+        _, by_pid = self._cases()
+        p = self.projection
+        meta = p.fragments[seq]
+        out: frozenset[str] = frozenset()
+        if meta.event is not None and by_pid:
+            for pid, role, s in p.events[meta.event].people:
+                if s == seq and role == "child":
+                    out |= by_pid.get(pid, frozenset())
+        return out
+
+    @staticmethod
+    def _granted_unused(seq: int, agency: str, purpose: Purpose) -> bool:
+        raise AssertionError("on Neo4j the database decides grants (Neo4jReaderView.decision)")
+
+    def _pseudonym(self, viewing_agency: str, seq: int, mention: int) -> str:
+        msg = f"{viewing_agency}\x1f{seq}\x1f{mention}".encode()
+        return "#" + hmac.new(self._pseudonym_key, msg, hashlib.sha256).hexdigest()[:6].upper()
+
+    def reader_params(self, reader: Reader, purpose: Purpose) -> dict[str, Any]:
+        """The reader's entitlements as the access statements' parameters."""
+        return {
+            "agency": reader.agency,
+            "purpose": str(purpose),
+            "now": self.clock(),
+            "roles": sorted(str(r) for r in reader.roles),
+            "clearances": sorted(str(c) for c in reader.clearances),
+            "active": reader.active,
+        }
+
+    def decide_in_database(self, reader: Reader, purpose: Purpose, seqs: Sequence[int]) -> dict[int, str]:
+        """The policy's answer for each fragment, computed by Neo4j (``cypher.DECIDE``)."""
+        params = self.reader_params(reader, purpose)
+        on_case = [s for s in seqs if reader.cases & self._cases_of(s)]
+        out: dict[int, str] = {}
+        for k in range(0, len(seqs), _PAGE):
+            for r in self._read("DECIDE", seqs=list(seqs[k : k + _PAGE]), on_case=on_case, **params):
+                out[r["seq"]] = r["decision"]
+        return out
+
+    def bodies_as_reader(self, reader: Reader, purpose: Purpose, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The bodies of ``seqs`` that the database lets this reader see; no others."""
+        params = self.reader_params(reader, purpose)
+        on_case = [s for s in seqs if reader.cases & self._cases_of(s)]
+        out: dict[int, dict[str, Any]] = {}
+        for k in range(0, len(seqs), _PAGE):
+            for r in self._read("BODIES_AS_READER", seqs=list(seqs[k : k + _PAGE]), on_case=on_case, **params):
+                out[r["seq"]] = orjson.loads(r["body"])
+        return out
+
+    def reader(self, reader_id: str) -> Reader:
+        rows = self._read("GET_READER", id=reader_id)
+        if not rows:
+            raise NotFound("no such reader", field="reader_id")
+        return _reader(rows[0])
+
+    def view(self, reader_id: str, purpose: str) -> ReaderView:
+        self._catch_up()
+        reader = self.reader(reader_id)
+        p = registry.parse_purpose(purpose)
+        source = replace(self._source, load=lambda seqs: self.bodies_as_reader(reader, p, seqs))
+        return Neo4jReaderView(self, source, reader, p)
+
+    def system_view(self) -> ReaderView:
+        self._catch_up()
+        return SystemView(self._source)
+
+    # ------------------------------------------------------------------ audit
+
+    def _audit(self, tx: Any, *, at: str, actor: str, action: str, purpose: str | None, detail: dict[str, Any]) -> int:
+        """Extend the chain inside ``tx`` (the audit head node is locked first)."""
+        when, body, fids, pids = audit.prepare(at=at, actor=actor, action=action, purpose=purpose, detail=detail)
+        head = self._run(tx, "LOCK_AUDIT")[0]
+        seq = head["last_seq"] + 1
+        prev = bytes(head["head"])
+        h = audit.entry_hash(seq, when, actor, action, purpose, body, prev)
+        self._run(
+            tx,
+            "APPEND_AUDIT",
+            seq=seq,
+            at=when,
+            actor=actor,
+            action=action,
+            purpose=purpose,
+            detail=body.decode(),
+            prev_hash=prev,
+            hash=h,
+            refs=sorted(set(fids) | set(pids)),
+        )
+        return seq
+
+    def _change(self, by: str, action: str, detail: dict[str, Any], work: Callable[[Any], Any]) -> Any:
+        """A registry change and its audit entry in one write transaction."""
+        at = self.clock()
+
+        def both(tx: Any) -> Any:
+            out = work(tx)
+            self._audit(tx, at=at, actor=by, action=action, purpose=None, detail=detail)
+            return out
+
+        with self._lock:
+            return self._write(both)
+
+    def audit_read(self, view: ReaderView, action: str, detail: dict[str, Any]) -> None:
+        at = self.clock()
+        self._write(
+            lambda tx: self._audit(
+                tx, at=at, actor=view.reader.id, action=action, purpose=str(view.purpose), detail=detail
+            )
+        )
+
+    @staticmethod
+    def _entry(r: dict[str, Any]) -> audit.AuditEntry:
+        return audit.AuditEntry(
+            r["seq"],
+            r["at"],
+            r["actor"],
+            r["action"],
+            r["purpose"],
+            orjson.loads(r["detail"]),
+            bytes(r["prev_hash"]),
+            bytes(r["hash"]),
+        )
+
+    def audit_entries(
+        self,
+        *,
+        actor: str | None = None,
+        action_prefix: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        after_seq: int = 0,
+        limit: int = 100,
+    ) -> list[audit.AuditEntry]:
+        if not 1 <= limit <= 10_000:
+            raise ValueError("limit must be between 1 and 10000")
+        rows = self._read(
+            "AUDIT_ENTRIES",
+            after_seq=after_seq,
+            actor=actor,
+            actions=None if action_prefix is None else audit.action_names([action_prefix]),
+            since=None if since is None else audit.normalise_time(since),
+            until=None if until is None else audit.normalise_time(until),
+            limit=limit,
+        )
+        return [self._entry(r) for r in rows]
+
+    def audit_verify(self, public_key: Any = None, exported: Sequence[dict[str, Any]] = ()) -> audit.VerifyReport:
+        """Walk the chain from entry 1: every hash recomputed, every link and number checked.
+        (Signed checkpoints are kept by the embedded store only; here the exported ones
+        given are compared with the chain.)"""
+        prev, expected, after = audit.GENESIS, 1, 0
+        by_seq = {int(cp["seq"]): cp for cp in exported}
+        matched = 0
+        while True:
+            page = self._read("AUDIT_CHAIN", after_seq=after, limit=_PAGE)
+            if not page:
+                break
+            for r in page:
+                e = self._entry(r)
+                if e.seq != expected:
+                    return audit.VerifyReport(False, expected - 1, expected, "an entry is missing or renumbered")
+                body = orjson.dumps(e.detail, option=orjson.OPT_SORT_KEYS)
+                if (
+                    e.prev_hash != prev
+                    or audit.entry_hash(e.seq, e.at, e.actor, e.action, e.purpose, body, prev) != e.hash
+                ):
+                    return audit.VerifyReport(False, expected - 1, e.seq, "this entry is not what was written")
+                cp = by_seq.get(e.seq)
+                if cp is not None:
+                    if bytes.fromhex(str(cp["hash"])) != e.hash:
+                        return audit.VerifyReport(False, expected - 1, e.seq, "differs from an exported checkpoint")
+                    matched += 1
+                prev, expected = e.hash, expected + 1
+            after = page[-1]["seq"]
+        return audit.VerifyReport(True, expected - 1, checkpoints=matched)
+
+    def fragments_about(self, person_id: str) -> list[str]:
+        """Every fragment (any version) mentioning the person a person id names, as the store resolves them."""
+        self._catch_up()
+        head, _, idx = person_id.partition("-")
+        seq = self._seq_of_prefix(head[1:].lower()) if head.startswith("P") and idx.isdigit() else None
+        people = self.projection.mention_people(seq) if seq is not None else []
+        if seq is None or int(idx) >= len(people):
+            raise NotFound("no such person", field="person_id")
+        seqs = {s for s, _, _ in self.projection.people[people[int(idx)]].mentions}
+        return sorted(self._fids(seqs).values())
+
+    def who_saw(self, person_id: str) -> list[audit.AuditEntry]:
+        ids = [*self.fragments_about(person_id), person_id]
+        rows = self._read("AUDIT_CONCERNING", ids=ids, actions=audit.action_names(["read.", "disclosure."]))
+        return [self._entry(r) for r in rows]
+
+    def disclosures(self, person_id: str | None = None) -> list[audit.AuditEntry]:
+        actions = audit.action_names(["disclosure.", "share.decision"])
+        if person_id is None:
+            return [self._entry(r) for r in self._read("AUDIT_BY_ACTIONS", actions=actions)]
+        ids = [*self.fragments_about(person_id), person_id]
+        return [self._entry(r) for r in self._read("AUDIT_CONCERNING", ids=ids, actions=actions)]
+
+    # ------------------------------------------------------------------ readers, cases, tokens
+
+    def put_reader(
+        self,
+        by: str,
+        *,
+        reader_id: str,
+        agency: str,
+        roles: Iterable[str],
+        clearances: Iterable[str] = (),
+        display_name: str = "",
+        active: bool = True,
+    ) -> Reader:
+        if not reader_id.strip():
+            raise registry.InvalidRecord("a reader needs an id", field="reader_id")
+        if not agency.strip():
+            raise registry.InvalidRecord("a reader needs an agency", field="agency")
+        r, c = registry._roles(roles), registry._clearances(clearances)
+        at = self.clock()
+        self._change(
+            by,
+            "reader.change",
+            {"reader": reader_id, "agency": agency, "active": active},
+            lambda tx: self._run(
+                tx,
+                "PUT_READER",
+                id=reader_id,
+                agency=agency,
+                display_name=display_name,
+                roles=sorted(str(x) for x in r),
+                clearances=sorted(str(x) for x in c),
+                active=active,
+                at=at,
+            ),
+        )
+        return self.reader(reader_id)
+
+    def set_reader_active(self, by: str, reader_id: str, active: bool) -> None:
+        at = self.clock()
+
+        def work(tx: Any) -> None:
+            if not self._run(tx, "SET_READER_ACTIVE", id=reader_id, active=active, at=at):
+                raise NotFound("no such reader", field="reader_id")
+
+        self._change(by, "reader.change", {"reader": reader_id, "active": active}, work)
+
+    def list_readers(self) -> list[Reader]:
+        return [_reader(r) for r in self._read("LIST_READERS")]
+
+    def open_case(self, by: str, case_id: str, person_id: str) -> None:
+        if not case_id.strip():
+            raise registry.InvalidRecord("a case needs an id", field="case_id")
+        fid, mention = self.person_anchor(person_id)
+        at = self.clock()
+
+        def work(tx: Any) -> None:
+            made = self._run(tx, "OPEN_CASE", id=case_id, fragment_id=fid, mention=mention, at=at, by=by)
+            if not made:
+                raise registry.InvalidRecord("a case with this id is already open", field="case_id")
+
+        self._change(by, "case.change", {"case": case_id, "opened": True, "people": [person_id]}, work)
+        self._case_cache = None
+
+    def person_anchor(self, person_id: str) -> tuple[str, int]:
+        """The fragment id and mention index a person id names."""
+        head, _, idx = person_id.partition("-")
+        seq = self._seq_of_prefix(head[1:].lower()) if head.startswith("P") and idx.isdigit() else None
+        if seq is None:
+            raise NotFound("no such person", field="person_id")
+        self._catch_up()
+        return self._fids([seq])[seq], int(idx)
+
+    def set_membership(self, by: str, case_id: str, reader_id: str, member: bool) -> None:
+        self.reader(reader_id)
+
+        def work(tx: Any) -> None:
+            name = "ADD_MEMBER" if member else "REMOVE_MEMBER"
+            if not self._run(tx, name, reader_id=reader_id, case_id=case_id):
+                raise NotFound("no such case", field="case_id")
+
+        self._change(by, "case.change", {"case": case_id, "reader": reader_id, "member": member}, work)
+
+    def issue_token(self, by: str, reader_id: str, expires_at: str | None = None) -> tuple[str, str]:
+        self.reader(reader_id)
+        expires = registry._instant(expires_at, "expires_at")
+        token = "jgs_" + secrets.token_urlsafe(32)
+        tid = "T" + secrets.token_hex(6)
+        at = self.clock()
+        self._change(
+            by,
+            "token.issue",
+            {"reader": reader_id, "token": tid},
+            lambda tx: self._run(
+                tx,
+                "ISSUE_TOKEN",
+                id=tid,
+                reader_id=reader_id,
+                hash=registry.token_hash(token),
+                at=at,
+                expires_at=expires,
+            ),
+        )
+        return tid, token
+
+    def revoke_token(self, by: str, token_id: str) -> None:
+        at = self.clock()
+        found: list[str] = []
+
+        def work(tx: Any) -> None:
+            rows = self._run(tx, "REVOKE_TOKEN", id=token_id, at=at)
+            if not rows:
+                raise NotFound("no such token", field="token_id")
+            found[:] = [rows[0]["reader_id"]]
+
+        # the audit entry names the reader, known only inside the transaction
+        def both(tx: Any) -> None:
+            work(tx)
+            self._audit(
+                tx, at=at, actor=by, action="token.revoke", purpose=None, detail={"reader": found[0], "token": token_id}
+            )
+
+        with self._lock:
+            self._write(both)
+
+    def list_tokens(self, reader_id: str | None = None) -> list[registry.TokenInfo]:
+        return [
+            registry.TokenInfo(r["id"], r["reader_id"], r["created_at"], r["expires_at"], r["revoked_at"])
+            for r in self._read("LIST_TOKENS", reader_id=reader_id)
+        ]
+
+    def reader_for_token(self, token: str) -> str | None:
+        rows = self._read("READER_FOR_TOKEN", hash=registry.token_hash(token), now=self.clock())
+        return str(rows[0]["id"]) if rows else None
+
+    # ------------------------------------------------------------------ share decisions
+
+    def request_share(
+        self, reader_id: str, *, holder_agency: str, person_id: str, purpose: str, need: str, urgency: str
+    ) -> registry.ShareRequest:
+        requester = self.reader(reader_id)
+        registry.parse_purpose(purpose)
+        if urgency not in registry.URGENCIES:
+            raise registry.InvalidRecord(f"use one of: {', '.join(registry.URGENCIES)}", field="urgency")
+        req = registry.ShareRequest(
+            "R" + secrets.token_hex(6),
+            self.clock(),
+            requester.id,
+            requester.agency,
+            registry._need(holder_agency, "holder_agency"),
+            registry._need(person_id, "person_id"),
+            purpose,
+            registry._need(need, "need"),
+            urgency,
+        )
+        detail = {"request": req.id, "holder_agency": holder_agency, "people": [person_id], "urgency": urgency}
+
+        def work(tx: Any) -> None:
+            self._run(tx, "CREATE_REQUEST", **req.__dict__)
+            self._audit(tx, at=req.at, actor=reader_id, action="share.request", purpose=purpose, detail=detail)
+
+        with self._lock:
+            self._write(work)
+        return req
+
+    def share_request(self, request_id: str) -> registry.ShareRequest:
+        rows = self._read("GET_REQUEST", id=request_id)
+        if not rows:
+            raise NotFound("no such request", field="request_id")
+        return registry.ShareRequest(**rows[0])
+
+    def share_requests(self, agency: str) -> list[registry.ShareRequest]:
+        return [registry.ShareRequest(**r) for r in self._read("REQUESTS_FOR", agency=agency)]
+
+    def decide_share(
+        self,
+        reader_id: str,
+        request_id: str,
+        *,
+        outcome: str,
+        necessity: str,
+        proportionality: str,
+        lawful_basis: str,
+        released: Sequence[str] = (),
+        special_condition: str | None = None,
+        family_told: bool,
+        family_not_told_reason: str | None = None,
+        expires_at: str | None = None,
+        reconsiders: str | None = None,
+    ) -> registry.ShareDecision:
+        reader = self.reader(reader_id)
+        req = self.share_request(request_id)
+        if reader.agency != req.holder_agency or not reader.active:
+            raise registry.InvalidRecord("only the agency asked may decide", field="decided_by")
+        found = {r["fid"]: r for r in self._read("SEQS_OF_FIDS", fids=sorted(set(released)))}
+        bodies = []
+        for fid in released:
+            r = found.get(fid)
+            if r is None or r["agency"] != reader.agency:
+                raise NotFound("no fragment of your agency has this id", field="released")
+            bodies.append(r["body"].encode())
+        if outcome not in registry.OUTCOMES:
+            raise registry.InvalidRecord(f"use one of: {', '.join(registry.OUTCOMES)}", field="outcome")
+        expires = registry._instant(expires_at, "expires_at")
+        if outcome == "do_not_share" and released:
+            raise registry.InvalidRecord("a decision not to share releases nothing", field="released")
+        if outcome != "do_not_share" and not released:
+            raise registry.InvalidRecord("say exactly which fragments are released", field="released")
+        if not family_told and not (family_not_told_reason or "").strip():
+            raise registry.InvalidRecord("say why the family was not told", field="family_not_told_reason")
+        if reconsiders is not None:
+            prior = self._read("DECISION_REQUEST", id=reconsiders)
+            if not prior or prior[0]["request_id"] != req.id:
+                raise registry.InvalidRecord("names no earlier decision on this request", field="reconsiders")
+        digest = hashlib.sha256(b"".join(sorted(bodies))).hexdigest()
+        at = self.clock()
+        dec = registry.ShareDecision(
+            "D" + secrets.token_hex(6),
+            req.id,
+            reconsiders,
+            at,
+            reader.id,
+            outcome,
+            registry._need(necessity, "necessity"),
+            registry._need(proportionality, "proportionality"),
+            registry._need(lawful_basis, "lawful_basis"),
+            special_condition,
+            sorted(released),
+            digest,
+            family_told,
+            family_not_told_reason,
+            expires,
+            at,
+        )
+        grants = [
+            {
+                "decision_id": dec.id,
+                "agency": req.agency,
+                "fragment_id": fid,
+                "purpose": req.purpose,
+                "expires_at": expires,
+            }
+            for fid in dec.released
+        ]
+        detail: dict[str, Any] = {
+            "request": req.id,
+            "decision": dec.id,
+            "outcome": outcome,
+            "to_agency": req.agency,
+            "fragments": list(dec.released),
+            "digest": digest,
+            "family_told": family_told,
+        }
+        if reconsiders:
+            detail["reconsiders"] = reconsiders
+
+        def work(tx: Any) -> None:
+            if reconsiders is not None:
+                self._run(tx, "REVOKE_GRANTS", decision_id=reconsiders, at=at)
+            self._run(tx, "CREATE_DECISION", decision=dec.__dict__, grants=grants)
+            self._audit(tx, at=at, actor=reader_id, action="share.decision", purpose=req.purpose, detail=detail)
+
+        with self._lock:
+            self._write(work)
+        return dec
+
+    def share_records(self, request_id: str | None = None) -> list[registry.ShareDecision]:
+        out = []
+        for r in self._read("SHARE_DECISIONS", request_id=request_id):
+            d: dict[str, Any] = dict(r["decision"])
+            values: dict[str, Any] = {k: d.get(k) for k in registry.ShareDecision.__dataclass_fields__}
+            out.append(registry.ShareDecision(**values))
+        return out
+
+    # ------------------------------------------------------------------ resolution decisions
+
+    def resolution_decision_records(self) -> list[ResolutionDecision]:
+        return [
+            ResolutionDecision(
+                r["id"],
+                r["kind"],
+                (r["a_fid"], r["a_idx"]),
+                (r["b_fid"], r["b_idx"]),
+                r["reason"],
+                r["by"],
+                r["at"],
+                r["undoes"],
+                orjson.loads(r["evidence"]) if r["evidence"] else None,
+            )
+            for r in self._read("RESOLUTION_DECISIONS")
+        ]
+
+    def add_resolution_decision(self, d: ResolutionDecision) -> None:
+        """Record a reviewer's decision as made (moving a store between backends keeps them)."""
+
+        def work(tx: Any) -> None:
+            self._run(
+                tx,
+                "ADD_RESOLUTION_DECISION",
+                kind=d.kind,
+                a_fid=d.a[0],
+                a_idx=d.a[1],
+                b_fid=d.b[0],
+                b_idx=d.b[1],
+                reason=d.reason,
+                by=d.decided_by,
+                at=d.decided_at,
+                undoes=d.undoes,
+                evidence=None if d.evidence is None else orjson.dumps(d.evidence).decode(),
+            )
+            self._audit(
+                tx,
+                at=self.clock(),
+                actor=d.decided_by,
+                action="resolution.decision",
+                purpose=None,
+                detail={"kind": d.kind, "imported": True},
+            )
+
+        with self._lock:
+            self._write(work)
+
+    # ------------------------------------------------------------------ moving between backends
+
+    def journal(self, after: int = 0) -> Iterator[tuple[int, str, dict[str, Any], int | None]]:
+        """Every fragment version after ``after``: (seq, id, document, seq it supersedes)."""
+        return self._rows(after)
+
+    def cases(self) -> list[tuple[str, str, int]]:
+        return sorted((r["id"], r["fragment_id"], r["mention"]) for r in self._read("CASES"))
+
+    @property
+    def pseudonym_key(self) -> str:
+        return self._pseudonym_key.hex()
+
+    def set_pseudonym_key(self, by: str, key: str) -> None:
+        raw = bytes.fromhex(key)
+        self._change(
+            by,
+            "marking.change",
+            {"pseudonym_key": "replaced"},
+            lambda tx: self._run(tx, "SET_PSEUDONYM_KEY", pseudonym_key=key),
+        )
+        self._pseudonym_key = raw
+        self._source.cache.clear()
+
+    def all_share_records(self) -> tuple[list[registry.ShareRequest], list[registry.ShareDecision]]:
+        return [registry.ShareRequest(**r) for r in self._read("ALL_REQUESTS")], self.share_records()
+
+    def restore_share_records(
+        self, by: str, requests: list[registry.ShareRequest], decided: list[registry.ShareDecision]
+    ) -> None:
+        by_id = {r.id: r for r in requests}
+        revoked = {d.reconsiders: d.at for d in decided if d.reconsiders}
+        grants = [
+            {
+                "decision_id": d.id,
+                "agency": by_id[d.request_id].agency,
+                "fragment_id": fid,
+                "purpose": by_id[d.request_id].purpose,
+                "expires_at": d.expires_at,
+                "revoked_at": revoked.get(d.id),
+            }
+            for d in decided
+            for fid in d.released
+        ]
+        self._change(
+            by,
+            "marking.change",
+            {"share_records": "restored", "decisions": len(decided)},
+            lambda tx: self._run(
+                tx,
+                "RESTORE_SHARES",
+                requests=[r.__dict__ for r in requests],
+                decisions=[d.__dict__ for d in decided],
+                grants=grants,
+            ),
+        )
+
+
+def _fragment_row(seq: int, fid: str, doc: dict[str, Any], body: bytes, h: bytes, sup: int | None) -> dict[str, Any]:
+    """A Fragment node's properties: the body and what access is decided on."""
+    access = FragmentAccess.of(doc)
+    ev = doc.get("event") or {}
+    return {
+        "seq": seq,
+        "fid": fid,
+        "agency": access.agency,
+        "record_ref": doc["record_ref"],
+        "hash": h.hex(),
+        "body": body.decode(),
+        "supersedes": sup,
+        # a retraction is never a current version (as graph.projection.FragmentMeta)
+        "current": not (doc.get("supersedes") or {}).get("retract"),
+        "audience": access.audience,
+        "named_agencies": sorted(access.named_agencies),
+        "needs": sorted(str(c) for c in needed_clearances(access.special)),
+        "existence_visible": access.existence_visible,
+        "recorded_at": doc["recorded_at"],
+        "shared_at": doc["shared_at"],
+        "summary": ev.get("summary"),
+        "when_text": (ev.get("when") or {}).get("text"),
+    }
+
+
+def _reader(r: dict[str, Any]) -> Reader:
+    return Reader(
+        id=r["id"],
+        agency=r["agency"],
+        roles=registry._roles(r["roles"] or ()),
+        cases=frozenset(r["cases"] or ()),
+        clearances=registry._clearances(r["clearances"] or ()),
+        active=bool(r["active"]),
+        display_name=r["display_name"] or "",
+    )
+
+
+class Neo4jReaderView(ReaderView):
+    """A reader's view whose access decisions and fragment bodies come from Neo4j.
+
+    Everything else (resolving the reader's part, chronology, network) is the shared
+    code of ``graph.view``, so both backends answer alike."""
+
+    def __init__(self, store: Neo4jStore, source: ViewSource, reader: Reader, purpose: Purpose) -> None:
+        super().__init__(source, reader, purpose)
+        self._store = store
+
+    def decision(self, seq: int) -> Any:
+        from graph.access import Decision
+
+        d = self._decisions.get(seq)
+        if d is None:
+            # decide the whole component at once: one round trip for a chronology
+            seqs = {seq}
+            for pid in self._p.mention_people(seq):
+                seqs |= self._component(pid)[1]
+            want = sorted(s for s in seqs if s not in self._decisions)
+            for s, answer in self._store.decide_in_database(self.reader, self.purpose, want).items():
+                self._decisions[s] = Decision(answer)
+            d = self._decisions.setdefault(seq, Decision.absent)
+        return d
+
+    def fragment_count(self) -> int:
+        seqs = sorted(self._p.fragments)
+        decided = self._store.decide_in_database(self.reader, self.purpose, seqs)
+        return sum(1 for s in seqs if self._p.is_current(s) and decided.get(s) == "see")

@@ -1,0 +1,240 @@
+"""Moving a Jigsaw store between backends (embedded SQLite <-> Neo4j), and checking the move.
+
+``copy_store(src, dst)`` replays the journal into an empty store in its own order, so
+every fragment keeps its id and its place, then copies what access is decided on
+(readers, cases and memberships, share requests and decisions with their grants), the
+reviewers' resolution decisions, and the pseudonym key (identity-protected people keep
+their pseudonyms). Each step is transactional on the destination; a copy stopped part
+way is started again on an emptied destination.
+
+For a large store, ``write_admin_csv`` writes the journal as the CSV files
+``neo4j-admin database import full`` reads (much faster than transactions at millions of
+fragments); ``copy_store(..., fragments=False)`` then copies the rest.
+
+``differences(a, b)`` is the check: every person's chronology, as the store itself
+resolves them, must be the same in both (docs/scaling.md, "Moving between backends").
+
+Not moved: bearer tokens (issue new ones: a token's hash is a credential) and the audit
+trail, which stays with the old store (keep it, read-only, for as long as audit records
+are kept; ``jigsaw audit verify`` still checks it there). The destination's own audit
+records the move.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from graph.access import FragmentAccess, needed_clearances
+from graph.projection import Projection
+from graph.store import Store, body_hash, canonical_bytes
+from graph.view import ID_CHARS
+
+Row = tuple[int, str, dict[str, Any], int | None]
+
+
+@dataclass
+class CopyReport:
+    fragments: int = 0
+    readers: int = 0
+    cases: int = 0
+    share_decisions: int = 0
+    resolution_decisions: int = 0
+
+
+class MoveError(Exception):
+    """The destination is not empty, or a fragment did not land where it was."""
+
+
+def copy_store(src: Any, dst: Any, *, by: str, fragments: bool = True, batch: int = 1000) -> CopyReport:
+    """Copy ``src`` into the empty store ``dst`` (see the module docstring)."""
+    report = CopyReport()
+    if fragments:
+        if dst.fragment_count():
+            raise MoveError("the destination already holds fragments: move into an empty store")
+        chunk: list[Row] = []
+        for row in src.journal():
+            chunk.append(row)
+            if len(chunk) >= batch:
+                report.fragments += _append(dst, chunk, by)
+                chunk = []
+        if chunk:
+            report.fragments += _append(dst, chunk, by)
+    dst.set_pseudonym_key(by, src.pseudonym_key)
+    for d in src.resolution_decision_records():
+        dst.add_resolution_decision(d)
+        report.resolution_decisions += 1
+    readers = src.list_readers()
+    for r in readers:
+        dst.put_reader(
+            by,
+            reader_id=r.id,
+            agency=r.agency,
+            roles=sorted(r.roles),
+            clearances=sorted(r.clearances),
+            display_name=r.display_name,
+            active=r.active,
+        )
+        report.readers += 1
+    for case_id, fid, mention in src.cases():
+        dst.open_case(by, case_id, f"P{fid[1 : 1 + ID_CHARS]}-{mention}")
+        report.cases += 1
+    for r in readers:
+        for case_id in sorted(r.cases):
+            dst.set_membership(by, case_id, r.id, True)
+    requests, decided = src.all_share_records()
+    if requests:
+        dst.restore_share_records(by, requests, decided)
+    report.share_decisions = len(decided)
+    if not fragments and hasattr(dst, "rewrite_derived"):  # a bulk import brought the journal only
+        dst.rewrite_derived()
+    return report
+
+
+def _append(dst: Store, rows: list[Row], by: str) -> int:
+    outcomes = dst.append([doc for _, _, doc, _ in rows], all_or_nothing=True, actor=by)
+    for (seq, fid, _, _), o in zip(rows, outcomes, strict=True):
+        if o.status != "accepted" or o.fragment_id != fid or o.seq != seq:
+            raise MoveError(f"fragment {fid} (seq {seq}) came out {o.status} as seq {o.seq}: {o.reason or ''}")
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------- neo4j-admin CSV
+
+FRAGMENT_HEADER = [
+    "fid:ID(Fragment)",
+    "seq:long",
+    "agency",
+    "record_ref",
+    "hash",
+    "body",
+    "supersedes:long",
+    "superseded_by:long",
+    "current:boolean",
+    "audience",
+    "named_agencies:string[]",
+    "needs:string[]",
+    "existence_visible:boolean",
+    "recorded_at",
+    "shared_at",
+    "summary",
+    "when_text",
+    ":LABEL",
+]
+
+
+def write_admin_csv(src: Any, folder: Path) -> list[Path]:
+    """The journal as CSV files for ``neo4j-admin database import full`` (the command
+    to run is in docs/scaling.md). Returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frag_path, agency_path = folder / "fragments.csv", folder / "agencies.csv"
+    held_path, sup_path, meta_path = folder / "held_by.csv", folder / "supersedes.csv", folder / "meta.csv"
+    rows = list(src.journal())
+    superseded_by = {sup: seq for seq, _, _, sup in rows if sup is not None}
+    fid_of = {seq: fid for seq, fid, _, _ in rows}
+    agencies: set[str] = set()
+    with (
+        frag_path.open("w", newline="") as f,
+        held_path.open("w", newline="") as h,
+        sup_path.open("w", newline="") as s,
+    ):
+        fw, hw, sw = csv.writer(f), csv.writer(h), csv.writer(s)
+        fw.writerow(FRAGMENT_HEADER)
+        hw.writerow([":START_ID(Fragment)", ":END_ID(Agency)", ":TYPE"])
+        sw.writerow([":START_ID(Fragment)", ":END_ID(Fragment)", ":TYPE"])
+        for seq, fid, doc, sup in rows:
+            body = canonical_bytes(doc)
+            access = FragmentAccess.of(doc)
+            ev = doc.get("event") or {}
+            agencies.add(access.agency)
+            retracted = bool((doc.get("supersedes") or {}).get("retract"))
+            fw.writerow(
+                [
+                    fid,
+                    seq,
+                    access.agency,
+                    doc["record_ref"],
+                    body_hash(body).hex(),
+                    body.decode(),
+                    "" if sup is None else sup,
+                    superseded_by.get(seq, ""),
+                    str(seq not in superseded_by and not retracted).lower(),
+                    access.audience,
+                    ";".join(sorted(access.named_agencies)),
+                    ";".join(sorted(str(c) for c in needed_clearances(access.special))),
+                    str(access.existence_visible).lower(),
+                    doc["recorded_at"],
+                    doc["shared_at"],
+                    ev.get("summary", ""),
+                    (ev.get("when") or {}).get("text", ""),
+                    "Fragment",
+                ]
+            )
+            hw.writerow([fid, access.agency, "HELD_BY"])
+            if sup is not None:
+                sw.writerow([fid, fid_of[sup], "SUPERSEDES"])
+    with agency_path.open("w", newline="") as a:
+        aw = csv.writer(a)
+        aw.writerow(["id:ID(Agency)", ":LABEL"])
+        for agency in sorted(agencies):
+            aw.writerow([agency, "Agency"])
+    with meta_path.open("w", newline="") as m:
+        mw = csv.writer(m)
+        mw.writerow(["key:ID(Meta)", "last_seq:long", "decisions:long", "pseudonym_key", ":LABEL"])
+        mw.writerow(["journal", rows[-1][0] if rows else 0, 0, src.pseudonym_key, "Meta"])
+    return [frag_path, agency_path, held_path, sup_path, meta_path]
+
+
+def read_admin_csv(folder: Path) -> Iterator[Row]:
+    """The journal back from ``write_admin_csv``'s files, checking each body's hash."""
+    csv.field_size_limit(1 << 30)
+    with (folder / "fragments.csv").open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        if header != FRAGMENT_HEADER:
+            raise MoveError(f"{folder / 'fragments.csv'}: not a Jigsaw fragments file (header differs)")
+        col = {name.split(":")[0] or name: i for i, name in enumerate(header)}
+        for row in reader:
+            body = row[col["body"]].encode()
+            if body_hash(body).hex() != row[col["hash"]]:
+                raise MoveError(f"fragment {row[col['fid']]}: its body does not match its hash")
+            sup = row[col["supersedes"]]
+            yield int(row[col["seq"]]), row[col["fid"]], orjson.loads(body), int(sup) if sup else None
+
+
+# ---------------------------------------------------------------------------- the check
+
+
+def person_ids(store: Any) -> list[str]:
+    """Every person the store resolves, by the id a reader would use (their earliest
+    current mention)."""
+    p: Projection = store.system_view()._p
+    out = []
+    for pid, person in p.people.items():
+        current = sorted((s, i) for s, i, _ in person.mentions if p.is_current(s))
+        if current:
+            s, i = current[0]
+            out.append(f"P{p.fragments[s].order[1 : 1 + ID_CHARS]}-{i}")
+        del pid
+    return sorted(out)
+
+
+def differences(a: Store, b: Store, *, limit: int = 20) -> list[str]:
+    """The people whose chronology differs between two stores (empty: the same)."""
+    out: list[str] = []
+    ids_a, ids_b = person_ids(a), person_ids(b)
+    if ids_a != ids_b:
+        only = sorted(set(ids_a) ^ set(ids_b))
+        out.append(f"{len(only)} people are in one store only, e.g. {', '.join(only[:3])}")
+    va, vb = a.system_view(), b.system_view()
+    for pid in ids_a:
+        if pid in ids_b and va.chronology(pid) != vb.chronology(pid):
+            out.append(f"{pid}: the chronologies differ")
+            if len(out) >= limit:
+                break
+    return out

@@ -1,0 +1,460 @@
+"""A stand-in for a Neo4j server, for tests only: no Neo4j can be installed on our
+development and CI machines.
+
+It is NOT a Cypher engine. It knows each statement of ``graph.cypher`` by name and does
+what that statement means, on Python dicts, so that the Neo4j backend's own Python
+(transactions, batching, seq allocation, the audit chain, the registry, the reader's
+view over decisions and bodies from the database) runs end to end in the normal suite.
+What it cannot check is that the Cypher text means what this file does: that is what
+the live tests (``NEO4J_URI``) are for, and ``tests/test_cypher.py`` checks the text with
+Neo4j's own parser and the parameters each call passes against the ones each statement
+uses (``calls`` records them).
+
+Write transactions are atomic (the state is copied first and put back on an error), and
+the driver's interface is the part ``Neo4jStore`` uses: ``session(database=)``,
+``session.run``, ``execute_read``, ``execute_write``, ``tx.run(statement, params)``,
+``close``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from graph import cypher
+from graph.access import Decision, FragmentAccess, Purpose, Reader, Role, decide
+
+_NAMES = {text: name for name, text in cypher.statements().items()}
+
+
+class _State:
+    def __init__(self) -> None:
+        self.meta: dict[str, dict[str, Any]] = {}
+        self.fragments: dict[int, dict[str, Any]] = {}
+        self.by_fid: dict[str, int] = {}
+        self.people: dict[str, dict[str, Any]] = {}
+        self.events: dict[str, dict[str, Any]] = {}
+        self.readers: dict[str, dict[str, Any]] = {}
+        self.cases: dict[str, dict[str, Any]] = {}
+        self.members: set[tuple[str, str]] = set()
+        self.tokens: dict[str, dict[str, Any]] = {}
+        self.requests: dict[str, dict[str, Any]] = {}
+        self.decisions: dict[str, dict[str, Any]] = {}
+        self.grants: list[dict[str, Any]] = []
+        self.resolution: list[dict[str, Any]] = []
+        self.audit: list[dict[str, Any]] = []
+        self.refs: dict[str, set[int]] = {}
+
+
+class Emulator:
+    """The driver object ``Neo4jStore(driver)`` takes."""
+
+    def __init__(self, transient_failures: int = 0, *, atomic: bool = True) -> None:
+        self.state = _State()
+        # copying the state per write makes rollback exact; the benchmark turns it off
+        self.copy_on_write = atomic
+        self.calls: list[tuple[str, frozenset[str]]] = []
+        self.closed = False
+        # fail each write transaction this many times at commit, as a cluster does when
+        # its leader changes: the driver then runs the work again (``execute_write``)
+        self.transient_failures = transient_failures
+        self.attempts = 0
+
+    # the driver's interface
+    def session(self, database: str = "neo4j") -> _Session:
+        return _Session(self)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def run(self, statement: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        name = _NAMES.get(statement)
+        if name is None:
+            raise AssertionError(f"a statement that is not in graph.cypher: {statement[:80]!r}")
+        params = params or {}
+        self.calls.append((name, frozenset(params)))
+        if name.startswith("CONSTRAINTS["):
+            return []
+        handler: Callable[[Emulator, dict[str, Any]], list[dict[str, Any]]] = getattr(self, "_" + name.lower())
+        return handler(params)
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        if not self.copy_on_write:
+            yield
+            return
+        saved = copy.deepcopy(self.state)
+        try:
+            yield
+        except BaseException:
+            self.state = saved
+            raise
+
+    # ------------------------------------------------------------------ statements
+
+    def _ensure_meta(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        m = self.state.meta
+        m.setdefault("journal", {"last_seq": 0, "decisions": 0, "pseudonym_key": p["pseudonym_key"]})
+        m.setdefault("audit", {"last_seq": 0, "head": p["genesis"]})
+        return [{"pseudonym_key": m["journal"]["pseudonym_key"]}]
+
+    def _lock_journal(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"last_seq": self.state.meta["journal"]["last_seq"]}]
+
+    def _journal_head(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        j = self.state.meta.get("journal")
+        return [] if j is None else [{"last_seq": j["last_seq"], "decisions": j["decisions"]}]
+
+    def _existing_fragments(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        for fid in p["fids"]:
+            seq = self.state.by_fid.get(fid)
+            if seq is not None:
+                f = self.state.fragments[seq]
+                out.append(
+                    {"fid": fid, "hash": f["hash"], "seq": seq, "superseded": f.get("superseded_by") is not None}
+                )
+        return out
+
+    def _create_fragments(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        for row in p["rows"]:
+            if row["seq"] in self.state.fragments or row["fid"] in self.state.by_fid:
+                raise AssertionError("constraint violated: fragment seq and fid are unique")
+            self.state.fragments[row["seq"]] = dict(row)
+            self.state.by_fid[row["fid"]] = row["seq"]
+        return []
+
+    def _link_corrections(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        for pair in p["pairs"]:
+            old = self.state.fragments[pair["supersedes"]]
+            old["superseded_by"] = pair["seq"]
+            old["current"] = False
+        return []
+
+    def _set_journal_head(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        self.state.meta["journal"]["last_seq"] = p["last_seq"]
+        return []
+
+    def _fragments_after(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        seqs = sorted(s for s in self.state.fragments if s > p["after"])[: p["limit"]]
+        return [
+            {"seq": s, "fid": f["fid"], "body": f["body"], "supersedes": f["supersedes"]}
+            for s in seqs
+            for f in [self.state.fragments[s]]
+        ]
+
+    def _fragment_body(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        seq = self.state.by_fid.get(p["fid"])
+        return [] if seq is None else [{"body": self.state.fragments[seq]["body"]}]
+
+    def _fragment_count(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"n": len(self.state.fragments)}]
+
+    def _fragment_bodies(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        fr = self.state.fragments
+        return [{"seq": s, "body": fr[s]["body"]} for s in p["seqs"] if s in fr]
+
+    def _fragment_text(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        keys = ("fid", "record_ref", "recorded_at", "shared_at", "summary", "when_text")
+        fr = self.state.fragments
+        return [{"seq": s, **{k: fr[s][k] for k in keys}} for s in p["seqs"] if s in fr]
+
+    def _fragment_by_prefix(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        found = sorted(seq for fid, seq in self.state.by_fid.items() if fid.startswith(p["prefix"]))
+        return [{"seq": s} for s in found[:2]]
+
+    def _seqs_of_fids(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        for fid in p["fids"]:
+            seq = self.state.by_fid.get(fid)
+            if seq is not None:
+                f = self.state.fragments[seq]
+                out.append({"fid": fid, "seq": seq, "agency": f["agency"], "body": f["body"]})
+        return out
+
+    def _decisions_for(self, p: dict[str, Any]) -> list[tuple[int, Decision]]:
+        """What DECIDE means, by the policy of graph.access (see the module docstring)."""
+        reader = Reader(
+            "r",
+            p["agency"],
+            frozenset(Role(r) for r in p["roles"]),
+            frozenset({"case"}),
+            frozenset(p["clearances"]),
+            p["active"],
+        )
+        try:
+            purpose = Purpose(p["purpose"])
+        except ValueError:
+            return [(s, Decision.absent) for s in p["seqs"]]
+        out = []
+        on_case = set(p["on_case"])
+        for s in p["seqs"]:
+            f = self.state.fragments.get(s)
+            if f is None:
+                continue
+            granted = any(
+                g["fragment_id"] == f["fid"]
+                and g["agency"] == p["agency"]
+                and g["purpose"] == p["purpose"]
+                and g.get("revoked_at") is None
+                and (g["expires_at"] is None or g["expires_at"] > p["now"])
+                for g in self.state.grants
+            )
+            access = FragmentAccess(
+                f["agency"],
+                f["audience"],
+                frozenset(f["named_agencies"]),
+                frozenset("criminal_offence" if c == "criminal_offence" else "health" for c in f["needs"]),
+                f["existence_visible"],
+            )
+            cases = frozenset({"case"}) if s in on_case else frozenset()
+            out.append((s, decide(reader, purpose, access, cases, granted=granted)))
+        return out
+
+    def _decide(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"seq": s, "decision": str(d)} for s, d in self._decisions_for(p)]
+
+    def _bodies_as_reader(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {"seq": s, "body": self.state.fragments[s]["body"]} for s, d in self._decisions_for(p) if d is Decision.see
+        ]
+
+    def _clear_derived(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        seqs = set(p["seqs"])
+        for key in [k for k, v in self.state.people.items() if {m["seq"] for m in v["mentions"]} & seqs]:
+            del self.state.people[key]
+        for key in [k for k, v in self.state.events.items() if set(v["sources"]) & seqs]:
+            del self.state.events[key]
+        return []
+
+    def _write_people(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        for person in p["people"]:
+            self.state.people[person["key"]] = person
+        return []
+
+    def _write_events(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        for event in p["events"]:
+            self.state.events[event["key"]] = event
+        return []
+
+    def _reader_row(self, rid: str) -> dict[str, Any]:
+        r = self.state.readers[rid]
+        cases = sorted(c for reader, c in self.state.members if reader == rid)
+        return {**{k: r[k] for k in ("id", "agency", "roles", "clearances", "active", "display_name")}, "cases": cases}
+
+    def _put_reader(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        self.state.readers[p["id"]] = {
+            k: p[k] for k in ("id", "agency", "display_name", "roles", "clearances", "active")
+        }
+        return []
+
+    def _set_reader_active(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        r = self.state.readers.get(p["id"])
+        if r is None:
+            return []
+        r["active"] = p["active"]
+        return [{"id": p["id"]}]
+
+    def _get_reader(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [self._reader_row(p["id"])] if p["id"] in self.state.readers else []
+
+    def _list_readers(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [self._reader_row(rid) for rid in sorted(self.state.readers)]
+
+    def _open_case(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        if p["id"] in self.state.cases:
+            return []
+        self.state.cases[p["id"]] = {"id": p["id"], "fragment_id": p["fragment_id"], "mention": p["mention"]}
+        return [{"id": p["id"]}]
+
+    def _cases(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [dict(c) for c in self.state.cases.values()]
+
+    def _add_member(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        if p["reader_id"] not in self.state.readers or p["case_id"] not in self.state.cases:
+            return []
+        self.state.members.add((p["reader_id"], p["case_id"]))
+        return [{"id": p["reader_id"]}]
+
+    def _remove_member(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        if p["reader_id"] not in self.state.readers or p["case_id"] not in self.state.cases:
+            return []
+        self.state.members.discard((p["reader_id"], p["case_id"]))
+        return [{"id": p["reader_id"]}]
+
+    def _issue_token(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        if p["reader_id"] not in self.state.readers:
+            return []
+        self.state.tokens[p["id"]] = {
+            "id": p["id"],
+            "reader_id": p["reader_id"],
+            "hash": p["hash"],
+            "created_at": p["at"],
+            "expires_at": p["expires_at"],
+            "revoked_at": None,
+        }
+        return [{"id": p["id"]}]
+
+    def _revoke_token(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        t = self.state.tokens.get(p["id"])
+        if t is None:
+            return []
+        t["revoked_at"] = t["revoked_at"] or p["at"]
+        return [{"reader_id": t["reader_id"]}]
+
+    def _list_tokens(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        ts = [t for t in self.state.tokens.values() if p["reader_id"] is None or t["reader_id"] == p["reader_id"]]
+        ts.sort(key=lambda t: (t["created_at"], t["id"]))
+        return [{k: v for k, v in t.items() if k != "hash"} for t in ts]
+
+    def _reader_for_token(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        for t in self.state.tokens.values():
+            if (
+                t["hash"] == p["hash"]
+                and t["revoked_at"] is None
+                and (t["expires_at"] is None or t["expires_at"] > p["now"])
+            ):
+                r = self.state.readers.get(t["reader_id"])
+                if r is not None and r["active"]:
+                    return [{"id": r["id"]}]
+        return []
+
+    def _create_request(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        self.state.requests[p["id"]] = dict(p)
+        return []
+
+    def _get_request(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        r = self.state.requests.get(p["id"])
+        return [] if r is None else [dict(r)]
+
+    def _requests_for(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        rs = [r for r in self.state.requests.values() if p["agency"] in (r["agency"], r["holder_agency"])]
+        return [dict(r) for r in sorted(rs, key=lambda r: (r["at"], r["id"]))]
+
+    def _decision_request(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        d = self.state.decisions.get(p["id"])
+        return [] if d is None else [{"request_id": d["request_id"]}]
+
+    def _revoke_grants(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        for g in self.state.grants:
+            if g["decision_id"] == p["decision_id"] and g.get("revoked_at") is None:
+                g["revoked_at"] = p["at"]
+        return []
+
+    def _create_decision(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        d = {k: v for k, v in p["decision"].items() if v is not None}  # Neo4j stores no nulls
+        self.state.decisions[d["id"]] = d
+        self.state.grants += [{k: v for k, v in g.items()} for g in p["grants"]]
+        return []
+
+    def _share_decisions(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        ds = [d for d in self.state.decisions.values() if p["request_id"] is None or d["request_id"] == p["request_id"]]
+        return [{"decision": dict(d)} for d in sorted(ds, key=lambda d: (d["at"], d["id"]))]
+
+    def _add_resolution_decision(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        j = self.state.meta["journal"]
+        j["decisions"] += 1
+        self.state.resolution.append({"id": j["decisions"], **p})
+        return [{"id": j["decisions"]}]
+
+    def _resolution_decisions(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [dict(d) for d in self.state.resolution]
+
+    def _set_pseudonym_key(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        self.state.meta["journal"]["pseudonym_key"] = p["pseudonym_key"]
+        return []
+
+    def _all_requests(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [dict(r) for r in sorted(self.state.requests.values(), key=lambda r: (r["at"], r["id"]))]
+
+    def _restore_shares(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        for r in p["requests"]:
+            self.state.requests[r["id"]] = dict(r)
+        for d in p["decisions"]:
+            self.state.decisions[d["id"]] = {k: v for k, v in d.items() if v is not None}
+        self.state.grants += [dict(g) for g in p["grants"]]
+        return []
+
+    def _lock_audit(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        a = self.state.meta["audit"]
+        return [{"last_seq": a["last_seq"], "head": a["head"]}]
+
+    def _append_audit(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        a = self.state.meta["audit"]
+        a["last_seq"], a["head"] = p["seq"], p["hash"]
+        keys = ("seq", "at", "actor", "action", "purpose", "detail", "prev_hash", "hash")
+        self.state.audit.append({k: p[k] for k in keys})
+        for ref in p["refs"]:
+            self.state.refs.setdefault(ref, set()).add(p["seq"])
+        return []
+
+    def _audit_entries(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        out = [
+            dict(e)
+            for e in self.state.audit
+            if e["seq"] > p["after_seq"]
+            and (p["actor"] is None or e["actor"] == p["actor"])
+            and (p["actions"] is None or e["action"] in p["actions"])
+            and (p["since"] is None or e["at"] >= p["since"])
+            and (p["until"] is None or e["at"] < p["until"])
+        ]
+        return out[: p["limit"]]
+
+    def _audit_concerning(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        seqs = set().union(*(self.state.refs.get(i, set()) for i in p["ids"]))
+        return [dict(e) for e in self.state.audit if e["seq"] in seqs and e["action"] in p["actions"]]
+
+    def _audit_by_actions(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [dict(e) for e in self.state.audit if e["action"] in p["actions"]]
+
+    def _audit_chain(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        return [dict(e) for e in self.state.audit if e["seq"] > p["after_seq"]][: p["limit"]]
+
+
+class _Tx:
+    def __init__(self, db: Emulator) -> None:
+        self.db = db
+
+    def run(self, statement: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self.db.run(statement, params)
+
+
+class _Result(list[dict[str, Any]]):
+    def consume(self) -> None:
+        return None
+
+
+class _Session:
+    def __init__(self, db: Emulator) -> None:
+        self.db = db
+
+    def __enter__(self) -> _Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def run(self, statement: str, params: dict[str, Any] | None = None) -> _Result:
+        with self.db.atomic():
+            return _Result(self.db.run(statement, params))
+
+    def execute_read(self, work: Callable[[_Tx], Any]) -> Any:
+        return work(_Tx(self.db))
+
+    def execute_write(self, work: Callable[[_Tx], Any]) -> Any:
+        """Run ``work`` until it commits, as the real driver's managed transactions do."""
+        from neo4j.exceptions import TransientError
+
+        for attempt in range(self.db.transient_failures + 1):
+            self.db.attempts += 1
+            try:
+                with self.db.atomic():
+                    out = work(_Tx(self.db))
+                    if attempt < self.db.transient_failures:
+                        raise TransientError("leader switched")
+                    return out
+            except TransientError:
+                continue
+        raise AssertionError("unreachable")
