@@ -281,13 +281,13 @@ WITH f, own_or_granted, on_case,
      on_case
        AND (f.audience = 'case_team'
             OR (f.audience = 'safeguarding_leads' AND 'designated_safeguarding_lead' IN $roles)
-            OR (f.audience = 'named_agencies' AND $agency IN f.named_agencies))
-       AND all(c IN f.needs WHERE c IN $clearances) AS allowed
+            OR (f.audience = 'named_agencies' AND $agency IN coalesce(f.named_agencies, [])))
+       AND all(c IN coalesce(f.needs, []) WHERE c IN $clearances) AS allowed
 WITH f,
      CASE
        WHEN NOT $active OR NOT $purpose IN ['safeguarding', 'meeting', 'analysis'] THEN 'absent'
        WHEN own_or_granted OR allowed THEN 'see'
-       WHEN on_case AND f.existence_visible THEN 'placeholder'
+       WHEN on_case AND coalesce(f.existence_visible, true) THEN 'placeholder'
        ELSE 'absent'
      END AS decision
 """

@@ -793,7 +793,7 @@ class Neo4jStore(Store):
                 "ISSUE_TOKEN",
                 id=tid,
                 reader_id=reader_id,
-                hash=registry.token_hash(token),
+                hash=registry.token_hash(token).hex(),
                 at=at,
                 expires_at=expires,
             ),
@@ -827,7 +827,7 @@ class Neo4jStore(Store):
         ]
 
     def reader_for_token(self, token: str) -> str | None:
-        rows = self._read("READER_FOR_TOKEN", hash=registry.token_hash(token), now=self.clock())
+        rows = self._read("READER_FOR_TOKEN", hash=registry.token_hash(token).hex(), now=self.clock())
         return str(rows[0]["id"]) if rows else None
 
     # ------------------------------------------------------------------ share decisions
