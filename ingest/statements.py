@@ -31,7 +31,8 @@ _OPINION = [
 ]
 _HEARSAY = [
     r"(?:mum|mother|dad|father|parent|nan|gran|grandmother|grandfather|partner|step-?father|step-?mother|"
-    r"neighbour|child|he|she|they|the child|school|police|caller) (?:said|says|stated|states|told|reported|claimed|claims|disclosed)",
+    r"neighbour|child|he|she|they|the child|school|police|caller) "
+    r"(?:said|says|stated|states|told|reported|claimed|claims|disclosed)",
     r"(?:told|informed) (?:me|us|staff|the officer|the school)",
     r"(?:was|were|has been|had been) (?:told|informed|reported)",
     r"according to",
@@ -62,7 +63,8 @@ class Marker:
 def opinion_markers(text: str, kind: str, *, field: str = "event.narrative") -> list[Marker]:
     """Markers of opinion or hearsay in ``text`` when the record calls itself a fact.
 
-    >>> [(m.reads_as, m.words) for m in opinion_markers("Mum said he was at his nan's. He appears to be underweight.", "fact")]
+    >>> text = "Mum said he was at his nan's. He appears to be underweight."
+    >>> [(m.reads_as, m.words) for m in opinion_markers(text, "fact")]
     [('hearsay', 'Mum said'), ('opinion', 'appears to')]
     >>> opinion_markers("I think the home is cold.", "opinion")
     []
