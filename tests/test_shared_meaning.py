@@ -89,7 +89,8 @@ def test_matching_rules(text: str, terms: list[str]) -> None:
 def test_a_deployment_extends_and_overrides_the_glossary(tmp_path: Path) -> None:
     extra = tmp_path / "local.toml"
     extra.write_text(
-        '[[term]]\nterm = "QRTZ"\nmeaning = "Quarterly risk triage zone panel (Northshire)"\nagencies = ["social_care"]\n'
+        '[[term]]\nterm = "QRTZ"\nmeaning = "Quarterly risk triage zone panel (Northshire)"\n'
+        'agencies = ["social_care"]\n'
         '[[term]]\nterm = "NFA"\nmeaning = "No further action (Northshire usage)"\nagencies = ["police"]\n'
     )
     g = load_glossary(extra)
