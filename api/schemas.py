@@ -102,6 +102,17 @@ class Page(BaseModel, Generic[T]):
 
 class ChronologyPage(Page[ChronologyLine]):
     person: PersonSummary
+    terms: list[TermOut] = Field(default_factory=list, description="Terms the lines on this page use.")
+
+
+class TermOut(BaseModel):
+    """An agency term used in what is shown, with its plain meaning (None: not in the
+    glossary) and, for an ambiguous one, its other meanings."""
+
+    term: str
+    kind: Literal["known", "ambiguous", "unknown"]
+    meaning: str | None
+    alternatives: list[str]
 
 
 class NodeOut(BaseModel):
@@ -230,13 +241,6 @@ class SubjectAcknowledgementIn(AcknowledgementIn):
     subject: str = Field(
         pattern=r"^(F[0-9a-f]{24}|D[0-9a-f]{12})$", description="A fragment id (F...) or a share decision id (D...)."
     )
-
-
-class TermOut(BaseModel):
-    term: str
-    kind: Literal["known", "ambiguous", "unknown"]
-    meaning: str | None
-    alternatives: list[str]
 
 
 class FlagsOut(BaseModel):

@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
+from graph.chronology import ChronologyLine
 from ingest.schema import AgencyType
 
 __all__ = [
@@ -300,6 +301,38 @@ def terms_used(texts: Iterable[str], glossary: Glossary | None = None) -> list[T
         for h in find_terms(text, glossary):
             seen.setdefault(h.term, h)
     return sorted(seen.values(), key=lambda h: (h.term.lower(), h.term))
+
+
+def line_terms(line: ChronologyLine, glossary: Glossary | None = None) -> list[TermHit]:
+    """The terms a chronology line's words use (its summary and its sources' summaries),
+    each once, in the order first used; none for a line held back."""
+    if line.held_back:
+        return []
+    texts = [line.summary, *(s.summary for s in line.sources if s.summary and s.summary != line.summary)]
+    seen: dict[str, TermHit] = {}
+    for text in texts:
+        for h in find_terms(text, glossary):
+            seen.setdefault(h.term, h)
+    return list(seen.values())
+
+
+def lines_terms(lines: Iterable[ChronologyLine], glossary: Glossary | None = None) -> list[TermHit]:
+    """Each term the lines use, once, sorted: the "terms used" list of a chronology."""
+    seen: dict[str, TermHit] = {}
+    for ln in lines:
+        for h in line_terms(ln, glossary):
+            seen.setdefault(h.term, h)
+    return sorted(seen.values(), key=lambda h: (h.term.lower(), h.term))
+
+
+def terms_cell(line: ChronologyLine, glossary: Glossary | None = None) -> str:
+    """A line's "terms used" as one CSV cell: ``CP = Child protection… ; s47 = …``."""
+    return " | ".join(f"{h.term} = {plain_words(h)}" for h in line_terms(line, glossary))
+
+
+def term_dict(hit: TermHit) -> dict[str, Any]:
+    """A term as JSON exports carry it."""
+    return {"term": hit.term, "kind": hit.kind, "meaning": hit.meaning, "alternatives": list(hit.alternatives)}
 
 
 def plain_words(hit: TermHit) -> str:
