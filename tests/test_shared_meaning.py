@@ -457,3 +457,41 @@ def test_a_withdrawal_reaches_its_readers_as_withdrawn(srv: Server) -> None:
     (n,) = [n for n in _notices(srv, DSL) if n["fragment_id"] == fid]
     assert n["kind"] == "retracted" and "withdrawn" in n["message"] and n["correction_id"] is None
     assert not [n for n in _notices(srv, SW) if n["fragment_id"] == fid]  # never read it
+
+
+# ---------------------------------------------------------------------- shown in the meeting view
+
+
+def test_terms_and_what_is_not_yet_acknowledged_show_in_the_pages_and_exports(srv: Server) -> None:
+    doc = _visit("SM-PACK-1", narrative="Home visit.")
+    doc["event"]["summary"] = "HV found the children alone; CP concern raised with QRTZ"
+    with srv.client(FSW) as c:
+        fid = c.post("/fragments", json=doc).json()["id"]
+    with srv.client(SW) as c:
+        pid = c.get("/people", params={"q": "Mia Walsh"}).json()["items"][0]["person_id"]
+        assert c.post(f"/fragments/{fid}/acknowledgements", json={"kind": "understood"}).status_code == 201
+    with srv.client(DSL) as c:
+        r = c.post(
+            f"/fragments/{fid}/acknowledgements", json={"kind": "query", "text": "Health visitor or home visit?"}
+        )
+        assert r.status_code == 201
+    with srv.client(SW, "meeting") as c:
+        page = c.get(f"/pages/people/{pid}/chronology").text
+        pack = c.get(f"/pages/people/{pid}/pack").text
+        sheet = c.get(f"/pages/people/{pid}/pack.csv").text
+        api = c.get(f"/people/{pid}/chronology", params={"limit": 500}).json()
+        api_csv = c.get(f"/people/{pid}/chronology", params={"limit": 500, "format": "csv"}).text
+    # the chronology: each term marked with its meaning, and a "terms used" list
+    assert '<abbr class="term term-ambiguous" title="Child protection' in page
+    assert '<abbr class="term term-unknown" title="Not in the glossary' in page
+    assert 'id="terms-title">Terms used</h2>' in page and "<dt>CP <span" in page
+    # the pack: "Not yet acknowledged" before "Terms used" at the end
+    assert pack.index("Not yet acknowledged") < pack.index("Terms used</h2>") < pack.index("stamp-foot")
+    unack = pack[pack.index('<table class="unack">') : pack.index("</table>", pack.index('<table class="unack">'))]
+    (row,) = [r for r in unack.split("<tr>") if "CP concern raised" in r]
+    assert "Hollybank" in row and "Northshire Police" in row and "Health visitor or home visit?" in row
+    assert "Northshire Children&#39;s Social Work Service" not in row.split("<td>")[4]  # it said understood
+    # exports: a "terms used" column in the CSVs, a terms list in the JSON
+    for text in (sheet, api_csv):
+        assert "terms used" in text and "CP = Child protection" in text
+    assert {"CP", "HV", "QRTZ"} <= {t["term"] for t in api["terms"]}
