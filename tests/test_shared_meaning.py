@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from api.webhooks import deliver_due, verify
+from ingest.generate import generate
 from ingest.glossary import GlossaryError, find_terms, load_glossary, shipped_glossary, terms_used
 from ingest.meaning import warnings_for
 from ingest.pipeline import import_docs
-from ingest.statements import opinion_markers
+from ingest.statements import opinion_markers, slow_markers
 from tests.api_server import Server, demo_server
 from tests.conftest import fragment
 
@@ -131,6 +134,27 @@ def test_opinion_and_hearsay_in_a_fact_are_flagged_and_not_in_an_opinion() -> No
     assert ("opinion", "appears to") in [(m.reads_as, m.words) for m in found]
     assert opinion_markers(NARRATIVE, "opinion") == []
     assert opinion_markers("Home visit. Both children seen and spoken to alone; home warm and clean.", "fact") == []
+
+
+_PIECES = [
+    "Mum said", "mother stated", "I think", "appears to", "seemed like", "according to", "allegedly",
+    "may have been", "was told", "it is reported", "I'm worried that", "step-father claims", "heard that",
+    "the child", "home", "visit", "and", "not", "CP", "Nan says", "we believe", "in my view", "likely",
+    "looks as if", "had been informed", "school reported", "gut feeling", "understood from", "it was felt",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_PIECES), st.sampled_from([" ", ". ", ", ", "; ", "\n", "-"])), max_size=12))
+def test_opinion_markers_fast_path_finds_exactly_what_the_slow_reference_finds(parts: list[tuple[str, str]]) -> None:
+    text = "".join(p + sep for p, sep in parts)
+    assert opinion_markers(text, "fact") == slow_markers(text, "fact")
+
+
+def test_opinion_markers_fast_path_on_generated_narratives() -> None:
+    for doc in generate(400, seed=11):
+        for text in ((doc.get("event") or {}).get(k) or "" for k in ("summary", "narrative", "action_taken")):
+            assert opinion_markers(text + " " + NARRATIVE, "fact") == slow_markers(text + " " + NARRATIVE, "fact")
 
 
 def test_warnings_for_a_fragment_cover_terms_and_statement_kind() -> None:

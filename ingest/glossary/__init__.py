@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -92,12 +93,12 @@ def _case_sensitive(form: str) -> bool:
     return any(c.isupper() for c in form) and not any(c.islower() for c in form)
 
 
-def _pattern(form: str) -> str:
-    body = r"\s+".join(re.escape(part) for part in form.split())
-    return rf"(?<![A-Za-z0-9]){body}(?![A-Za-z0-9])"
+# A word as the matcher sees it: letters and digits, with "&", "." or "'" inside it
+# ("A&E", "s.47", "CP's"); a form of several words ("section 47") is matched word by word.
+_TOKEN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9&.']*[A-Za-z0-9])?")
+_PART = re.compile(r"[A-Za-z0-9]+")
+_ALL_CAPS = re.compile(r"[A-Z]{2,6}")
 
-
-_CAPS = re.compile(r"(?<![A-Za-z0-9&'])([A-Z]{2,6})(?![A-Za-z0-9&])")
 
 # Capitals that are not jargon: English words written in capitals, and everyday abbreviations.
 _COMMON_WORDS = (
@@ -137,27 +138,22 @@ class Glossary:
             self.terms[t.term] = t
         self._by_form: dict[str, Term] = {}
         self._by_folded: dict[str, Term] = {}
-        exact: list[str] = []
-        folded: list[str] = []
+        # forms of several words, by their first word (folded): [(the words folded, term)]
+        self._phrases: dict[str, list[tuple[tuple[str, ...], Term, bool]]] = {}
         for t in self.terms.values():
             for form in t.all_forms():
-                key = " ".join(form.split())
-                if _case_sensitive(form):
-                    self._by_form[key] = t
-                    exact.append(form)
+                words = form.split()
+                strict = _case_sensitive(form)
+                if len(words) > 1:
+                    key = tuple(w if strict else w.lower() for w in words)
+                    self._phrases.setdefault(words[0].lower(), []).append((key, t, strict))
+                elif strict:
+                    self._by_form[form] = t
                 else:
-                    self._by_folded[key.lower()] = t
-                    folded.append(form)
-        self._exact = self._compile(exact, 0)
-        self._folded = self._compile(folded, re.IGNORECASE)
-        self._caps_known = frozenset(f for f in self._by_form) | frozenset(f.upper() for f in self._by_folded)
-
-    @staticmethod
-    def _compile(forms: list[str], flags: int) -> re.Pattern[str] | None:
-        if not forms:
-            return None
-        ordered = sorted(set(forms), key=lambda f: (-len(f), f))  # longest first: "section 47" before "s47"
-        return re.compile("|".join(_pattern(f) for f in ordered), flags)
+                    self._by_folded[form.lower()] = t
+        for v in self._phrases.values():
+            v.sort(key=lambda x: -len(x[0]))  # longest first
+        self._caps_known = frozenset(self._by_form) | frozenset(f.upper() for f in self._by_folded)
 
     def __len__(self) -> int:
         return len(self.terms)
@@ -169,9 +165,9 @@ class Glossary:
         return self.terms.get(term)
 
     def lookup(self, written: str) -> Term | None:
-        """The term a piece of text is a form of, by the matching rules."""
-        key = " ".join(written.split())
-        return self._by_form.get(key) or self._by_folded.get(key.lower())
+        """The term one word is a form of, by the matching rules (capitals match only in
+        capitals; any other form in any case)."""
+        return self._by_form.get(written) or self._by_folded.get(written.lower())
 
     def merged(self, extra: Iterable[Term]) -> Glossary:
         """This glossary with ``extra`` added; a term of the same name replaces ours."""
@@ -253,35 +249,77 @@ def find_terms(
     ['s47', 'A&E']
     """
     g = glossary or shipped_glossary()
-    hits: dict[int, TermHit] = {}
-    taken: list[tuple[int, int]] = []
-    for rx, strict in ((g._exact, True), (g._folded, False)):
-        if rx is None:
-            continue
-        for m in rx.finditer(text):
-            written = m.group(0)
-            t = g.lookup(written) if not strict else g._by_form.get(" ".join(written.split()))
-            if t is None or any(a < m.end() and m.start() < b for a, b in taken):
+    skip = {w.upper() for word in ignore for w in _PART.findall(word)}
+    tokens = [(m.start(), m.group(0)) for m in _TOKEN.finditer(text)]
+    hits: list[TermHit] = []
+    k = 0
+    while k < len(tokens):
+        start, tok = tokens[k]
+        phrase = g._phrases.get(tok.lower())
+        if phrase:
+            found = _phrase_at(text, tokens, k, phrase)
+            if found is not None:
+                n, t = found
+                end = tokens[k + n - 1][0] + len(tokens[k + n - 1][1])
+                hits.append(_hit(t, text[start:end], start))
+                k += n
                 continue
-            taken.append((m.start(), m.end()))
-            hits[m.start()] = TermHit(
-                term=t.term,
-                written=written,
-                start=m.start(),
-                kind="ambiguous" if t.ambiguous else "known",
-                meaning=t.meaning,
-                alternatives=tuple(a.meaning for a in t.alternatives),
-                agencies=tuple(str(a) for a in t.agencies),
-            )
-    skip = {w.upper() for word in ignore for w in re.findall(r"[A-Za-z]+", word)}
-    for m in _CAPS.finditer(text):
-        tok = m.group(1)
-        if tok in COMMON or tok in skip or tok in g._caps_known or _shouting(text, m.start(), m.end()):
+        one = g.lookup(tok)
+        if one is not None:
+            hits.append(_hit(one, tok, start))
+        elif any(c in tok for c in "&.'"):  # "CP's", "NFA.Then": look at each part
+            for m in _PART.finditer(tok):
+                hits += _word(g, text, m.group(0), start + m.start(), skip)
+        else:
+            hits += _word(g, text, tok, start, skip, known=False)
+        k += 1
+    return hits
+
+
+def _hit(t: Term, written: str, start: int) -> TermHit:
+    return TermHit(
+        term=t.term,
+        written=written,
+        start=start,
+        kind="ambiguous" if t.ambiguous else "known",
+        meaning=t.meaning,
+        alternatives=tuple(a.meaning for a in t.alternatives),
+        agencies=tuple(str(a) for a in t.agencies),
+    )
+
+
+def _word(g: Glossary, text: str, tok: str, start: int, skip: set[str], known: bool = True) -> list[TermHit]:
+    """One word: a term (when ``known`` has not already been ruled out), or capitals the
+    glossary does not know, or nothing."""
+    t = g.lookup(tok) if known else None
+    if t is not None:
+        return [_hit(t, tok, start)]
+    if (
+        _ALL_CAPS.fullmatch(tok)
+        and tok not in COMMON
+        and tok not in skip
+        and tok not in g._caps_known
+        and not _shouting(text, start, start + len(tok))
+    ):
+        return [TermHit(term=tok, written=tok, start=start, kind="unknown", meaning=None)]
+    return []
+
+
+def _phrase_at(
+    text: str, tokens: list[tuple[int, str]], k: int, phrases: list[tuple[tuple[str, ...], Term, bool]]
+) -> tuple[int, Term] | None:
+    """The longest form of several words starting at token ``k`` (words separated by
+    spaces only), as (how many tokens, term)."""
+    for words, t, strict in phrases:
+        n = len(words)
+        if k + n > len(tokens):
             continue
-        if any(a <= m.start() < b for a, b in taken):
-            continue
-        hits[m.start()] = TermHit(term=tok, written=tok, start=m.start(), kind="unknown", meaning=None)
-    return [hits[k] for k in sorted(hits)]
+        got = tokens[k : k + n]
+        if all((w if strict else w.lower()) == want for (_, w), want in zip(got, words, strict=True)) and all(
+            text[a + len(w) : b].isspace() for (a, w), (b, _) in pairwise(got)
+        ):
+            return n, t
+    return None
 
 
 def _shouting(text: str, start: int, end: int) -> bool:
