@@ -89,8 +89,9 @@ class GlossaryError(ValueError):
 
 
 def _case_sensitive(form: str) -> bool:
-    """A form in capitals (with no small letters) matches only in capitals."""
-    return any(c.isupper() for c in form) and not any(c.islower() for c in form)
+    """A form with a capital letter in it ("CP", "ACEs", "Misper") matches only as
+    written; a form in small letters ("s47", "section 47") matches in any case."""
+    return any(c.isupper() for c in form)
 
 
 # A word as the matcher sees it: letters and digits, with "&", "." or "'" inside it
@@ -151,6 +152,10 @@ class Glossary:
                     self._by_form[form] = t
                 else:
                     self._by_folded[form.lower()] = t
+        # words in small letters that can begin a term: the rest of such words are skipped
+        self._lower_starts = frozenset(k for k in self._by_folded if k.isalpha()) | frozenset(
+            k for k in self._phrases if k.isalpha() and k.islower()
+        )
         for v in self._phrases.values():
             v.sort(key=lambda x: -len(x[0]))  # longest first
         self._caps_known = frozenset(self._by_form) | frozenset(f.upper() for f in self._by_folded)
@@ -253,8 +258,12 @@ def find_terms(
     tokens = [(m.start(), m.group(0)) for m in _TOKEN.finditer(text)]
     hits: list[TermHit] = []
     k = 0
+    lower_starts = g._lower_starts
     while k < len(tokens):
         start, tok = tokens[k]
+        if tok.islower() and tok.isalpha() and tok not in lower_starts:
+            k += 1  # a word in small letters that begins no term: most words
+            continue
         phrase = g._phrases.get(tok.lower())
         if phrase:
             found = _phrase_at(text, tokens, k, phrase)
