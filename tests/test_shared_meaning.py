@@ -110,6 +110,7 @@ def test_a_deployment_extends_and_overrides_the_glossary(tmp_path: Path) -> None
         ('[[term]]\nterm = "ZZ"\nmeaning = "Zed zed"\nagencies = ["the moon"]\n', "ZZ", "agencies.0"),
         ('[[term]]\nterm = "ZZ"\nmeaning = "Zed zed"\nagencies = ["police"]\ncolour = "red"\n', "ZZ", "colour"),
         ('[[term]]\nmeaning = "Zed zed"\nagencies = ["police"]\n', "#1", "term"),
+        ('[[term]]\nterm = "ZZ"\nmeaning = "Zed zed"\nagencies = ["police"]\nforms = ["Z.Z."]\n', "ZZ", "forms"),
     ],
 )
 def test_a_bad_glossary_file_names_the_term_and_the_field(tmp_path: Path, body: str, term: str, field: str) -> None:

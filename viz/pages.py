@@ -28,9 +28,9 @@ from graph.meaning import Acknowledgement, standing
 from graph.store import PersonSummary
 from ingest.glossary import (
     Glossary,
+    TermHit,
     find_terms,
     fragment_texts,
-    lines_terms,
     plain_words,
     terms_cell,
     terms_used,
@@ -209,12 +209,13 @@ class TermShown:
     words: str
 
 
-def _marked(text: str, g: Glossary | None) -> Markup:
-    """``text`` escaped, with each agency term in an ``<abbr>`` whose title is its plain
-    meaning (so a screen reader and a hover both give it)."""
+def _marked(text: str, hits: Sequence[TermHit]) -> Markup:
+    """``text`` escaped, with each agency term found in it (``hits``, in order) in an
+    ``<abbr>`` whose title is its plain meaning (so a screen reader and a hover both give
+    it)."""
     out: list[str] = []
     at = 0
-    for h in find_terms(text, g):
+    for h in hits:
         out.append(str(escape(text[at : h.start])))
         kind = f" term-{h.kind}" if h.kind != "known" else ""
         out.append(f'<abbr class="term{kind}" title="{escape(plain_words(h))}">{escape(h.written)}</abbr>')
@@ -224,11 +225,23 @@ def _marked(text: str, g: Glossary | None) -> Markup:
 
 
 def _terms(lines: Sequence[ChronologyLine], g: Glossary | None) -> dict[str, Any]:
-    """The lines' summaries with their terms marked, and the "terms used" list."""
-    return {
-        "marked": {ln.event_id: _marked(ln.summary, g) for ln in lines if not ln.held_back},
-        "terms": [TermShown(h.term, h.kind, plain_words(h)) for h in lines_terms(lines, g)],
-    }
+    """The lines' summaries with their terms marked, and the "terms used" list (each
+    summary is searched once)."""
+    marked: dict[str, Markup] = {}
+    used: dict[str, TermHit] = {}
+    for ln in lines:
+        if ln.held_back:
+            continue
+        hits = find_terms(ln.summary, g)
+        if hits:
+            marked[ln.event_id] = _marked(ln.summary, hits)
+        for src in ln.sources:
+            if src.summary and src.summary != ln.summary:
+                hits = [*hits, *find_terms(src.summary, g)]
+        for h in hits:
+            used.setdefault(h.term, h)
+    terms = sorted(used.values(), key=lambda h: (h.term.lower(), h.term))
+    return {"marked": marked, "terms": [TermShown(h.term, h.kind, plain_words(h)) for h in terms]}
 
 
 @dataclass(frozen=True)

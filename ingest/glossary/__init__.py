@@ -46,6 +46,14 @@ _Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 _Meaning = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=400)]
 
 
+def _matchable(form: str) -> None:
+    """A form is words of letters and digits ("&", "." and "'" only inside a word),
+    separated by spaces: what the matcher can find."""
+    bad = [w for w in form.split() if not _TOKEN.fullmatch(w)]
+    if bad:
+        raise ValueError(f"{form!r} cannot be matched: use letters and digits, with & . or ' only inside a word")
+
+
 class Alternative(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -69,6 +77,14 @@ class Term(BaseModel):
     def _distinct(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(v)) != len(v):
             raise ValueError("lists a form twice")
+        for form in v:
+            _matchable(form)
+        return v
+
+    @field_validator("term")
+    @classmethod
+    def _term_matchable(cls, v: str) -> str:
+        _matchable(v)
         return v
 
     @property
