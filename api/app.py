@@ -12,6 +12,7 @@ may see, for that purpose, now.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,11 +29,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import problems
 from api.auth import OidcVerifier
 from api.limits import AccessLog, BodyLimit, JsonRoute
-from api.routers import admin, audit, events, fragments, health, pages, people, shares
+from api.routers import admin, audit, events, fragments, health, meaning, pages, people, shares
 from api.settings import Settings
+from api.webhooks import deliver_due
 from graph.embedded import EmbeddedStore
 from graph.errors import StoreError
 from graph.store import Store
+from ingest.glossary import load_glossary
 from ingest.linkage import Linker
 
 log = logging.getLogger("jigsaw.api")
@@ -96,6 +99,17 @@ def open_store(settings: Settings) -> Store:
     return EmbeddedStore.open(settings.store, busy_timeout=settings.busy_timeout, matcher=matcher)
 
 
+async def _deliver_forever(store: Store, interval: float) -> None:
+    """Send due webhook deliveries every ``interval`` seconds (in a worker thread: the
+    store and the HTTP calls block), until the app stops."""
+    while True:
+        try:
+            await asyncio.to_thread(deliver_due, store)
+        except Exception:  # a failed run is retried at the next interval; never personal data in the log
+            log.exception("webhook delivery run failed")
+        await asyncio.sleep(interval)
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
     """Build the Jigsaw API. ``settings`` default: from the environment (and .env), now."""
     settings = settings or Settings()
@@ -105,9 +119,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.store is None:
             app.state.store = open_store(settings)
+        sender = (
+            asyncio.create_task(_deliver_forever(app.state.store, settings.webhook_interval))
+            if settings.webhook_interval > 0
+            else None
+        )
         try:
             yield
         finally:
+            if sender is not None:
+                sender.cancel()
             if owned and app.state.store is not None:
                 app.state.store.close()
                 app.state.store = None
@@ -130,6 +151,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.settings = settings
     app.state.store = store
     app.state.oidc = OidcVerifier(settings) if settings.oidc_enabled else None
+    app.state.glossary = load_glossary(settings.glossary)
     problems.install(app)
 
     def openapi() -> dict[str, Any]:
@@ -139,7 +161,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    for module in (fragments, people, events, shares, audit, admin, health):
+    for module in (fragments, meaning, people, events, shares, audit, admin, health):
         app.include_router(module.router)
     pages.install(app)  # the meeting view: HTML pages under /pages, same tokens, their own CSP
 

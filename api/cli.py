@@ -35,6 +35,16 @@ from graph.embedded import EmbeddedStore
 from graph.errors import JigsawError
 from graph.store import Store
 from graph.view import ReaderView
+from ingest.glossary import (
+    Glossary,
+    GlossaryError,
+    TermHit,
+    lines_terms,
+    load_glossary,
+    plain_words,
+    term_dict,
+    terms_cell,
+)
 from ingest.linkage import Linker
 from ingest.pipeline import ImportSummary, import_files
 from ingest.schema import Concern, Significance, StatementKind, fragment_json_schema
@@ -129,6 +139,23 @@ def init(store: StoreOpt = None) -> None:
     out.print(f"{'Store already exists' if existed else 'Created store'}: {path}")
 
 
+GlossaryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--glossary",
+        envvar="JIGSAW_GLOSSARY",
+        help="Your own terms (TOML), merged over the shipped glossary. Default: $JIGSAW_GLOSSARY.",
+    ),
+]
+
+
+def _glossary(path: Path | None) -> Glossary:
+    try:
+        return load_glossary(path)
+    except (GlossaryError, OSError) as exc:
+        raise _fail(f"glossary: {exc}", 2) from None
+
+
 def _count_lines(paths: list[Path]) -> int:
     total = 0
     for p in paths:
@@ -152,6 +179,13 @@ def _print_summary(summary: ImportSummary, rejects: Path | None) -> None:
         err.print(f"  … and {len(summary.errors) - 20} more")
     if summary.rejected and rejects:
         err.print(f"Rejected rows and their errors are in {rejects}")
+    if summary.warnings:
+        # warnings, not rejections: terms others may read differently, facts that read as opinion
+        err.print(f"[bold yellow]{len(summary.warnings)} thing(s) to check[/] (imported; tell the authors):")
+        for w in summary.warnings[:20]:
+            err.print(f"  {escape(str(w))}")
+        if len(summary.warnings) > 20:
+            err.print(f"  … and {len(summary.warnings) - 20} more")
 
 
 @app.command()
@@ -187,8 +221,10 @@ def ingest(
         bool, typer.Option("--do-not-tell-family", help="Handling: telling the family would increase risk.")
     ] = False,
     by: Annotated[str, typer.Option("--by", help="Who is importing (written to the audit).")] = "import",
+    glossary: GlossaryOpt = None,
 ) -> None:
-    """Import fragments from files. Good rows go in; bad rows are listed with the reason.
+    """Import fragments from files. Good rows go in; bad rows are listed with the reason;
+    terms that may be read differently and facts that read as opinion are listed to check.
 
     Importing the same file again changes nothing. A different record under a reference
     the agency already used is refused, not overwritten.
@@ -196,6 +232,7 @@ def ingest(
     for f in files:
         if not f.exists():
             raise _fail(f"{f}: no such file")
+    terms = _glossary(glossary)
     s = _open(store)
     rejects_path = rejects or _store_path(store).parent / "rejects.jsonl"
     defaults = {k: v for k, v in (("lawful basis", lawful_basis), ("statement kind", statement_kind)) if v}
@@ -228,6 +265,7 @@ def ingest(
                 csv_defaults=defaults,
                 markings=markings,
                 actor=by,
+                glossary=terms,
             )
     except JigsawError as exc:
         raise _fail(exc.message) from None
@@ -312,6 +350,19 @@ def chronology_audit(person_id: str, lines: list[ChronologyLine]) -> dict[str, o
     }
 
 
+def print_terms(hits: list[TermHit]) -> None:
+    """The agency terms a chronology uses, in plain words (escaped: never markup)."""
+    if not hits:
+        return
+    t = Table(title="Terms used", show_lines=False, expand=True)
+    t.add_column("Term")
+    t.add_column("Meaning")
+    for h in hits:
+        mark = {"ambiguous": " (check which)", "unknown": " (not in the glossary)"}.get(h.kind, "")
+        t.add_row(escape(h.term + mark), escape(plain_words(h)))
+    out.print(t)
+
+
 def print_chronology(lines: list[ChronologyLine], title: str) -> None:
     """A chronology as a terminal table. Cell text is escaped: a record is never markup."""
     t = Table(title=escape(title), show_lines=True, expand=True)
@@ -364,9 +415,12 @@ def chronology(
     ] = None,
     reader: ReaderOpt = None,
     purpose: PurposeOpt = "safeguarding",
+    glossary: GlossaryOpt = None,
 ) -> None:
     """Show one person's merged chronology as you may see it: every event in date order,
-    with its sources, and records held back shown as whom to ask."""
+    with its sources, and records held back shown as whom to ask; the agency terms it
+    uses follow, in plain words."""
+    g = _glossary(glossary)
     try:
         filters = ChronologyFilters(
             date_from=date.fromisoformat(date_from) if date_from else None,
@@ -393,11 +447,17 @@ def chronology(
     if fmt == OutputFormat.table and output is None:
         name = "; ".join(summary.names[:2] or summary.descriptions[:1])
         print_chronology(lines, f"Chronology of {name} ({pid}): {_events(len(lines))}")
+        print_terms(lines_terms(lines, g))
         return
+    doc = {
+        "person": asdict(summary),
+        "lines": [ln.as_dict() for ln in lines],
+        "terms": [term_dict(h) for h in lines_terms(lines, g)],
+    }
     text = (
-        json.dumps({"person": asdict(summary), "lines": [ln.as_dict() for ln in lines]}, indent=2, ensure_ascii=False)
+        json.dumps(doc, indent=2, ensure_ascii=False)
         if fmt != OutputFormat.csv
-        else to_csv(lines)
+        else to_csv(lines, lambda ln: terms_cell(ln, g))
     )
     if output:
         output.write_text(text, encoding="utf-8", newline="")
@@ -1334,3 +1394,125 @@ def backend_import(
     finally:
         dst.close()
         src.close()
+
+
+# ---------------------------------------------------------------------- shared meaning
+
+glossary_app = typer.Typer(help="The glossary of agency terms: check a deployment's file, look terms up in text.")
+notices_app = typer.Typer(help="Correction notices: each reader's feed, and delivering them to agencies' webhooks.")
+webhooks_app = typer.Typer(help="Where agencies' own systems receive correction notices (signed webhooks).")
+app.add_typer(glossary_app, name="glossary")
+app.add_typer(notices_app, name="notices")
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@glossary_app.command("check")
+def glossary_check(file: Annotated[Path, typer.Argument(help="A deployment's glossary file (TOML).")]) -> None:
+    """Check a glossary file and say how it changes the shipped glossary."""
+    from ingest.glossary import shipped_glossary
+
+    g = _glossary(file)
+    base = shipped_glossary()
+    mine = [t for t in g.terms.values() if base.get(t.term) != t]
+    added = sum(1 for t in mine if t.term not in base)
+    out.print(f"{file}: fine. {added} term(s) added, {len(mine) - added} replaced; {len(g)} terms in all.")
+
+
+@glossary_app.command("terms")
+def glossary_terms(
+    text: Annotated[str, typer.Argument(help="Words to look terms up in, e.g. a narrative.")],
+    glossary: GlossaryOpt = None,
+) -> None:
+    """The agency terms in a piece of text, with their meanings; ambiguous and unknown ones marked."""
+    from ingest.glossary import find_terms
+
+    print_terms(sorted({h.term: h for h in find_terms(text, _glossary(glossary))}.values(), key=lambda h: h.start))
+
+
+@notices_app.command("list")
+def notices_list(
+    store: StoreOpt = None,
+    reader: ReaderOpt = None,
+    purpose: PurposeOpt = "safeguarding",
+    unread: Annotated[bool, typer.Option(help="Only notices not yet marked read.")] = False,
+) -> None:
+    """Your notices: records you saw that have since been corrected or withdrawn."""
+    s = _open(store)
+    try:
+        found = s.notices(_view(s, reader, purpose), unread_only=unread)
+    finally:
+        s.close()
+    t = Table(title="Notices", expand=True)
+    for col in ("When", "Notice", "Record", "New version"):
+        t.add_column(col)
+    for n in found:
+        t.add_row(escape(n.at), escape(n.message), n.fragment_id or "", n.correction_id or "")
+    out.print(t)
+
+
+@notices_app.command("deliver")
+def notices_deliver(store: StoreOpt = None) -> None:
+    """Send every webhook delivery that is due (failures back off and are retried next run)."""
+    from api.webhooks import deliver_due
+
+    s = _open(store)
+    try:
+        done = deliver_due(s)
+    finally:
+        s.close()
+    ok = sum(1 for a in done if a.ok)
+    out.print(f"{len(done)} due: {ok} delivered, {len(done) - ok} failed (retried later; dead after 8 attempts).")
+    for a in done:
+        if not a.ok:
+            err.print(f"  {a.delivery_id} to {a.agency}: HTTP {a.status or 'no answer'}, now {a.state}")
+
+
+@notices_app.command("outbox")
+def notices_outbox(store: StoreOpt = None, agency: Annotated[str | None, typer.Option()] = None) -> None:
+    """The webhook outbox: each delivery's state, attempts and last error."""
+    s = _open(store)
+    try:
+        rows = s.webhook_outbox(agency)
+    finally:
+        s.close()
+    t = Table(title="Webhook outbox", expand=True)
+    for col in ("Delivery", "Agency", "State", "Attempts", "Next attempt", "Last error"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["id"], r["agency"], r["state"], str(r["attempts"]), r["next_at"], escape(r["last_error"] or ""))
+    out.print(t)
+
+
+@webhooks_app.command("set")
+def webhooks_set(
+    agency: Annotated[str, typer.Argument(help="The agency id whose systems receive the notices.")],
+    url: Annotated[str, typer.Argument(help="Where to POST them (https in production).")],
+    by: ByOpt,
+    store: StoreOpt = None,
+    secret: Annotated[
+        str | None, typer.Option(envvar="JIGSAW_WEBHOOK_SECRET", help="The signing secret; default: a new one.")
+    ] = None,
+    off: Annotated[bool, typer.Option("--off", help="Stop deliveries to this agency.")] = False,
+) -> None:
+    """Register or change an agency's webhook. A new secret is printed once: give it to
+    the agency, who check every delivery's signature with it (docs/shared-meaning.md)."""
+    from api.webhooks import new_secret
+
+    made = secret or new_secret()
+    s = _admin(store)
+    _store_call(s, lambda: s.put_webhook(by, agency=agency, url=url, secret=made, active=not off))
+    out.print(f"Webhook for {agency}: {url} ({'off' if off else 'on'})")
+    if secret is None:
+        print(f"Signing secret (shown once): {made}")
+
+
+@webhooks_app.command("list")
+def webhooks_list(store: StoreOpt = None) -> None:
+    """Registered webhooks (never their secrets)."""
+    s = _open(store)
+    try:
+        hooks = s.webhooks()
+    finally:
+        s.close()
+    for h in hooks:
+        out.print(f"{h.agency}: {h.url} ({'on' if h.active else 'off'}, changed {h.updated_at})")

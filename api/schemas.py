@@ -26,12 +26,27 @@ class _In(BaseModel):
 # ---------------------------------------------------------------------- fragments
 
 
+class WarningOut(BaseModel):
+    """Something for the author to check (never a refusal): a term that may be read
+    differently, a term the glossary does not know, or words in a fact that read as
+    opinion or hearsay."""
+
+    field: str = Field(description="Where, e.g. event.narrative.")
+    code: Literal["ambiguous_term", "unknown_term", "reads_as_opinion", "reads_as_hearsay"]
+    words: str = Field(description="The term or words concerned.")
+    message: str
+
+
 class FragmentReceipt(BaseModel):
     id: str = Field(description="The fragment's id: the same for a resend of the same record reference.")
     status: Literal["accepted", "duplicate"] = Field(
         description="accepted: stored now, durably; duplicate: already stored, nothing changed."
     )
     location: str
+    warnings: list[WarningOut] = Field(
+        default_factory=list,
+        description="Things to check in what you wrote: ambiguous or unknown terms, a fact that reads as opinion.",
+    )
 
 
 class BatchIn(_In):
@@ -42,6 +57,7 @@ class BatchItem(BaseModel):
     index: int
     id: str
     status: Literal["accepted", "duplicate"]
+    warnings: list[WarningOut] = Field(default_factory=list)
 
 
 class BatchReceipt(BaseModel):
@@ -86,6 +102,17 @@ class Page(BaseModel, Generic[T]):
 
 class ChronologyPage(Page[ChronologyLine]):
     person: PersonSummary
+    terms: list[TermOut] = Field(default_factory=list, description="Terms the lines on this page use.")
+
+
+class TermOut(BaseModel):
+    """An agency term used in what is shown, with its plain meaning (None: not in the
+    glossary) and, for an ambiguous one, its other meanings."""
+
+    term: str
+    kind: Literal["known", "ambiguous", "unknown"]
+    meaning: str | None
+    alternatives: list[str]
 
 
 class NodeOut(BaseModel):
@@ -197,3 +224,49 @@ class CaseIn(_In):
 
 class Status(BaseModel):
     status: str
+
+
+# ---------------------------------------------------------------------- shared meaning
+
+
+class AcknowledgementIn(_In):
+    kind: Literal["understood", "query", "confirmed_fact"] = Field(
+        description="understood: read and understood; query: a question in words (text required); "
+        "confirmed_fact: the author's agency confirms a flagged record is fact."
+    )
+    text: LongText = Field("", description="Your words: required for a query.")
+
+
+class SubjectAcknowledgementIn(AcknowledgementIn):
+    subject: str = Field(
+        pattern=r"^(F[0-9a-f]{24}|D[0-9a-f]{12})$", description="A fragment id (F...) or a share decision id (D...)."
+    )
+
+
+class FlagsOut(BaseModel):
+    """A fragment's shared-meaning flags (derived from it, so always current) and the
+    answers given to them."""
+
+    fragment_id: str
+    statement: str
+    warnings: list[WarningOut]
+    terms: list[TermOut]
+    answers: list[dict[str, Any]] = Field(
+        description="The author's agency's answers (confirmed_fact); a record changed to opinion is a correction."
+    )
+
+
+class WebhookIn(_In):
+    url: str = Field(min_length=8, max_length=2000, description="Where to POST notices (https in production).")
+    secret: str | None = Field(
+        None, min_length=24, max_length=200, description="The signing secret; leave out to have one made (shown once)."
+    )
+    active: StrictBool = True
+
+
+class WebhookOut(BaseModel):
+    agency: str
+    url: str
+    active: bool
+    updated_at: str
+    secret: str | None = Field(None, description="Only when Jigsaw made the secret: shown this once.")

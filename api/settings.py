@@ -85,6 +85,16 @@ class Settings(BaseSettings):
         description="The Neo4j database to use (Community Edition has one: neo4j).",
     )
 
+    glossary: Path | None = Field(
+        None, description="A TOML file of the deployment's own terms, merged over the shipped glossary."
+    )
+    webhook_interval: float = Field(
+        0,
+        ge=0,
+        le=3600,
+        description="Seconds between webhook delivery runs in the API; 0: run `jigsaw notices deliver`.",
+    )
+
     @field_validator("oidc_algorithms")
     @classmethod
     def _asymmetric_only(cls, v: list[str]) -> list[str]:

@@ -133,6 +133,11 @@ ACTIONS: tuple[str, ...] = (
     "case.change",
     "audit.checkpoint",
     "audit.query",
+    "acknowledgement.record",
+    "notice.create",
+    "notice.read",
+    "notice.deliver",
+    "webhook.change",
 )
 """Every action the log knows. A fixed list, so a query for "every read" cannot miss an
 action someone spelled differently."""

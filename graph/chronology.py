@@ -330,6 +330,7 @@ CSV_COLUMNS = (
     "corrected",
     "handling",
     "source fragments",
+    "terms used",
 )
 
 
@@ -338,7 +339,11 @@ def _cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def csv_rows(lines: Iterable[ChronologyLine]) -> Iterable[list[str]]:
+def csv_rows(
+    lines: Iterable[ChronologyLine], terms: Callable[[ChronologyLine], str] | None = None
+) -> Iterable[list[str]]:
+    """The CSV rows of a chronology. ``terms`` gives a line's "terms used" cell (each
+    agency term in its words with its plain meaning; the glossary lives in ingest)."""
     yield list(CSV_COLUMNS)
     for ln in lines:
         yield [
@@ -361,19 +366,22 @@ def csv_rows(lines: Iterable[ChronologyLine]) -> Iterable[list[str]]:
                 "yes" if ln.corrected else "no",
                 "; ".join(sorted({h.replace("_", " ") for s in ln.sources for h in s.handling})),
                 "; ".join(f"{s.agency}:{s.fragment_id}" for s in ln.sources),
+                terms(ln) if terms is not None and not ln.held_back else "",
             )
         ]
 
 
-def write_csv(lines: Sequence[ChronologyLine], out: IO[str]) -> None:
+def write_csv(
+    lines: Sequence[ChronologyLine], out: IO[str], terms: Callable[[ChronologyLine], str] | None = None
+) -> None:
     """CSV that opens cleanly in a spreadsheet: UTF-8 with BOM, CRLF, formulas defused."""
     out.write("\ufeff")
     w = csv.writer(out, lineterminator="\r\n")
-    for row in csv_rows(lines):
+    for row in csv_rows(lines, terms):
         w.writerow(row)
 
 
-def to_csv(lines: Sequence[ChronologyLine]) -> str:
+def to_csv(lines: Sequence[ChronologyLine], terms: Callable[[ChronologyLine], str] | None = None) -> str:
     buf = io.StringIO()
-    write_csv(lines, buf)
+    write_csv(lines, buf, terms)
     return buf.getvalue()

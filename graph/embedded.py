@@ -18,13 +18,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from graph import audit, decisions, registry
+from graph import audit, decisions, meaning, registry
 from graph.access import Purpose, Reader
 from graph.errors import InvalidDecision, NotFound, StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
 from graph.projection import FragmentText, Projection
@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS retention (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS retention_due ON retention(review_on) WHERE erased_at IS NULL;
 """
-_DDL += registry.REGISTRY_DDL + audit.AUDIT_DDL + decisions.DECISIONS_DDL
+_DDL += registry.REGISTRY_DDL + audit.AUDIT_DDL + decisions.DECISIONS_DDL + meaning.MEANING_DDL
 
 _CHUNK = 500
 
@@ -453,7 +453,27 @@ class EmbeddedStore(Store):
             if corrections:
                 detail["corrections"] = corrections
             audit.record(conn, at=self.clock(), actor=actor, action="fragment.write", purpose=None, detail=detail)
+            for _seq, fid, doc, sup_seq in to_apply:
+                if sup_seq is not None:
+                    self._notify(conn, fid, doc, sup_seq, actor)
         return outcomes, to_apply
+
+    def _notify(self, conn: sqlite3.Connection, fid: str, doc: dict[str, Any], sup_seq: int, actor: str) -> None:
+        """Notices to everyone who saw or received the record ``fid`` corrects (any
+        earlier version), in the correction's own transaction: a correction is never
+        committed without them."""
+        earlier: list[str] = []
+        cur: int | None = sup_seq
+        while cur is not None:
+            row = conn.execute("SELECT id, supersedes FROM fragments WHERE seq = ?", (cur,)).fetchone()
+            earlier.append(row[0])
+            cur = row[1]
+        kind = "retracted" if (doc.get("supersedes") or {}).get("retract") else "corrected"
+        at = self.clock()
+        detail = meaning.notify_correction(
+            conn, at=at, earlier=earlier, correction_id=fid, kind=kind, by_agency=doc["agency"]["id"], actor=actor
+        )
+        audit.record(conn, at=at, actor=actor, action="notice.create", purpose=None, detail=detail)
 
     def _details(self, seqs: Iterable[int]) -> dict[int, FragmentText]:
         """Chronology words for these fragments, from the journal (not kept in memory)."""
@@ -818,6 +838,177 @@ class EmbeddedStore(Store):
                 detail["reconsiders"] = reconsiders
             audit.record(conn, at=dec.at, actor=reader_id, action="share.decision", purpose=req.purpose, detail=detail)
         return dec
+
+    # ------------------------------------------------------------------ shared meaning
+
+    def acknowledge(self, view: ReaderView, subject: str, *, kind: str, text: str = "") -> meaning.Acknowledgement:
+        """Record that ``view``'s reader read and understood a fragment or share decision,
+        or their query about it, or (the author's agency, on its own fragment) that a
+        flagged record is fact; durable and audited. A subject the reader may not read is
+        "no such record", exactly as one that does not exist."""
+        reader = view.reader
+        if subject.startswith("D"):
+            if kind == "confirmed_fact":
+                raise meaning.InvalidAcknowledgement("only a fragment's author confirms it as fact", field="kind")
+            with self._lock:
+                found = [d for d in registry.decisions(self._conn) if d.id == subject]
+                req = registry.get_request(self._conn, found[0].request_id) if found else None
+            if req is None or req.agency != reader.agency:
+                raise NotFound("no such share decision made for your agency", field="subject")
+            subject_kind = "share_decision"
+        else:
+            doc = view.fragment(subject)
+            if doc is None or doc.get("held_back"):
+                raise NotFound("no such fragment, or none you may read", field="subject")
+            own = doc["agency"]["id"] == reader.agency
+            if kind == "confirmed_fact" and not own:
+                raise meaning.InvalidAcknowledgement("only the agency that wrote it confirms it as fact", field="kind")
+            if kind in ("understood", "query") and own:
+                raise meaning.InvalidAcknowledgement(
+                    "your agency wrote this record: acknowledgements come from those who received it", field="kind"
+                )
+            subject_kind = "fragment"
+        with self.transaction() as conn:
+            ack = meaning.add_acknowledgement(
+                conn,
+                subject=subject,
+                subject_kind=subject_kind,
+                reader_id=reader.id,
+                agency=reader.agency,
+                kind=kind,
+                text=text,
+                at=self.clock(),
+            )
+            detail: dict[str, Any] = {"acknowledgement": ack.id, "kind": kind}
+            detail["fragments" if subject_kind == "fragment" else "decision"] = (
+                [subject] if subject_kind == "fragment" else subject
+            )
+            self.record(conn, reader.id, "acknowledgement.record", detail, str(view.purpose))
+        return ack
+
+    def acknowledgements(self, subjects: Sequence[str]) -> list[meaning.Acknowledgement]:
+        """Every acknowledgement of these fragments or share decisions, oldest first."""
+        with self._lock:
+            return meaning.acknowledgements(self._conn, list(subjects))
+
+    def outstanding(self, agency: str) -> list[meaning.Outstanding]:
+        """What ``agency`` sent that a receiving agency has not acknowledged as understood:
+        its current fragments that readers of other agencies read or were released (the
+        audit and the grants say who), and its share decisions; open queries included."""
+        with self._lock:
+            self._catch_up()
+            conn = self._conn
+            pairs = set(
+                conn.execute(
+                    "SELECT DISTINCT f.id, r.agency FROM fragments f "
+                    "JOIN audit_fragments af ON af.fragment_id = f.id JOIN audit a ON a.seq = af.audit_seq "
+                    "JOIN readers r ON r.id = a.actor WHERE f.agency = ? AND r.agency != f.agency "
+                    "AND (a.action LIKE 'read.%' OR a.action LIKE 'disclosure.%')",
+                    (agency,),
+                )
+            )
+            pairs |= set(
+                conn.execute(
+                    "SELECT DISTINCT g.fragment_id, g.agency FROM grants g JOIN fragments f ON f.id = g.fragment_id "
+                    "WHERE f.agency = ? AND g.agency != f.agency",
+                    (agency,),
+                )
+            )
+            current = {fid for fid, _ in pairs if self._is_current(fid)}
+            pairs = {(f, a) for f, a in pairs if f in current}
+            made = {
+                d.id: registry.get_request(conn, d.request_id).agency
+                for d in registry.decisions(conn)
+                if registry.get_reader(conn, d.decided_by).agency == agency
+            }
+            subjects = sorted({f for f, _ in pairs} | set(made))
+            stand = meaning.standing(meaning.acknowledgements(conn, subjects))
+            sig = {
+                fid: doc.get("significance")
+                for fid, doc in (
+                    (f, orjson.loads(b))
+                    for f, b in self._select_in("SELECT id, body FROM fragments WHERE id IN", sorted(current))
+                )
+            }
+        out = []
+        items = [(f, "fragment", a) for f, a in pairs] + [(d, "share_decision", a) for d, a in made.items()]
+        for subject, kind, to in sorted(items):
+            last = stand.get((subject, to))
+            if last is not None and last.kind == "understood":
+                continue
+            out.append(
+                meaning.Outstanding(
+                    subject,
+                    kind,  # type: ignore[arg-type]
+                    to,
+                    "query" if last is not None else "unacknowledged",
+                    sig.get(subject),
+                    last.text if last is not None else None,
+                    last.reader_id if last is not None else None,
+                )
+            )
+        return out
+
+    def _is_current(self, fid: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM fragments f WHERE f.id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM fragments g WHERE g.supersedes = f.seq)",
+            (fid,),
+        ).fetchone()
+        return row is not None
+
+    def notices(self, view: ReaderView, *, unread_only: bool = False) -> list[meaning.Notice]:
+        """The reader's correction notices, newest first, each showing only what the reader
+        may see now (``graph.meaning.present``)."""
+        with self._lock:
+            recs = meaning.notices_for(self._conn, view.reader.id, view.reader.agency)
+        shown = [meaning.present(view, r) for r in recs]
+        return [n for n in shown if not (unread_only and n.read)]
+
+    def mark_notice_read(self, view: ReaderView, notice_id: str) -> None:
+        with self.transaction() as conn:
+            meaning.mark_read(conn, view.reader.id, view.reader.agency, notice_id, at=self.clock())
+            self.record(conn, view.reader.id, "notice.read", {"notice": notice_id}, str(view.purpose))
+
+    def put_webhook(self, by: str, *, agency: str, url: str, secret: str, active: bool = True) -> meaning.Webhook:
+        """Register (or change) the URL an agency's own systems receive notices at, and the
+        shared secret deliveries are signed with."""
+        with self.transaction() as conn:
+            hook = meaning.put_webhook(conn, agency=agency, url=url, secret=secret, active=active, at=self.clock())
+            self.record(conn, by, "webhook.change", {"agency": agency, "active": active})
+        return hook
+
+    def webhooks(self) -> list[meaning.Webhook]:
+        with self._lock:
+            return meaning.webhooks(self._conn)
+
+    def due_deliveries(self, limit: int = 100) -> list[meaning.Delivery]:
+        """Webhook deliveries whose next attempt is due now."""
+        with self._lock:
+            return meaning.due(self._conn, self.clock(), limit)
+
+    def record_delivery(self, delivery_id: str, *, ok: bool, error: str | None = None) -> str:
+        """Record one delivery attempt: delivered, or failed (the next attempt backs off
+        exponentially; after ``MAX_ATTEMPTS`` it is dead-lettered). Returns the state."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT attempts, agency FROM webhook_outbox WHERE id = ?", (delivery_id,)).fetchone()
+            if row is None:
+                raise NotFound("no such delivery", field="delivery_id")
+            now = self.clock()
+            wait = meaning.backoff(row[0] + 1)
+            next_at = (datetime.fromisoformat(now.replace("Z", "+00:00")) + timedelta(seconds=wait)).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ"
+            )
+            state = meaning.record_attempt(conn, delivery_id, ok=ok, error=error, at=now, next_at=next_at)
+            if state != "pending":
+                self.record(
+                    conn, "webhooks", "notice.deliver", {"delivery": delivery_id, "agency": row[1], "state": state}
+                )
+        return state
+
+    def webhook_outbox(self, agency: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return meaning.outbox(self._conn, agency)
 
     def share_records(self, request_id: str | None = None) -> list[registry.ShareDecision]:
         with self._lock:

@@ -50,6 +50,7 @@ import orjson
 from graph import audit, cypher, registry
 from graph.access import FragmentAccess, Purpose, Reader, needed_clearances
 from graph.errors import NotFound, StoreError
+from graph.meaning import Acknowledgement, Delivery, Notice, Outstanding, Webhook
 from graph.projection import FragmentText, Projection
 from graph.resolution import Matcher, ResolutionDecision, active_decisions, mention_key
 from graph.store import AppendOutcome, Store, body_hash, canonical_bytes, fragment_id
@@ -1073,6 +1074,40 @@ class Neo4jStore(Store):
                 grants=grants,
             ),
         )
+
+    # ------------------------------------------------------------------ shared meaning
+    # Read-and-understood, correction notices and webhooks are kept by the embedded store
+    # only in this release: on Neo4j each says so plainly rather than answering wrongly.
+
+    def _not_yet(self, what: str) -> StoreError:
+        return StoreError(f"{what} is not yet available on the Neo4j backend (docs/scaling.md); use the embedded store")
+
+    def acknowledge(self, view: ReaderView, subject: str, *, kind: str, text: str = "") -> Acknowledgement:
+        raise self._not_yet("read-and-understood")
+
+    def acknowledgements(self, subjects: Sequence[str]) -> list[Acknowledgement]:
+        raise self._not_yet("read-and-understood")
+
+    def outstanding(self, agency: str) -> list[Outstanding]:
+        raise self._not_yet("read-and-understood")
+
+    def notices(self, view: ReaderView, *, unread_only: bool = False) -> list[Notice]:
+        raise self._not_yet("correction notices")
+
+    def mark_notice_read(self, view: ReaderView, notice_id: str) -> None:
+        raise self._not_yet("correction notices")
+
+    def put_webhook(self, by: str, *, agency: str, url: str, secret: str, active: bool = True) -> Webhook:
+        raise self._not_yet("webhooks")
+
+    def webhooks(self) -> list[Webhook]:
+        raise self._not_yet("webhooks")
+
+    def due_deliveries(self, limit: int = 100) -> list[Delivery]:
+        raise self._not_yet("webhooks")
+
+    def record_delivery(self, delivery_id: str, *, ok: bool, error: str | None = None) -> str:
+        raise self._not_yet("webhooks")
 
 
 def _fragment_row(seq: int, fid: str, doc: dict[str, Any], body: bytes, h: bytes, sup: int | None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import orjson
 if TYPE_CHECKING:
     from graph.access import Reader
     from graph.audit import AuditEntry, VerifyReport
+    from graph.meaning import Acknowledgement, Delivery, Notice, Outstanding, Webhook
     from graph.registry import ShareDecision, ShareRequest, TokenInfo
     from graph.view import ReaderView
 
@@ -211,6 +212,56 @@ class Store(ABC):
 
     @abstractmethod
     def share_records(self, request_id: str | None = None) -> list[ShareDecision]: ...
+
+    # Shared meaning (graph.meaning): read-and-understood, queries, correction notices and
+    # the webhooks that carry them to agencies' own systems. Notices themselves are
+    # written by ``append``, in the same transaction as the correction or withdrawal.
+
+    @abstractmethod
+    def acknowledge(self, view: ReaderView, subject: str, *, kind: str, text: str = "") -> Acknowledgement:
+        """Record ``view``'s reader's word on ``subject`` (a fragment id, or a share
+        decision id ``D...``): ``understood``, ``query`` (``text`` required), or
+        ``confirmed_fact`` (the author's agency, answering an opinion-or-hearsay flag on
+        its own fragment). Only a reader who may read the fragment, or a reader of the
+        agency a share decision answered, may; anything else is NotFound, exactly as for
+        no such record. Durable and audited (``acknowledgement.record``)."""
+
+    @abstractmethod
+    def acknowledgements(self, subjects: Sequence[str]) -> list[Acknowledgement]:
+        """Every acknowledgement of these subjects, oldest first (ids, kinds, words)."""
+
+    @abstractmethod
+    def outstanding(self, agency: str) -> list[Outstanding]:
+        """What ``agency`` sent (its current fragments other agencies read or were
+        released, its share decisions) that a receiving agency has not acknowledged as
+        understood, one item per (subject, receiving agency); open queries included."""
+
+    @abstractmethod
+    def notices(self, view: ReaderView, *, unread_only: bool = False) -> list[Notice]:
+        """``view``'s reader's correction notices, newest first, as ``meaning.present``
+        shows them: never more than the reader may see now."""
+
+    @abstractmethod
+    def mark_notice_read(self, view: ReaderView, notice_id: str) -> None:
+        """Mark one of the reader's notices read (NotFound if it is not theirs); audited."""
+
+    @abstractmethod
+    def put_webhook(self, by: str, *, agency: str, url: str, secret: str, active: bool = True) -> Webhook:
+        """Register or change an agency's webhook (URL and signing secret); audited."""
+
+    @abstractmethod
+    def webhooks(self) -> list[Webhook]:
+        """Registered webhooks (never their secrets)."""
+
+    @abstractmethod
+    def due_deliveries(self, limit: int = 100) -> list[Delivery]:
+        """Pending webhook deliveries whose next attempt is due (by the store's clock)."""
+
+    @abstractmethod
+    def record_delivery(self, delivery_id: str, *, ok: bool, error: str | None = None) -> str:
+        """Record one attempt; a failure is retried after ``meaning.backoff(attempts)``
+        seconds, and dead-lettered after ``meaning.MAX_ATTEMPTS``. Returns the new state:
+        pending, delivered or dead."""
 
     @abstractmethod
     def close(self) -> None: ...

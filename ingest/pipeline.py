@@ -18,6 +18,8 @@ from typing import IO, Any
 import orjson
 
 from graph.store import Store
+from ingest.glossary import Glossary
+from ingest.meaning import warnings_for
 from ingest.readers import Row, csv_column_for, read_file
 from ingest.validate import FieldError, check_fragment
 
@@ -38,6 +40,22 @@ class RowError:
         return f"{self.source}:{self.line}: {self.field}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class RowWarning:
+    """Something for the author to check in an imported row (never a rejection): an
+    ambiguous or unknown term, or a fact that reads as opinion or hearsay."""
+
+    source: str
+    line: int
+    field: str
+    code: str
+    words: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.field}: {self.message}"
+
+
 @dataclass
 class ImportSummary:
     accepted: int = 0
@@ -46,6 +64,7 @@ class ImportSummary:
     not_written: int = 0  # good rows left out because strict mode found a bad one
     errors: list[RowError] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    warnings: list[RowWarning] = field(default_factory=list)
 
     def add(self, other: ImportSummary) -> None:
         self.accepted += other.accepted
@@ -54,6 +73,7 @@ class ImportSummary:
         self.not_written += other.not_written
         self.errors.extend(other.errors)
         self.files.extend(other.files)
+        self.warnings.extend(other.warnings)
 
 
 def _row_errors(row: Row, errors: Iterable[FieldError]) -> list[RowError]:
@@ -99,12 +119,14 @@ def import_rows(
     batch: int = BATCH,
     markings: dict[str, Any] | None = None,
     actor: str = "import",
+    glossary: Glossary | None = None,
 ) -> ImportSummary:
     """Validate rows and journal the good ones; see the module docstring for the modes.
 
     ``markings`` are given to every row that carries none of its own (set on import by
     the administrator who knows how the sending agency wants them read); ``actor`` is
-    who the audit says wrote them.
+    who the audit says wrote them. Each accepted row's warnings (``ingest.meaning``,
+    against ``glossary``, default the shipped one) go into the summary.
     """
     now = now or datetime.now(UTC)
     summary = ImportSummary()
@@ -115,9 +137,13 @@ def import_rows(
         if not pending:
             return
         outcomes = store.append([doc for _, doc in pending], all_or_nothing=strict, actor=actor)
-        for (row, _), out in zip(pending, outcomes, strict=True):
+        for (row, doc), out in zip(pending, outcomes, strict=True):
             if out.status == "accepted":
                 summary.accepted += 1
+                summary.warnings.extend(
+                    RowWarning(row.source, row.line, w.field, w.code, w.words, w.message)
+                    for w in warnings_for(doc, glossary)
+                )
             elif out.status == "duplicate":
                 summary.duplicate += 1
             elif out.status == "not_written":
@@ -167,6 +193,7 @@ def import_files(
     csv_defaults: dict[str, str] | None = None,
     markings: dict[str, Any] | None = None,
     actor: str = "import",
+    glossary: Glossary | None = None,
 ) -> ImportSummary:
     """Import each file in turn (``strict`` applies per file)."""
     total = ImportSummary()
@@ -182,6 +209,7 @@ def import_files(
                 progress=progress,
                 markings=markings,
                 actor=actor,
+                glossary=glossary,
             )
             s.files.append(str(path))
             total.add(s)

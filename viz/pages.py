@@ -20,11 +20,21 @@ from urllib.parse import quote, urlencode
 
 import networkx as nx
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from graph.access import PROTECTED_LABEL
 from graph.chronology import ChronologyFilters, ChronologyLine
+from graph.meaning import Acknowledgement, standing
 from graph.store import PersonSummary
+from ingest.glossary import (
+    Glossary,
+    TermHit,
+    find_terms,
+    fragment_texts,
+    plain_words,
+    terms_cell,
+    terms_used,
+)
 from ingest.schema import Concern, Significance, StatementKind
 from viz import labels, network, timeline
 from viz.forms import filter_pairs, is_filtered, query_string
@@ -192,11 +202,102 @@ def _base(links: Links, viewer: Viewer | None, title: str) -> dict[str, Any]:
     return {"links": links, "assets": links.assets, "who": viewer, "title": title}
 
 
+@dataclass(frozen=True)
+class TermShown:
+    term: str
+    kind: str
+    words: str
+
+
+def _marked(text: str, hits: Sequence[TermHit]) -> Markup:
+    """``text`` escaped, with each agency term found in it (``hits``, in order) in an
+    ``<abbr>`` whose title is its plain meaning (so a screen reader and a hover both give
+    it)."""
+    out: list[str] = []
+    at = 0
+    for h in hits:
+        out.append(str(escape(text[at : h.start])))
+        kind = f" term-{h.kind}" if h.kind != "known" else ""
+        out.append(f'<abbr class="term{kind}" title="{escape(plain_words(h))}">{escape(h.written)}</abbr>')
+        at = h.start + len(h.written)
+    out.append(str(escape(text[at:])))
+    return Markup("".join(out))
+
+
+def _terms(lines: Sequence[ChronologyLine], g: Glossary | None) -> dict[str, Any]:
+    """The lines' summaries with their terms marked, and the "terms used" list (each
+    summary is searched once)."""
+    marked: dict[str, Markup] = {}
+    used: dict[str, TermHit] = {}
+    for ln in lines:
+        if ln.held_back:
+            continue
+        hits = find_terms(ln.summary, g)
+        if hits:
+            marked[ln.event_id] = _marked(ln.summary, hits)
+        for src in ln.sources:
+            if src.summary and src.summary != ln.summary:
+                hits = [*hits, *find_terms(src.summary, g)]
+        for h in hits:
+            used.setdefault(h.term, h)
+    terms = sorted(used.values(), key=lambda h: (h.term.lower(), h.term))
+    return {"marked": marked, "terms": [TermShown(h.term, h.kind, plain_words(h)) for h in terms]}
+
+
+@dataclass(frozen=True)
+class Unacknowledged:
+    """A significant item in a meeting pack, and the agencies at the meeting that have not
+    said they read and understood it (with any open queries: who asked, in their words)."""
+
+    when: str
+    summary: str
+    from_agency: str
+    waiting: list[str]
+    queries: list[tuple[str, str]]
+
+
+def unacknowledged(
+    lines: Sequence[ChronologyLine],
+    acks: Iterable[Acknowledgement],
+    *,
+    at_meeting: Iterable[str],
+    names: Mapping[str, str],
+) -> list[Unacknowledged]:
+    """Significant (high) items from the lines, each with the agencies ``at_meeting``
+    other than its author that have not acknowledged it as understood."""
+    stand = standing(acks)
+    meeting = sorted(set(at_meeting))
+    out = []
+    for ln in lines:
+        if ln.held_back:
+            continue
+        for src in ln.sources:
+            if src.significance != "high":
+                continue
+            waiting, queries = [], []
+            for agency in meeting:
+                if agency == src.agency:
+                    continue
+                last = stand.get((src.fragment_id, agency))
+                name = names.get(agency) or labels.agency_from_id(agency)
+                if last is None or last.kind != "understood":
+                    waiting.append(name)
+                if last is not None and last.kind == "query":
+                    queries.append((name, last.text))
+            if waiting:
+                out.append(Unacknowledged(ln.when, ln.summary, src.agency_name, waiting, queries))
+    return out
+
+
 def _chronology_parts(
-    links: Links, person: PersonSummary, lines: Sequence[ChronologyLine], names: dict[str, str]
+    links: Links,
+    person: PersonSummary,
+    lines: Sequence[ChronologyLine],
+    names: dict[str, str],
+    glossary: Glossary | None = None,
 ) -> dict[str, Any]:
     """What the chronology page and the meeting pack both show: the person, the timeline
-    with its legend, and the lines (shown and held back)."""
+    with its legend, the lines (shown and held back) and the terms they use."""
     svg = timeline.timeline_svg(
         lines,
         event_href=lambda eid: links.event(eid, person.person_id),
@@ -213,6 +314,7 @@ def _chronology_parts(
         "agency_names": names,
         "svg": Markup(svg),
         "legend": _legend(),
+        **_terms(lines, glossary),
     }
 
 
@@ -222,12 +324,15 @@ def chronology_page(
     person: PersonSummary,
     lines: Sequence[ChronologyLine],
     filters: ChronologyFilters,
+    *,
+    glossary: Glossary | None = None,
 ) -> str:
-    """The chronology page: filters, the timeline with its legend, and the table."""
+    """The chronology page: filters, the timeline with its legend, the table and the
+    terms it uses."""
     names = _agency_names(lines)
     return ENV.get_template("chronology.html").render(
         **_base(links, viewer, f"Chronology of {person_title(person)}"),
-        **_chronology_parts(links, person, lines, names),
+        **_chronology_parts(links, person, lines, names, glossary),
         options=_options(person, lines, filters),
         filtered=is_filtered(filters),
         filter_words=_filter_words(filters, names),
@@ -274,12 +379,17 @@ def event_page(
     history: Mapping[str, Sequence[Mapping[str, Any]]],
     *,
     person_id: str | None,
+    glossary: Glossary | None = None,
 ) -> str:
     """Provenance of one chronology line: every source as the reader may see it, with
-    lawful basis, grading, who may read it, and the versions it replaced."""
+    lawful basis, grading, who may read it, the versions it replaced, and the agency
+    terms their words use."""
+    texts = [t for doc in sources for _, t in fragment_texts(doc)]
+    terms = [TermShown(h.term, h.kind, plain_words(h)) for h in terms_used(texts, glossary)]
     return ENV.get_template("event.html").render(
         **_base(links, viewer, f"Provenance: {labels.words(line.kind)}, {line.when}"),
         line=line,
+        terms=terms,
         sources=[_source_view(doc) for doc in sources],
         history={k: [_source_view(d) for d in v] for k, v in history.items()},
         pid=person_id,
@@ -382,13 +492,18 @@ def pack_page(
     lines: Sequence[ChronologyLine],
     filters: ChronologyFilters,
     people: Sequence[tuple[str, str]],
+    *,
+    glossary: Glossary | None = None,
+    waiting: Sequence[Unacknowledged] = (),
 ) -> str:
     """The meeting pack: exactly the reader's chronology page (same filters) and the people
-    around the child, on paper, every page stamped with who, when and why."""
+    around the child, then the significant items not yet acknowledged by the agencies at
+    the meeting and the terms used, on paper, every page stamped with who, when and why."""
     names = _agency_names(lines)
     return ENV.get_template("pack.html").render(
         **_base(links, stamp.viewer, f"Meeting pack: {person_title(person)}"),
-        **_chronology_parts(links, person, lines, names),
+        **_chronology_parts(links, person, lines, names, glossary),
+        unacknowledged=waiting,
         stamp=stamp,
         filter_words=_filter_words(filters, names),
         people=people,
@@ -396,7 +511,14 @@ def pack_page(
     )
 
 
-def pack_csv(stamp: Stamp, person: PersonSummary, lines: Sequence[ChronologyLine], filters: ChronologyFilters) -> str:
+def pack_csv(
+    stamp: Stamp,
+    person: PersonSummary,
+    lines: Sequence[ChronologyLine],
+    filters: ChronologyFilters,
+    *,
+    glossary: Glossary | None = None,
+) -> str:
     """The meeting pack as CSV: the stamp in the first rows, then the chronology as the API's
     CSV has it (UTF-8 with BOM, CRLF, formulas defused)."""
     import csv
@@ -417,7 +539,7 @@ def pack_csv(stamp: Stamp, person: PersonSummary, lines: Sequence[ChronologyLine
     w.writerow(["Filters", "; ".join(_filter_words(filters, names)) or "none"])
     w.writerow(["Filter query", "&".join(f"{k}={v}" for k, v in filter_pairs(filters))])
     w.writerow([])
-    for row in csv_rows(lines):
+    for row in csv_rows(lines, lambda ln: terms_cell(ln, glossary)):
         w.writerow(row)
     return buf.getvalue()
 

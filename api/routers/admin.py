@@ -4,6 +4,7 @@ Every change is written to the audit with the administrator who made it."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
@@ -11,7 +12,8 @@ from fastapi import APIRouter, Path, Request, Response
 from api.deps import Administering, PageDep, StoreDep
 from api.limits import JsonRoute
 from api.routers.common import paged
-from api.schemas import CaseIn, Page, ReaderIn, ReaderOut, TokenIn, TokenIssued
+from api.schemas import CaseIn, Page, ReaderIn, ReaderOut, TokenIn, TokenIssued, WebhookIn, WebhookOut
+from api.webhooks import new_secret
 from graph.access import Reader
 from graph.registry import TokenInfo
 
@@ -141,3 +143,24 @@ def remove_member(
 ) -> Response:
     store.set_membership(who.reader.id, case_id, reader_id, False)
     return Response(status_code=204)
+
+
+@router.get("/webhooks", response_model=list[WebhookOut], summary="Agencies' webhooks for notices (never the secrets)")
+def webhooks(who: Administering, store: StoreDep) -> list[WebhookOut]:
+    return [WebhookOut(**asdict(h)) for h in store.webhooks()]
+
+
+@router.put(
+    "/webhooks/{agency}",
+    response_model=WebhookOut,
+    summary="Register or change where an agency's systems receive correction notices",
+)
+def put_webhook(
+    body: WebhookIn,
+    who: Administering,
+    store: StoreDep,
+    agency: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", description="An agency id.")],
+) -> WebhookOut:
+    secret = body.secret or new_secret()
+    hook = store.put_webhook(who.reader.id, agency=agency, url=body.url, secret=secret, active=body.active)
+    return WebhookOut(**asdict(hook), secret=None if body.secret else secret)

@@ -7,10 +7,11 @@ and changes nothing, so a client may retry any submission safely.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from api.auth import Principal
 from api.deps import Reading, SettingsDep, StoreDep, Writing
@@ -25,8 +26,10 @@ from api.schemas import (
     FragmentOut,
     FragmentReceipt,
     RetractionIn,
+    WarningOut,
 )
 from graph.store import AppendOutcome, Store
+from ingest.meaning import warnings_for
 from ingest.schema import Fragment, Supersedes
 from ingest.validate import canonical, check_fragment
 
@@ -93,12 +96,20 @@ def _append(store: Store, who: Principal, docs: list[dict[str, Any]], *, index: 
     return outcomes
 
 
-def _receipt(response: Response, o: AppendOutcome) -> FragmentReceipt:
+def _warnings(request: Request, doc: dict[str, Any]) -> list[WarningOut]:
+    """The author's warnings for one stored fragment (ingest.meaning): never a refusal."""
+    return [WarningOut(**asdict(w)) for w in warnings_for(doc, request.app.state.glossary)]
+
+
+def _receipt(response: Response, o: AppendOutcome, warnings: list[WarningOut]) -> FragmentReceipt:
     location = f"/fragments/{o.fragment_id}"
     response.status_code = 201 if o.status == "accepted" else 200
     response.headers["Location"] = location
     return FragmentReceipt(
-        id=o.fragment_id, status="accepted" if o.status == "accepted" else "duplicate", location=location
+        id=o.fragment_id,
+        status="accepted" if o.status == "accepted" else "duplicate",
+        location=location,
+        warnings=warnings,
     )
 
 
@@ -112,10 +123,10 @@ def _receipt(response: Response, o: AppendOutcome) -> FragmentReceipt:
     },
     summary="Submit one fragment",
 )
-def submit(fragment: Fragment, who: Writing, store: StoreDep, response: Response) -> FragmentReceipt:
+def submit(fragment: Fragment, who: Writing, store: StoreDep, request: Request, response: Response) -> FragmentReceipt:
     docs = _canonical(who, [fragment], index=False)
     (o,) = _append(store, who, docs, index=False)
-    return _receipt(response, o)
+    return _receipt(response, o, _warnings(request, docs[0]))
 
 
 @router.post(
@@ -126,14 +137,19 @@ def submit(fragment: Fragment, who: Writing, store: StoreDep, response: Response
     summary="Submit up to 1,000 fragments, all or nothing",
 )
 def submit_batch(
-    batch: BatchIn, who: Writing, store: StoreDep, settings: SettingsDep, response: Response
+    batch: BatchIn, who: Writing, store: StoreDep, settings: SettingsDep, request: Request, response: Response
 ) -> BatchReceipt:
     if len(batch.fragments) > settings.max_batch:
         raise ApiProblem(422, f"send at most {settings.max_batch} fragments in one batch", field="fragments")
     docs = _canonical(who, batch.fragments, index=True)
     outcomes = _append(store, who, docs, index=True)
     items = [
-        BatchItem(index=o.index, id=o.fragment_id, status="accepted" if o.status == "accepted" else "duplicate")
+        BatchItem(
+            index=o.index,
+            id=o.fragment_id,
+            status="accepted" if o.status == "accepted" else "duplicate",
+            warnings=_warnings(request, docs[o.index]),
+        )
         for o in outcomes
     ]
     accepted = sum(1 for i in items if i.status == "accepted")
@@ -184,7 +200,12 @@ def _own(store: Store, who: Principal, fid: str) -> dict[str, Any]:
     summary="Correct one of your agency's fragments with a new version",
 )
 def supersede(
-    body: CorrectionIn, who: Writing, store: StoreDep, response: Response, fragment_id: str = FragmentId
+    body: CorrectionIn,
+    who: Writing,
+    store: StoreDep,
+    request: Request,
+    response: Response,
+    fragment_id: str = FragmentId,
 ) -> FragmentReceipt:
     target = _own(store, who, fragment_id)
     frag = body.fragment
@@ -193,8 +214,9 @@ def supersede(
             422, "names a different earlier record than the one in the path", field="fragment.supersedes.record_ref"
         )
     frag = frag.model_copy(update={"supersedes": Supersedes(record_ref=target["record_ref"], reason=body.reason)})
-    (o,) = _append(store, who, _canonical(who, [frag], index=False, prefix="fragment."), index=False)
-    return _receipt(response, o)
+    docs = _canonical(who, [frag], index=False, prefix="fragment.")
+    (o,) = _append(store, who, docs, index=False)
+    return _receipt(response, o, _warnings(request, docs[0]))
 
 
 @router.post(
@@ -226,4 +248,4 @@ def retract(
     if doc is None:
         raise ApiProblem(422, f"{len(errors)} problem(s); nothing was stored", errors=field_problems(errors))
     (o,) = _append(store, who, [doc], index=False)
-    return _receipt(response, o)
+    return _receipt(response, o, [])

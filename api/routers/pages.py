@@ -248,7 +248,8 @@ def chronology(request: Request, store: StoreDep, person_id: str) -> HTMLRespons
     person = _person(v, person_id, who)
     lines = v.chronology(person_id, f)
     audit(store, v, "read.chronology", chronology_audit(person_id, lines))
-    return html(pages.chronology_page(links(request), viewer(who), person, lines, f))
+    body = pages.chronology_page(links(request), viewer(who), person, lines, f, glossary=request.app.state.glossary)
+    return html(body)
 
 
 def _radius(request: Request, who: Principal) -> int:
@@ -346,7 +347,10 @@ def event_page(request: Request, store: StoreDep, event_id: str) -> HTMLResponse
                     read.append(fid)
         history[s.fragment_id] = earlier
     audit(store, v, "read.event", {"fragments": sorted(set(read))})
-    return html(pages.event_page(links(request), viewer(who), line, sources, history, person_id=person))
+    body = pages.event_page(
+        links(request), viewer(who), line, sources, history, person_id=person, glossary=request.app.state.glossary
+    )
+    return html(body)
 
 
 def _pack(
@@ -374,7 +378,17 @@ def pack(request: Request, store: StoreDep, person_id: str) -> HTMLResponse:
         )
     }
     audit(store, v, "disclosure.export", detail)
-    return html(pages.pack_page(links(request), stamp, person, lines, f, people))
+    fids = sorted({s.fragment_id for ln in lines for s in ln.sources})
+    waiting = pages.unacknowledged(
+        lines,
+        store.acknowledgements(fids),
+        at_meeting={a for ln in lines for a in ln.agencies} | {who.reader.agency},
+        names={s.agency: s.agency_name for ln in lines for s in ln.sources},
+    )
+    body = pages.pack_page(
+        links(request), stamp, person, lines, f, people, glossary=request.app.state.glossary, waiting=waiting
+    )
+    return html(body)
 
 
 @router.get("/people/{person_id}/pack.csv")
@@ -384,7 +398,7 @@ def pack_csv(request: Request, store: StoreDep, person_id: str) -> Response:
     audit(store, v, "disclosure.export", _disclosure(person_id, lines, f, "csv", stamp))
     day = stamp.at.astimezone(UTC).strftime("%Y-%m-%d")
     return Response(
-        pages.pack_csv(stamp, person, lines, f),
+        pages.pack_csv(stamp, person, lines, f, glossary=request.app.state.glossary),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="meeting-pack-{person_id}-{day}.csv"',

@@ -17,6 +17,7 @@ from api.schemas import ChronologyPage, NetworkOut, Page
 from graph.chronology import ChronologyFilters, to_csv
 from graph.store import PersonSummary
 from graph.view import ReaderView
+from ingest.glossary import lines_terms, term_dict, terms_cell
 from ingest.schema import Concern, Significance, StatementKind
 
 router = APIRouter(prefix="/people", tags=["people"], route_class=JsonRoute)
@@ -105,14 +106,16 @@ def chronology(
     shown = body["items"]
     action = "disclosure.export" if format == "csv" else "read.chronology"
     audit(store, v, action, chronology_audit(person_id, shown))
+    g = request.app.state.glossary
     if format == "csv":
         return Response(
-            to_csv(shown),
+            to_csv(shown, lambda ln: terms_cell(ln, g)),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="chronology-{person_id}.csv"'},
         )
     # orjson writes the dataclasses as they are (dataclasses.asdict deep-copies: 8 ms for 200 lines)
-    return Response(orjson.dumps({"person": summary, **body}), media_type="application/json")
+    terms = [term_dict(h) for h in lines_terms(shown, g)]
+    return Response(orjson.dumps({"person": summary, **body, "terms": terms}), media_type="application/json")
 
 
 def _node_id(node: tuple[str, Any]) -> str:
