@@ -19,6 +19,7 @@ import orjson
 if TYPE_CHECKING:
     from graph.access import Reader
     from graph.audit import AuditEntry, VerifyReport
+    from graph.patterns.engine import PatternEngine
     from graph.registry import ShareDecision, ShareRequest, TokenInfo
     from graph.view import ReaderView
 
@@ -211,6 +212,15 @@ class Store(ABC):
 
     @abstractmethod
     def share_records(self, request_id: str | None = None) -> list[ShareDecision]: ...
+
+    # Patterns (graph/patterns, docs/patterns.md).
+
+    def patterns(self) -> PatternEngine:
+        """The store's pattern engine: evaluates on the system's cases (a backend gives
+        them through ``graph.patterns.engine.CaseSource``), caches across-the-store runs
+        and re-evaluates only the children new fragments touch, and presents results
+        through a reader's view. One per store, shared by its callers."""
+        raise NotImplementedError(f"{type(self).__name__} does not run patterns yet")
 
     @abstractmethod
     def close(self) -> None: ...
