@@ -301,7 +301,7 @@ class PatternEngine:
             return None
         child = self.source.child_of(view, person_id)
         flags = [] if child is None else self.present(view, child, self.for_child(child, selection))
-        store.audit_read(view, "patterns.run", _audit(selection, flags, [person_id]))
+        store.audit_read(view, "read.patterns", _audit(selection, flags, [person_id]))
         return flags
 
     def scan_for(
@@ -325,7 +325,7 @@ class PatternEngine:
                 break
             out.extend(shown)
         people = sorted({fl.child for fl in out if not fl.pseudonymised})
-        store.audit_read(view, "patterns.scan", {**_audit(selection, out, people), "offset": offset})
+        store.audit_read(view, "read.patterns_scan", {**_audit(selection, out, people), "offset": offset})
         return out, more
 
 

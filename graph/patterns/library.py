@@ -224,9 +224,10 @@ class RuleOfOptimism(Pattern):
             used.update(x.seq for x in group)
             words = sorted({x.closure or "" for x in group})
             cats = sorted(closed & set().union(*(r.concerns for r in repeats))) if params.same_concern else []
+            anchor = next((x for x in group if x.kind == "case_closed"), c)
             out.append(
                 self.finding(
-                    f"Closed on {_fmt(c.start)} as {' / '.join(w.replace('_', ' ') for w in words)}; "
+                    f"Closed on {_fmt(anchor.start)} as {' / '.join(w.replace('_', ' ') for w in words)}; "
                     f"{len(repeats)} concern record(s) followed from {_fmt(repeats[0].start)}"
                     + (f" about the same concern ({', '.join(cats)})." if cats else "."),
                     [*before, *group, *repeats],
@@ -276,13 +277,14 @@ class AdultAcrossHouseholds(Pattern):
             if len(households) < params.min_households:
                 continue
             las = set().union(*(case.local_authorities.get(k, frozenset()) for k in kids))
+            across = f" across {len(las)} local authorities" if len(las) > 1 else ""
+            ev = [r for rs in kids.values() for r in rs]
             out.append(
                 self.finding(
                     f"An adult named in this child's records is named in concerns about children in "
-                    f"{len(households)} households"
-                    + (f" across {len(las)} local authorities" if len(las) > 1 else "")
-                    + ".",
-                    [r for rs in kids.values() for r in rs],
+                    f"{len(households)} households{across}, between {_fmt(min(r.start for r in ev))} and "
+                    f"{_fmt(max(r.end for r in ev))}.",
+                    ev,
                 )
             )
         return out
@@ -478,7 +480,8 @@ class HealthAndSchool(Pattern):
         return [
             self.finding(
                 f"{len(ms)} missed health appointment(s) and {len(fs)} attendance record(s) showing low or "
-                f"falling attendance within {params.window_days} days.",
+                f"falling attendance within {params.window_days} days, between "
+                f"{_fmt(min(ms[0].start, fs[0].start))} and {_fmt(max(ms[-1].end, fs[-1].end))}.",
                 [*ms, *fs, *prior[-1:]],
             )
         ]
@@ -572,7 +575,7 @@ class SiblingsNotConsidered(Pattern):
         return [
             self.finding(
                 f"{len(missed)} concern record(s) about this child with no record of a brother or sister "
-                f"being considered within {params.window_days} days.",
+                f"being considered within {params.window_days} days; the latest on {_fmt(missed[-1].start)}.",
                 missed,
             )
         ]
