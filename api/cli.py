@@ -1227,7 +1227,7 @@ def patterns_list(as_json: Annotated[bool, typer.Option("--json", help="Print JS
     """The pattern library: what each pattern looks for, and its parameters."""
     from graph.patterns import PATTERNS
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": p.name,
             "title": p.title,
