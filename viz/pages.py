@@ -24,6 +24,7 @@ from markupsafe import Markup
 
 from graph.access import PROTECTED_LABEL
 from graph.chronology import ChronologyFilters, ChronologyLine
+from graph.patterns import Flag
 from graph.store import PersonSummary
 from ingest.schema import Concern, Significance, StatementKind
 from viz import labels, network, timeline
@@ -222,10 +223,16 @@ def chronology_page(
     person: PersonSummary,
     lines: Sequence[ChronologyLine],
     filters: ChronologyFilters,
+    flags: Sequence[Flag] = (),
 ) -> str:
-    """The chronology page: filters, the timeline with its legend, and the table."""
+    """The chronology page: the patterns flagged, filters, the timeline with its legend,
+    and the table. Each flag's evidence links to its line in the table when the line is
+    shown (a filter may hide it), or says who holds it."""
     names = _agency_names(lines)
+    anchors = {s.fragment_id: ln.event_id for ln in lines if not ln.held_back for s in ln.sources}
     return ENV.get_template("chronology.html").render(
+        flags=flags,
+        anchors=anchors,
         **_base(links, viewer, f"Chronology of {person_title(person)}"),
         **_chronology_parts(links, person, lines, names),
         options=_options(person, lines, filters),

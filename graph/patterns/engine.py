@@ -294,14 +294,19 @@ class PatternEngine:
             )
         return flags
 
-    def run_for(self, store: Any, view: Any, person_id: str, selection: Selection) -> list[Flag] | None:
+    def run_for(
+        self, store: Any, view: Any, person_id: str, selection: Selection, *, audited: bool = True
+    ) -> list[Flag] | None:
         """Flags for one person as the reader knows them (None: no such person for them).
-        Audited: the person, the patterns and parameters, and the records shown."""
+        Audited: the person, the patterns and parameters, and the records shown; a caller
+        that writes its own audit entry for the same read (the chronology page) passes
+        ``audited=False`` and puts ``audit_detail`` in it."""
         if view.person(person_id) is None:
             return None
         child = self.source.child_of(view, person_id)
         flags = [] if child is None else self.present(view, child, self.for_child(child, selection))
-        store.audit_read(view, "read.patterns", _audit(selection, flags, [person_id]))
+        if audited:
+            store.audit_read(view, "read.patterns", audit_detail(selection, flags, [person_id]))
         return flags
 
     def scan_for(
@@ -325,11 +330,11 @@ class PatternEngine:
                 break
             out.extend(shown)
         people = sorted({fl.child for fl in out if not fl.pseudonymised})
-        store.audit_read(view, "read.patterns_scan", {**_audit(selection, out, people), "offset": offset})
+        store.audit_read(view, "read.patterns_scan", {**audit_detail(selection, out, people), "offset": offset})
         return out, more
 
 
-def _audit(selection: Selection, flags: Sequence[Flag], people: Sequence[str]) -> dict[str, Any]:
+def audit_detail(selection: Selection, flags: Sequence[Flag], people: Sequence[str]) -> dict[str, Any]:
     """Names and parameters, and the ids of what was shown: never content."""
     return {
         "patterns": sorted(selection),
