@@ -21,6 +21,7 @@ this equals a full run after random appends.
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
 from collections import OrderedDict
@@ -98,11 +99,16 @@ def _key(selection: Selection) -> bytes:
     return orjson.dumps(selection, option=orjson.OPT_SORT_KEYS)
 
 
-def evaluate_case(case: ChildCase, selection: Selection) -> list[Finding]:
+def compiled(selection: Selection) -> list[tuple[library.Pattern, Any]]:
+    """Each pattern of a selection with its parameters, checked once."""
+    return [(library.get(name), library.get(name).params(given)) for name, given in selection.items()]
+
+
+def evaluate_case(case: ChildCase, selection: Selection | list[tuple[library.Pattern, Any]]) -> list[Finding]:
+    chosen = compiled(selection) if isinstance(selection, dict) else selection
     out: list[Finding] = []
-    for name, given in selection.items():
-        pat = library.get(name)
-        out.extend(pat.evaluate(case, pat.params(given)))
+    for pat, params in chosen:
+        out.extend(pat.evaluate(case, params))
     return out
 
 
@@ -221,9 +227,18 @@ class PatternEngine:
                     run.drop(child)
                 cases = self.source.cases(sorted(todo, key=str))
             n = 0
-            for case in cases:
-                run.put(case, evaluate_case(case, selection))
-                n += 1
+            chosen = compiled(selection)
+            # the cases and findings are many small acyclic objects: collecting while
+            # they are made is wasted work (measured: a third of a scan's time)
+            was_enabled = gc.isenabled()
+            gc.disable()
+            try:
+                for case in cases:
+                    run.put(case, evaluate_case(case, chosen))
+                    n += 1
+            finally:
+                if was_enabled:
+                    gc.enable()
             self.last_evaluated = n
             self._runs[key] = run
             self._runs.move_to_end(key)

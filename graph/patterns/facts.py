@@ -94,7 +94,9 @@ def attendance_reading(text: str, given: str | None) -> float | None:
     return found[0][1] if len(found) == 1 else None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs twice as much, and a scan makes
+# millions of these. Nothing changes them after they are made.
+@dataclass(slots=True)
 class Mention:
     """One person in a report: the store's person, their role, what the report says of them."""
 
@@ -106,7 +108,7 @@ class Mention:
     attendance: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Report:
     """One current fragment reduced to what the pattern library reads."""
 
@@ -157,7 +159,9 @@ def report_of(seq: int, doc: dict[str, Any], people: Sequence[int], agency_type:
     if ev is None or len(people) != len(doc.get("people", ())):
         return None
     when = ev["when"]
-    words = " ".join(x for x in (ev.get("summary"), ev.get("narrative"), ev.get("action_taken")) if x)
+    words = ""
+    if ev["kind"] == "school_attendance":
+        words = " ".join(x for x in (ev.get("summary"), ev.get("narrative"), ev.get("action_taken")) if x)
     mentions = []
     for pid, m in zip(people, doc.get("people", ()), strict=True):
         addrs = m.get("addresses", ())

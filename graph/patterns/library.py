@@ -253,21 +253,20 @@ class AdultAcrossHouseholds(Pattern):
         min_households: int = p(2, "How many different households (or local authorities).")
 
     def find(self, case: ChildCase, params: Any) -> list[Finding]:
-        adults = {
-            m.person
-            for r in case.reports
-            if _concern(r)
-            for m in r.mentions
-            if m.role in ADULT_ROLES and not m.protected
-        }
+        def adults_in(r: Report) -> set[int]:
+            return {m.person for m in r.mentions if m.role in ADULT_ROLES and not m.protected}
+
+        adults = set().union(*(adults_in(r) for r in case.reports if _concern(r)))
+        if not adults:
+            return []
+        of_adult: dict[int, list[Report]] = {}
+        for r in case.all_reports():
+            if _concern(r):
+                for a in adults_in(r) & adults:
+                    of_adult.setdefault(a, []).append(r)
         out = []
         for adult in sorted(adults):
-            reports = [
-                r
-                for r in case.all_reports()
-                if _concern(r)
-                and any(m.person == adult and m.role in ADULT_ROLES and not m.protected for m in r.mentions)
-            ]
+            reports = of_adult.get(adult, [])
             kids: dict[int, list[Report]] = {}
             for r in reports:
                 for m in r.mentions:
