@@ -94,6 +94,10 @@ def test_parameters_are_checked_by_name_and_type() -> None:
         selection_of(["nope"])
     with pytest.raises(ValueError, match="must not be negative"):
         selection_of(["escalation"], {"escalation": {"period_days": -1}})
+    with pytest.raises(ValueError, match="'as_of' must be a date"):
+        selection_of(["long_silence"], {"long_silence": {"as_of": "soon"}})
+    with pytest.raises(ValueError, match="'min_significance' must be low, medium or high"):
+        selection_of(["siblings_not_considered"], {"siblings_not_considered": {"min_significance": "big"}})
 
 
 def test_a_parameter_changes_what_fires(tmp_path: Path) -> None:

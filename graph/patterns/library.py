@@ -85,7 +85,12 @@ class Pattern:
                 raise ValueError(f"{self.name}: parameter '{key}' must be {want.__name__}")
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
                 raise ValueError(f"{self.name}: parameter '{key}' must not be negative")
-        return self.Params(**given)
+        params = self.Params(**given)
+        self.check(params)
+        return params
+
+    def check(self, params: Any) -> None:
+        """Refuse parameter values a type cannot (a pattern with such parameters overrides)."""
 
     def parameters(self) -> list[dict[str, Any]]:
         """Each parameter's name, type, default and meaning, for lists and forms."""
@@ -549,9 +554,11 @@ class SiblingsNotConsidered(Pattern):
         min_significance: str = p("medium", "Only concerns at least this significant (low, medium, high).")
         window_days: int = p(30, "A record about the sibling within this many days counts as considered.")
 
-    def find(self, case: ChildCase, params: Any) -> list[Finding]:
+    def check(self, params: Any) -> None:
         if params.min_significance not in SIGNIFICANCE_RANK:
-            raise ValueError(f"{self.name}: min_significance must be low, medium or high")
+            raise ValueError(f"{self.name}: parameter 'min_significance' must be low, medium or high")
+
+    def find(self, case: ChildCase, params: Any) -> list[Finding]:
         if not case.siblings:
             return []
         sib_days: dict[int, list[int]] = {s: [] for s in case.siblings}
@@ -597,15 +604,17 @@ class LongSilence(Pattern):
         days: int = p(180, "A silence is at least this many days with no record from any agency.")
         as_of: str = p("", "Measure the final silence to this date (YYYY-MM-DD); empty: only gaps between records.")
 
+    def check(self, params: Any) -> None:
+        if params.as_of:
+            try:
+                date.fromisoformat(params.as_of)
+            except ValueError:
+                raise ValueError(f"{self.name}: parameter 'as_of' must be a date, YYYY-MM-DD") from None
+
     def find(self, case: ChildCase, params: Any) -> list[Finding]:
         if not case.reports:
             return []
-        as_of = None
-        if params.as_of:
-            try:
-                as_of = date.fromisoformat(params.as_of).toordinal()
-            except ValueError:
-                raise ValueError(f"{self.name}: as_of must be a date, YYYY-MM-DD") from None
+        as_of = date.fromisoformat(params.as_of).toordinal() if params.as_of else None
         known_from = min((r.start for r in case.reports if _concern(r)), default=None)
         if known_from is None:
             return []
