@@ -1108,10 +1108,6 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()
-
-
 resolve_app = typer.Typer(help="Entity resolution: the review queue, decisions and their undoing, the model.")
 app.add_typer(resolve_app, name="resolve")
 
@@ -1516,3 +1512,141 @@ def webhooks_list(store: StoreOpt = None) -> None:
         s.close()
     for h in hooks:
         out.print(f"{h.agency}: {h.url} ({'on' if h.active else 'off'}, changed {h.updated_at})")
+
+
+# ---------------------------------------------------------------------- patterns
+
+patterns_app = typer.Typer(help="Patterns for analysts: the shapes no single agency could see (docs/patterns.md).")
+app.add_typer(patterns_app, name="patterns")
+
+PatternOpt = Annotated[
+    list[str] | None,
+    typer.Option("--pattern", "-p", help="A pattern to run (repeat for several); all when left out."),
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        help="PATTERN.NAME=VALUE, e.g. multi_agency_concerns.window_days=60 (repeat for several).",
+    ),
+]
+
+
+def _selection(patterns: list[str] | None, params: list[str] | None) -> Any:
+    from graph.patterns import selection_of
+
+    given: dict[str, dict[str, Any]] = {}
+    for item in params or ():
+        key, eq, raw = item.partition("=")
+        name, dot, field = key.partition(".")
+        if not eq or not dot or not field:
+            raise _fail(f"--param {item!r}: write PATTERN.NAME=VALUE", 2)
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        given.setdefault(name, {})[field] = value
+    chosen = list(patterns or ())
+    if chosen:
+        chosen += [n for n in given if n not in chosen]
+    try:
+        return selection_of(chosen or None, given)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+
+
+def _print_flags(flags: list[Any], title: str) -> None:
+    if not flags:
+        out.print("No pattern fired.")
+        return
+    t = Table(title=escape(title), show_lines=True, expand=True)
+    for col in ("Severity", "Pattern", "Child", "Why", "Evidence"):
+        t.add_column(col)
+    for f in flags:
+        ev = "\n".join(
+            f"{e.when} {e.agency}: " + (f"{e.fragment_id} ({e.kind})" if e.fragment_id else "held back, ask their DSL")
+            for e in f.evidence
+        )
+        t.add_row(*(escape(c) for c in (f.severity.upper(), f.title, f.child, f.explanation, ev)))
+    out.print(t)
+
+
+@patterns_app.command("list")
+def patterns_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The pattern library: what each pattern looks for, and its parameters."""
+    from graph.patterns import PATTERNS
+
+    rows: list[dict[str, Any]] = [
+        {
+            "name": p.name,
+            "title": p.title,
+            "severity": p.severity,
+            "description": p.description,
+            "parameters": p.parameters(),
+        }
+        for p in PATTERNS.values()
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    t = Table("Pattern", "Severity", "What it looks for", "Parameters (default)", show_lines=True, expand=True)
+    for r in rows:
+        params = "\n".join(f"{x['name']} ({x['default']!r}): {x['description']}" for x in r["parameters"])
+        t.add_row(escape(r["name"]), r["severity"], escape(r["description"]), escape(params))
+    out.print(t)
+
+
+@patterns_app.command("run")
+def patterns_run(
+    person: Annotated[str, typer.Argument(help="A person id or a name that finds exactly one person.")],
+    store: StoreOpt = None,
+    reader: ReaderOpt = None,
+    purpose: PurposeOpt = "safeguarding",
+    pattern: PatternOpt = None,
+    param: ParamOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Run patterns for one child: the flags on their chronology, as you may see them."""
+    selection = _selection(pattern, param)
+    s = _open(store)
+    try:
+        v = _view(s, reader, purpose)
+        pid = _resolve_person(v, person)
+        flags = s.patterns().run_for(s, v, pid, selection)
+    finally:
+        s.close()
+    if flags is None:
+        raise _fail(f"no such person for you: {person}")
+    if as_json:
+        print(json.dumps([asdict(f) for f in flags], indent=2))
+        return
+    _print_flags(flags, f"Patterns for {pid}")
+
+
+@patterns_app.command("scan")
+def patterns_scan(
+    store: StoreOpt = None,
+    reader: ReaderOpt = None,
+    purpose: PurposeOpt = "analysis",
+    pattern: PatternOpt = None,
+    param: ParamOpt = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many flags.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="How many to skip.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Run patterns across the store: a list ranked by severity, then recency, as you may see it."""
+    selection = _selection(pattern, param)
+    s = _open(store)
+    try:
+        v = _view(s, reader, purpose)
+        flags, more = s.patterns().scan_for(s, v, selection, offset=offset, limit=limit)
+    finally:
+        s.close()
+    if as_json:
+        print(json.dumps({"items": [asdict(f) for f in flags], "more": more}, indent=2))
+        return
+    _print_flags(flags, "Patterns across the store" + (f" (more after {offset + len(flags)})" if more else ""))
+
+
+if __name__ == "__main__":
+    main()

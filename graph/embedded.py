@@ -27,6 +27,7 @@ import orjson
 from graph import audit, decisions, meaning, registry
 from graph.access import Purpose, Reader
 from graph.errors import InvalidDecision, NotFound, StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
+from graph.patterns.engine import PatternEngine
 from graph.projection import FragmentText, Projection
 from graph.resolution import (
     Matcher,
@@ -164,6 +165,7 @@ class EmbeddedStore(Store):
             mention_decisions=lambda: self._mention_decisions_cache,
         )
         self._mention_decisions_cache: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
+        self._patterns: PatternEngine | None = None
         self._catch_up()
 
     # ------------------------------------------------------------------ opening
@@ -1395,6 +1397,15 @@ class EmbeddedStore(Store):
         with self.transaction() as conn:
             registry.restore_shares(conn, requests, decided)
             self.record(conn, by, "marking.change", {"share_records": "restored", "decisions": len(decided)})
+
+    def patterns(self) -> PatternEngine:
+        """The store's pattern engine (created on first use; its cache lives in memory)."""
+        with self._lock:
+            if self._patterns is None:
+                from graph.patterns.embedded_source import EmbeddedCases
+
+                self._patterns = PatternEngine(EmbeddedCases(self))
+            return self._patterns
 
     @contextmanager
     def locked(self) -> Iterator[Projection]:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from graph.access import Reader
     from graph.audit import AuditEntry, VerifyReport
     from graph.meaning import Acknowledgement, Delivery, Notice, Outstanding, Webhook
+    from graph.patterns.engine import PatternEngine
     from graph.registry import ShareDecision, ShareRequest, TokenInfo
     from graph.view import ReaderView
 
@@ -262,6 +263,15 @@ class Store(ABC):
         """Record one attempt; a failure is retried after ``meaning.backoff(attempts)``
         seconds, and dead-lettered after ``meaning.MAX_ATTEMPTS``. Returns the new state:
         pending, delivered or dead."""
+
+    # Patterns (graph/patterns, docs/patterns.md).
+
+    def patterns(self) -> PatternEngine:
+        """The store's pattern engine: evaluates on the system's cases (a backend gives
+        them through ``graph.patterns.engine.CaseSource``), caches across-the-store runs
+        and re-evaluates only the children new fragments touch, and presents results
+        through a reader's view. One per store, shared by its callers."""
+        raise NotImplementedError(f"{type(self).__name__} does not run patterns yet")
 
     @abstractmethod
     def close(self) -> None: ...

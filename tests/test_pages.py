@@ -291,3 +291,43 @@ def test_static_files_are_in_the_package() -> None:
     assert {p.name for p in static_dir().iterdir()} >= {"jigsaw.css", "print.css", "network.js", "favicon.svg"}
     assert (vis_assets() / "vis-network.min.js").stat().st_size > 100_000
     assert Path(static_dir() / "network.js").read_text().count("<script") == 0
+
+
+# ---------------------------------------------------------------------- pattern flags
+
+
+def test_the_chronology_page_flags_patterns_linked_to_their_lines(web: Site) -> None:
+    pid = web.mia[SW]
+    with client(web, SW) as c:
+        page = c.get(f"/pages/people/{pid}/chronology").text
+    flags = page[page.index('<section class="pattern-flags"') : page.index("</section>", page.index("pattern-flags"))]
+    # (no multi-agency flag here: this site adds a social care assessment in November)
+    assert "Concern repeated after closure" in flags and "Several agencies worried" not in flags
+    assert 'class="severity-label">High<' in flags
+    targets = re.findall(r'href="#(ev-E[0-9a-f]{16})"', flags)
+    assert targets, "each flag's evidence links to its line in the table"
+    for t in targets:
+        assert f'id="{t}"' in page
+    # flags come before the timeline
+    assert page.index("pattern-flags") < page.index("timeline-figure")
+
+
+def test_the_school_sees_flags_with_whom_to_ask_for_what_it_may_not_read(web: Site) -> None:
+    pid = web.mia[DSL]
+    with client(web, DSL) as c:
+        page = c.get(f"/pages/people/{pid}/chronology").text
+    flags = page[page.index('<section class="pattern-flags"') : page.index("</section>", page.index("pattern-flags"))]
+    assert "Concern repeated after closure" in flags
+    assert "Held by northshire-csws: ask their designated safeguarding lead" in flags
+    assert not [m for m in ALL_MARKERS if m in flags]
+
+
+def test_the_flags_are_in_the_chronology_reads_audit(web: Site) -> None:
+    pid = web.mia[SW]
+    store = web.server.store
+    before = store.audit_entries(actor=SW, limit=10_000)
+    with client(web, SW) as c:
+        c.get(f"/pages/people/{pid}/chronology")
+    (entry,) = store.audit_entries(actor=SW, limit=10_000)[len(before) :]
+    assert entry.action == "read.chronology"
+    assert "repeat_after_closure" in entry.detail["patterns"] and entry.detail["flags"] >= 1

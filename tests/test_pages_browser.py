@@ -167,6 +167,14 @@ def test_the_demo_childs_chronology_shows_the_story_in_order(browser: Any, web: 
         assert "Joint visit with police" in (marks.nth(1).get_attribute("aria-label") or "")
         assert page.locator("svg.timeline polyline").count() == 1  # the one corroborated visit
         assert page.locator("table .flag-corroborated").all_inner_texts() == ["Corroborated by 2 agencies"]
+        # the patterns flagged above the timeline: open a flag's evidence, follow a link to its line
+        flag = page.locator(".pattern-flag", has_text="Concern repeated after closure")
+        assert flag.count() == 1
+        flag.locator("summary").click()
+        link = flag.locator(".flag-evidence a").first
+        target = str(link.get_attribute("href"))
+        link.click()
+        assert page.url.endswith(target) and page.locator(target).is_visible()
         watch.clean()
     finally:
         ctx.close()

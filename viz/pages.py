@@ -25,6 +25,7 @@ from markupsafe import Markup, escape
 from graph.access import PROTECTED_LABEL
 from graph.chronology import ChronologyFilters, ChronologyLine
 from graph.meaning import Acknowledgement, standing
+from graph.patterns import Flag
 from graph.store import PersonSummary
 from ingest.glossary import (
     Glossary,
@@ -324,13 +325,18 @@ def chronology_page(
     person: PersonSummary,
     lines: Sequence[ChronologyLine],
     filters: ChronologyFilters,
+    flags: Sequence[Flag] = (),
     *,
     glossary: Glossary | None = None,
 ) -> str:
-    """The chronology page: filters, the timeline with its legend, the table and the
-    terms it uses."""
+    """The chronology page: the patterns flagged, filters, the timeline with its legend,
+    and the table, with the terms it uses. Each flag's evidence links to its line in the
+    table when the line is shown (a filter may hide it), or says who holds it."""
     names = _agency_names(lines)
+    anchors = {s.fragment_id: ln.event_id for ln in lines if not ln.held_back for s in ln.sources}
     return ENV.get_template("chronology.html").render(
+        flags=flags,
+        anchors=anchors,
         **_base(links, viewer, f"Chronology of {person_title(person)}"),
         **_chronology_parts(links, person, lines, names, glossary),
         options=_options(person, lines, filters),

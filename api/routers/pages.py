@@ -36,6 +36,8 @@ from api.deps import CONTENT, StoreDep
 from api.routers.common import audit, chronology_audit, view_of
 from graph.access import Purpose
 from graph.chronology import ChronologyFilters, ChronologyLine
+from graph.patterns import Flag, selection_of
+from graph.patterns.engine import audit_detail
 from graph.store import PersonSummary, Store
 from graph.view import ReaderView
 from viz import network as vnet
@@ -247,8 +249,27 @@ def chronology(request: Request, store: StoreDep, person_id: str) -> HTMLRespons
     v = view_of(store, who)
     person = _person(v, person_id, who)
     lines = v.chronology(person_id, f)
-    audit(store, v, "read.chronology", chronology_audit(person_id, lines))
-    body = pages.chronology_page(links(request), viewer(who), person, lines, f, glossary=request.app.state.glossary)
+    detail = chronology_audit(person_id, lines)
+    try:
+        engine = store.patterns()
+    except NotImplementedError:  # a backend without patterns yet: the page without flags
+        flags: list[Flag] = []
+    else:
+        # the flags above the timeline: part of the same read, so one audit entry says both
+        selection = selection_of()
+        flags = engine.run_for(store, v, person_id, selection, audited=False) or []
+        found = audit_detail(selection, flags, [person_id])
+        shown = [str(x) for x in detail["fragments"]]  # type: ignore[attr-defined]
+        detail = {
+            **detail,
+            "fragments": sorted({*shown, *found["fragments"]}),
+            "patterns": found["patterns"],
+            "flags": found["flags"],
+        }
+    audit(store, v, "read.chronology", detail)
+    body = pages.chronology_page(
+        links(request), viewer(who), person, lines, f, flags, glossary=request.app.state.glossary
+    )
     return html(body)
 
 

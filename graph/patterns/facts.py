@@ -1,0 +1,353 @@
+"""What a pattern looks at: one child's reports, siblings and adults, as plain data.
+
+A pattern never reads the store. It is handed a ``ChildCase``: every current report
+that mentions the child (one fragment, one line), the reports about the child's
+siblings and about the adults around them, each report reduced to the fields the
+library reads (event kind, dates as day numbers, agency and its type and local
+authority, concerns, significance, and two readings of its words: whether it records a
+case closed as malicious, unfounded or no further action, and an attendance
+percentage). Building it from plain documents (``report_of``) and the projection's
+people (``cases_from_projection``) is the backend's part; the Neo4j backend builds the
+same dataclasses from its own graph.
+
+Reading the words is deliberately narrow (docs/patterns.md lists the phrases): a
+fragment has no structured "outcome" or "attendance" field, and adding them would ask
+every agency to change what it sends. The phrases are the ones chronologies use
+("NFA", "no further action", "malicious", "unfounded", "84%").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from graph.projection import Projection
+
+# Roles that make someone one of "the adults around the child" for the adult pattern.
+ADULT_ROLES = frozenset(
+    {"parent", "step_parent", "carer", "partner", "household_member", "relative", "alleged_perpetrator"}
+)
+SIBLING_KINDS = frozenset({"sibling_of", "half_sibling_of"})
+PARENT_KINDS = frozenset({"mother_of", "father_of", "parent_of", "step_parent_of", "carer_of"})
+
+_CLOSURE = re.compile(
+    r"\b(malicious|unfounded|unsubstantiated|not substantiated|no further action|nfa)\b", re.IGNORECASE
+)
+_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s?%")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
+
+
+def closure_reading(*texts: str | None) -> str | None:
+    """The closing outcome words say, if any: 'malicious', 'unfounded' or 'no_further_action'.
+
+    >>> closure_reading("Case closed: no further action after the joint visit")
+    'no_further_action'
+    >>> closure_reading("Mother said the anonymous call about her had been malicious")
+    'malicious'
+    >>> closure_reading("Case closed: needs met") is None
+    True
+    """
+    found = None
+    for text in texts:
+        if not text:
+            continue
+        for m in _CLOSURE.finditer(text):
+            word = m.group(1).lower()
+            if word == "malicious":
+                return "malicious"
+            if word in ("unfounded", "unsubstantiated", "not substantiated"):
+                found = "unfounded"
+            elif found is None:
+                found = "no_further_action"
+    return found
+
+
+def attendance_reading(text: str, given: str | None) -> float | None:
+    """The attendance percentage ``text`` gives for the child called ``given``.
+
+    A percentage right after the child's first name is theirs ("Ellis 84%, Finley 93%");
+    a text with a single percentage and no name gives it to every child in it.
+
+    >>> attendance_reading("Summer term attendance: Ellis 84%, Finley 93%", "Finley")
+    93.0
+    >>> attendance_reading("Tyler's attendance 78% in the first half term", "Tyler")
+    78.0
+    >>> attendance_reading("Summer term attendance: Ellis 84%, Finley 93%", "Mia") is None
+    True
+    """
+    found = [(m.start(), float(m.group(1))) for m in _PERCENT.finditer(text)]
+    found = [(at, v) for at, v in found if v <= 100]
+    if not found:
+        return None
+    if given:
+        g = given.lower()
+        for at, value in found:
+            words = _WORD.findall(text[max(0, at - 40) : at])
+            if words and g in (w.lower().removesuffix("'s") for w in words[-3:]):
+                return value
+        named = {w.lower() for w in _WORD.findall(text)}
+        if g in named or f"{g}'s" in named:
+            return found[0][1] if len(found) == 1 else None
+    return found[0][1] if len(found) == 1 else None
+
+
+# Not frozen: a frozen dataclass's __init__ costs twice as much, and a scan makes
+# millions of these. Nothing changes them after they are made.
+@dataclass(slots=True)
+class Mention:
+    """One person in a report: the store's person, their role, what the report says of them."""
+
+    person: int
+    role: str
+    protected: bool = False
+    local_authorities: tuple[str, ...] = ()
+    places: tuple[str, ...] = ()
+    attendance: float | None = None
+
+
+@dataclass(slots=True)
+class Report:
+    """One current fragment reduced to what the pattern library reads."""
+
+    seq: int
+    kind: str
+    start: int  # day numbers (date.toordinal)
+    end: int
+    agency: str
+    agency_type: str
+    local_authority: str | None
+    concerns: tuple[str, ...]
+    significance: str
+    closure: str | None
+    mentions: tuple[Mention, ...]
+    # markings: may others know this record exists (a placeholder), or not at all
+    existence_visible: bool = True
+
+    @property
+    def middle(self) -> float:
+        return (self.start + self.end) / 2
+
+    @property
+    def day(self) -> date:
+        return date.fromordinal(self.start)
+
+    def mentions_person(self, pid: int) -> bool:
+        return any(m.person == pid for m in self.mentions)
+
+    def of(self, pid: int) -> Mention | None:
+        for m in self.mentions:
+            if m.person == pid:
+                return m
+        return None
+
+
+def _place(a: dict[str, Any]) -> str:
+    """An address as the projection keys places: its words (case and spacing ignored) and postcode."""
+    return " ".join((a.get("text") or "").lower().split()) + "|" + a["postcode"]
+
+
+def _ordinal(iso: str) -> int:
+    return date.fromisoformat(iso).toordinal()
+
+
+def report_of(seq: int, doc: dict[str, Any], people: Sequence[int], agency_type: str | None = None) -> Report | None:
+    """A report from a canonical fragment document and the person each mention resolved to."""
+    ev = doc.get("event")
+    if ev is None or len(people) != len(doc.get("people", ())):
+        return None
+    when = ev["when"]
+    words = ""
+    if ev["kind"] == "school_attendance":
+        words = " ".join(x for x in (ev.get("summary"), ev.get("narrative"), ev.get("action_taken")) if x)
+    mentions = []
+    for pid, m in zip(people, doc.get("people", ()), strict=True):
+        addrs = m.get("addresses", ())
+        places = {_place(a) for a in addrs if a.get("postcode")}
+        reads_attendance = m["role"] == "child" and ev["kind"] == "school_attendance"
+        given = None
+        if m["role"] == "child":
+            name = m.get("name") or {}
+            norm = m.get("norm") or {}
+            given = name.get("given") or (norm.get("given") or [None])[0] or (name.get("full") or "").split(" ")[0]
+        mentions.append(
+            Mention(
+                person=pid,
+                role=m["role"],
+                protected=bool(m.get("identity_protected")),
+                local_authorities=tuple(sorted({a["local_authority"] for a in addrs if a.get("local_authority")})),
+                places=tuple(sorted(places)),
+                attendance=attendance_reading(words, given) if reads_attendance else None,
+            )
+        )
+    agency = doc["agency"]
+    return Report(
+        seq=seq,
+        kind=ev["kind"],
+        start=_ordinal(when["start"]),
+        end=_ordinal(when["end"]),
+        agency=agency["id"],
+        agency_type=agency_type or agency["type"],
+        local_authority=agency.get("local_authority"),
+        concerns=tuple(doc.get("concerns", ())),
+        significance=doc["significance"],
+        closure=closure_reading(ev.get("summary"), ev.get("action_taken"), ev.get("narrative")),
+        mentions=tuple(mentions),
+        existence_visible=bool((doc.get("markings") or {}).get("existence_visible", True)),
+    )
+
+
+@dataclass
+class ChildCase:
+    """One child and what the library may look at around them.
+
+    ``reports`` mention the child; ``others`` are the reports of the people around them
+    (siblings, the adults in the child's reports) that do not mention the child; the
+    relationships say who is a sibling and who is whose parent.
+    """
+
+    child: int
+    reports: list[Report]
+    others: list[Report] = field(default_factory=list)
+    siblings: frozenset[int] = frozenset()
+    # adult -> the children they are a parent or carer of, by the relationships recorded
+    parent_of: dict[int, frozenset[int]] = field(default_factory=dict)
+    # the child's and the siblings' addresses and local authorities, person -> set
+    places: dict[int, frozenset[str]] = field(default_factory=dict)
+    local_authorities: dict[int, frozenset[str]] = field(default_factory=dict)
+    # the component's fragments (any version): what a change must touch to alter this case
+    seqs: frozenset[int] = frozenset()
+
+    def all_reports(self) -> Iterator[Report]:
+        yield from self.reports
+        yield from self.others
+
+
+def is_child(p: Projection, pid: int) -> bool:
+    """Someone any current record names in the role of child."""
+    person = p.people.get(pid)
+    return person is not None and any(role == "child" and p.is_current(s) for s, _, role in person.mentions)
+
+
+def children_of(p: Projection) -> Iterator[int]:
+    """Every child in the projection, in the store's order."""
+    for pid in p.people:
+        if is_child(p, pid):
+            yield pid
+
+
+def agency_type(p: Projection, agency: str) -> str:
+    types = p.agencies.get(agency, {}).get("type", {})
+    if not types:
+        return ""
+    return max(types.items(), key=lambda kv: len(kv[1]))[0]
+
+
+def cases_from_projection(
+    p: Projection,
+    children: Iterable[int],
+    load: Callable[[Sequence[int]], dict[int, dict[str, Any]]],
+    *,
+    batch: int = 20_000,
+) -> Iterator[ChildCase]:
+    """``ChildCase`` for each child, read from the store's projection and its journal.
+
+    Children are taken component by component (``Projection.component``): a component's
+    documents are loaded once, in batches of about ``batch`` fragments, for all of its
+    children, so a scan of the whole store reads each document once.
+    """
+    pending: list[tuple[list[int], set[int], set[int]]] = []
+    size = 0
+    seen: set[int] = set()
+    types: dict[str, str] = {}
+
+    def flush() -> Iterator[ChildCase]:
+        nonlocal pending, size
+        want = sorted({s for _, _, seqs in pending for s in seqs if p.is_current(s)})
+        docs = load(want) if want else {}
+        reports: dict[int, Report] = {}
+        for s in want:
+            doc = docs.get(s)
+            if doc is None:
+                continue
+            aid = doc["agency"]["id"]
+            if aid not in types:
+                types[aid] = agency_type(p, aid)
+            r = report_of(s, doc, p.mention_people(s), types[aid])
+            if r is not None:
+                reports[s] = r
+        for kids, _people, seqs in pending:
+            for child in kids:
+                yield _case(p, child, reports, frozenset(seqs))
+        pending, size = [], 0
+
+    for child in children:
+        if child in seen or child not in p.people:
+            continue
+        people, seqs = p.component(child)
+        kids = [q for q in sorted(people) if q not in seen and is_child(p, q)]
+        if child not in kids:
+            kids.append(child)
+        seen.update(kids)
+        pending.append((kids, people, seqs))
+        size += len(seqs)
+        if size >= batch:
+            yield from flush()
+    if pending:
+        yield from flush()
+
+
+def _case(p: Projection, child: int, reports: dict[int, Report], seqs: frozenset[int]) -> ChildCase:
+    mine = sorted(
+        (reports[s] for s in {s for s, _, _ in p.people[child].mentions} if s in reports),
+        key=lambda r: (r.start, r.seq),
+    )
+    siblings: set[int] = set()
+    parent_of: dict[int, set[int]] = {}
+    for rkey in p.person_relationships.get(child, ()):
+        if not any(p.is_current(s) for s in p.relationships[rkey]):
+            continue
+        a, kind, b = rkey
+        if kind in SIBLING_KINDS:
+            siblings.add(b if a == child else a)
+        elif kind in PARENT_KINDS and b == child:
+            parent_of.setdefault(a, set())
+    # the children of the child's parents are siblings too
+    for parent in list(parent_of):
+        for rkey in p.person_relationships.get(parent, ()):
+            a, kind, b = rkey
+            if a == parent and kind in PARENT_KINDS and any(p.is_current(s) for s in p.relationships[rkey]):
+                parent_of[parent].add(b)
+                if b != child:
+                    siblings.add(b)
+    siblings.discard(child)
+    adults = {m.person for r in mine for m in r.mentions if m.role in ADULT_ROLES and not m.protected}
+    around = siblings | adults
+    mine_seqs = {r.seq for r in mine}
+    others: dict[int, Report] = {}
+    for q in around:
+        person = p.people.get(q)
+        if person is None:
+            continue
+        for s, _, _ in person.mentions:
+            if s not in mine_seqs and s in reports:
+                others[s] = reports[s]
+    places: dict[int, set[str]] = {}
+    las: dict[int, set[str]] = {}
+    for r in [*mine, *others.values()]:
+        for m in r.mentions:
+            if m.role == "child":
+                places.setdefault(m.person, set()).update(m.places)
+                las.setdefault(m.person, set()).update(m.local_authorities)
+    return ChildCase(
+        child=child,
+        reports=mine,
+        others=sorted(others.values(), key=lambda r: (r.start, r.seq)),
+        siblings=frozenset(siblings),
+        parent_of={k: frozenset(v) for k, v in parent_of.items()},
+        places={k: frozenset(v) for k, v in places.items()},
+        local_authorities={k: frozenset(v) for k, v in las.items()},
+        seqs=seqs,
+    )
