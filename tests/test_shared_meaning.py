@@ -310,6 +310,14 @@ def test_a_share_decision_is_acknowledged_by_the_agency_that_asked(srv: Server) 
     with srv.client(FSW) as c:
         out = {(o["subject"], o["to_agency"]) for o in c.get("/acknowledgements/outstanding").json()["items"]}
     assert (did, "northshire-csws") not in out
+    # released to social care, never opened there: a correction still reaches the agency
+    assert SW not in _readers_in_audit(srv, fid)
+    fixed = _visit("SM-SHARE-1b", markings={"audience": "originating_agency"})
+    with srv.client(FSW) as c:
+        assert c.post(f"/fragments/{fid}/supersede", json={"reason": "date", "fragment": fixed}).status_code == 201
+    (n,) = [n for n in _notices(srv, SW) if n["fragment_id"] == fid]
+    assert n["kind"] == "corrected" and n["link"] == f"/fragments/{fid}"
+    assert not [n for n in _notices(srv, GP) if n["fragment_id"] == fid]
 
 
 # ---------------------------------------------------------------------- corrections reach everyone
