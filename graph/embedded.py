@@ -985,9 +985,15 @@ class EmbeddedStore(Store):
             return meaning.webhooks(self._conn)
 
     def due_deliveries(self, limit: int = 100) -> list[meaning.Delivery]:
-        """Webhook deliveries whose next attempt is due now."""
-        with self._lock:
-            return meaning.due(self._conn, self.clock(), limit)
+        """Webhook deliveries whose next attempt is due now, claimed for ``LEASE`` seconds
+        (their next attempt moved on), so that another worker or process running the
+        deliveries at the same time does not send them too."""
+        with self.transaction() as conn:
+            now = self.clock()
+            found = meaning.due(conn, now, limit)
+            lease = _plus(now, meaning.LEASE)
+            conn.executemany("UPDATE webhook_outbox SET next_at = ? WHERE id = ?", [(lease, d.id) for d in found])
+        return found
 
     def record_delivery(self, delivery_id: str, *, ok: bool, error: str | None = None) -> str:
         """Record one delivery attempt: delivered, or failed (the next attempt backs off
@@ -997,10 +1003,7 @@ class EmbeddedStore(Store):
             if row is None:
                 raise NotFound("no such delivery", field="delivery_id")
             now = self.clock()
-            wait = meaning.backoff(row[0] + 1)
-            next_at = (datetime.fromisoformat(now.replace("Z", "+00:00")) + timedelta(seconds=wait)).strftime(
-                "%Y-%m-%dT%H:%M:%S.%fZ"
-            )
+            next_at = _plus(now, meaning.backoff(row[0] + 1))
             state = meaning.record_attempt(conn, delivery_id, ok=ok, error=error, at=now, next_at=next_at)
             if state != "pending":
                 self.record(
@@ -1413,6 +1416,12 @@ class EmbeddedStore(Store):
         self._catch_up()
         with self._lock:
             yield self.projection
+
+
+def _plus(at: str, seconds: float) -> str:
+    """An instant of the store's clock, ``seconds`` later, in the clock's form."""
+    later = datetime.fromisoformat(at.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+    return later.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _pairs(xs: list[int], ys: list[int], same: bool) -> Iterator[tuple[int, int]]:

@@ -90,6 +90,7 @@ MAX_TEXT = 2_000
 MAX_ATTEMPTS = 8
 BACKOFF_FIRST = 30.0  # seconds before the second attempt; doubles each time
 BACKOFF_CAP = 3600.0
+LEASE = 120.0  # seconds a worker holds the deliveries it took (longer than one attempt's timeout)
 
 
 class InvalidAcknowledgement(JigsawError):

@@ -256,7 +256,8 @@ class Store(ABC):
 
     @abstractmethod
     def due_deliveries(self, limit: int = 100) -> list[Delivery]:
-        """Pending webhook deliveries whose next attempt is due (by the store's clock)."""
+        """Pending webhook deliveries whose next attempt is due (by the store's clock),
+        claimed for ``meaning.LEASE`` seconds so two workers never send one at once."""
 
     @abstractmethod
     def record_delivery(self, delivery_id: str, *, ok: bool, error: str | None = None) -> str:

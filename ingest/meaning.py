@@ -11,7 +11,7 @@ is kept durably is the author's answer (graph: an acknowledgement of kind
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,10 +31,23 @@ class Warning:
     message: str
 
 
+class _Names:
+    """The fragment's names and ids (``names_in``), read only if a capitalised word needs them."""
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.doc = doc
+        self._names: list[str] | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if self._names is None:
+            self._names = names_in(self.doc)
+        return iter(self._names)
+
+
 def warnings_for(doc: Mapping[str, Any], glossary: Glossary | None = None) -> list[Warning]:
     """Every warning for one fragment (canonical or raw), in field order."""
     out: list[Warning] = []
-    ignore = names_in(doc)
+    ignore = _Names(doc)
     for field, text in fragment_texts(doc):
         seen: set[str] = set()
         for h in find_terms(text, glossary, ignore=ignore):

@@ -310,6 +310,14 @@ def test_a_share_decision_is_acknowledged_by_the_agency_that_asked(srv: Server) 
     with srv.client(FSW) as c:
         out = {(o["subject"], o["to_agency"]) for o in c.get("/acknowledgements/outstanding").json()["items"]}
     assert (did, "northshire-csws") not in out
+    # released to social care, never opened there: a correction still reaches the agency
+    assert SW not in _readers_in_audit(srv, fid)
+    fixed = _visit("SM-SHARE-1b", markings={"audience": "originating_agency"})
+    with srv.client(FSW) as c:
+        assert c.post(f"/fragments/{fid}/supersede", json={"reason": "date", "fragment": fixed}).status_code == 201
+    (n,) = [n for n in _notices(srv, SW) if n["fragment_id"] == fid]
+    assert n["kind"] == "corrected" and n["link"] == f"/fragments/{fid}"
+    assert not [n for n in _notices(srv, GP) if n["fragment_id"] == fid]
 
 
 # ---------------------------------------------------------------------- corrections reach everyone
@@ -441,6 +449,10 @@ def test_a_correction_reaches_exactly_the_readers_in_the_audit_and_a_signed_webh
 
 
 def test_no_notice_shows_more_than_its_reader_may_now_see(srv: Server) -> None:
+    key = "whsec_" + base64.b64encode(b"p" * 32).decode()
+    rx = Receiver(key)
+    with srv.client(ADMIN, "administration") as c:
+        assert c.put("/webhooks/northshire-police", json={"url": rx.url, "secret": key}).status_code == 200
     with srv.client(FSW) as c:
         fid = c.post("/fragments", json=_visit("SM-LIMIT-1")).json()["id"]
     for reader in (SW, PC):
@@ -463,9 +475,24 @@ def test_no_notice_shows_more_than_its_reader_may_now_see(srv: Server) -> None:
         assert seen.status_code == 404
         assert pc["fragment_id"] is None and pc["link"] is None and pc["correction_id"] is None
         assert CENTRE in pc["message"] and fid not in json.dumps(pc) and new_id not in json.dumps(pc)
+        # nor does the police system's webhook: no reader of theirs may know of the record now
+        sent = [a for a in deliver_due(srv.store) if a.agency == "northshire-police"]
+        assert [a.state for a in sent] == ["delivered"]
+        ((_, body, ok, _),) = rx.got
+        delivered = json.loads(body)
+        assert ok and "fragment_id" not in delivered and fid not in body.decode() and new_id not in body.decode()
+        assert delivered["by_agency"] == CENTRE and "ask" in delivered["message"]
     finally:
+        rx.close()
         srv.store.set_membership("test", "NCS-WALSH-1", PC, True)
         srv.store.set_membership("test", "NCS-WALSH-2", PC, True)
+    # the audit says who was told, by ids
+    (told,) = [
+        e
+        for e in srv.store.audit_entries(action_prefix="notice.create", limit=10_000)
+        if e.detail["fragments"] == [fid]
+    ]
+    assert told.detail["readers"] == sorted([SW, PC]) and told.detail["correction"] == new_id
 
 
 def test_a_withdrawal_reaches_its_readers_as_withdrawn(srv: Server) -> None:

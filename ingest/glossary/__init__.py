@@ -270,7 +270,7 @@ def find_terms(
     ['s47', 'A&E']
     """
     g = glossary or shipped_glossary()
-    skip = {w.upper() for word in ignore for w in _PART.findall(word)}
+    skip = _Skip(ignore)
     tokens = [(m.start(), m.group(0)) for m in _TOKEN.finditer(text)]
     hits: list[TermHit] = []
     k = 0
@@ -313,7 +313,20 @@ def _hit(t: Term, written: str, start: int) -> TermHit:
     )
 
 
-def _word(g: Glossary, text: str, tok: str, start: int, skip: set[str], known: bool = True) -> list[TermHit]:
+class _Skip:
+    """The words of ``ignore`` in capitals, worked out only if a capitalised word needs them."""
+
+    def __init__(self, ignore: Iterable[str]) -> None:
+        self._ignore = ignore
+        self._words: set[str] | None = None
+
+    def __contains__(self, tok: str) -> bool:
+        if self._words is None:
+            self._words = {w.upper() for word in self._ignore for w in _PART.findall(word)}
+        return tok in self._words
+
+
+def _word(g: Glossary, text: str, tok: str, start: int, skip: _Skip, known: bool = True) -> list[TermHit]:
     """One word: a term (when ``known`` has not already been ruled out), or capitals the
     glossary does not know, or nothing."""
     t = g.lookup(tok) if known else None
