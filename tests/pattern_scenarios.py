@@ -155,10 +155,21 @@ def moved_authority(contains: bool) -> list[dict[str, Any]]:
             ),
             rec("2026-07-01", "school_concern", [child("Max Fern", address=OTHER_HOME)], at="east-school"),
         ]
-    # the look-alike: seen by another authority's hospital, but never lived anywhere else
+    # the look-alikes: seen by another authority's hospital, but never lived anywhere else;
+    # and a move whose history followed (the new school holds what the old one knew)
     return [
         rec("2026-01-10", "school_concern", [c], at="school", concerns=["neglect"]),
         rec("2026-06-01", "hospital_attendance", [c], at="east-hospital", concerns=["neglect"]),
+        rec("2026-01-10", "school_concern", [child("Kit Fern", "2016-03-03")], at="school"),
+        rec(
+            "2026-06-01",
+            "health_appointment",
+            [child("Kit Fern", "2016-03-03", address=OTHER_HOME)],
+            at="east-health",
+            concerns=[],
+        ),
+        # the new school's record of what happened at the old one (dated when it happened)
+        rec("2026-01-12", "information_shared", [child("Kit Fern", "2016-03-03")], at="east-school"),
     ]
 
 
@@ -247,7 +258,7 @@ SCENARIOS = {
     "multi_agency_concerns": (multi_agency, "Ruby Ash"),
     "repeat_after_closure": (repeat_after_closure, "Sam Birch"),
     "adult_across_households": (adult_across_households, "Tia Cole"),
-    "moved_authority": (moved_authority, "Max Fern"),
+    "moved_authority": (moved_authority, "Max Fern"),  # the look-alike's Kit Fern is checked too
     "repeated_injuries": (repeated_injuries, "Ivy Gale"),
     "missed_health_and_falling_attendance": (missed_health_and_falling_attendance, "Zac Hale"),
     "escalation": (escalation, "Nia Irwin"),

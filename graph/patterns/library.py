@@ -358,8 +358,12 @@ class MovedAuthority(Pattern):
             for r in case.reports
             if _concern(r) and r.local_authority and r.local_authority != new and r.start <= moved
         ]
-        followed = {r.agency for r in case.reports if r.local_authority == new and r.start < moved}
-        left = [r for r in left if r.agency not in followed]
+        # history that followed: records an agency of the new authority holds about the
+        # time before the move (a transfer, information shared); what is older than the
+        # latest of those did not follow
+        followed = max((r.end for r in case.reports if r.local_authority == new and r.start < moved), default=None)
+        if followed is not None:
+            left = [r for r in left if r.start > followed]
         if len(left) < params.min_records:
             return []
         move = [r for r in case.reports if (m := r.of(case.child)) and new in m.local_authorities and r.start == moved]
