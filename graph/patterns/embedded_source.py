@@ -15,7 +15,7 @@ import threading
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from graph.patterns.facts import ChildCase, cases_from_projection, children_of, is_child
+from graph.patterns.facts import ChildCase, cases_from_projection, children_of, is_child, reports_from_rows
 
 if TYPE_CHECKING:
     from graph.embedded import EmbeddedStore
@@ -37,9 +37,11 @@ class EmbeddedCases:
     def children(self) -> Iterator[Hashable]:
         return children_of(self._p)
 
-    def cases(self, children: Iterable[Hashable]) -> Iterator[ChildCase]:
+    def cases(self, children: Iterable[Hashable], *, everything: bool = False) -> Iterator[ChildCase]:
         kids = [c for c in children if isinstance(c, int)]
-        return cases_from_projection(self._p, kids, self.store._load)
+        # a full scan reads the journal once, in order (the caller holds the store's lock)
+        reports = reports_from_rows(self._p, self.store._rows(0)) if everything else None
+        return cases_from_projection(self._p, kids, self.store._load, reports=reports)
 
     def mark(self) -> Hashable:
         return (id(self._p), self._p.last_seq, self.store._decisions_at)

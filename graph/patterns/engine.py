@@ -53,7 +53,9 @@ class CaseSource(Protocol):
 
     def children(self) -> Iterator[Hashable]: ...
 
-    def cases(self, children: Iterable[Hashable]) -> Iterator[ChildCase]: ...
+    def cases(self, children: Iterable[Hashable], *, everything: bool = False) -> Iterator[ChildCase]:
+        """Cases of these children (``everything``: they are all the children, a full scan)."""
+        ...
 
     def mark(self) -> Hashable: ...
 
@@ -220,7 +222,7 @@ class PatternEngine:
                         run.drop(child)
             if run is None or todo is None:
                 run = _Run(self.source.mark())
-                cases = self.source.cases(self.source.children())
+                cases = self.source.cases(self.source.children(), everything=True)
             else:
                 run.mark = self.source.mark()
                 for child in todo:

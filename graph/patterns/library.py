@@ -261,12 +261,12 @@ class AdultAcrossHouseholds(Pattern):
         def adults_in(r: Report) -> set[int]:
             return {m.person for m in r.mentions if m.role in ADULT_ROLES and not m.protected}
 
-        adults = set().union(*(adults_in(r) for r in case.reports if _concern(r)))
+        adults = set().union(*(adults_in(r) for r in case.reports if r.concerns))
         if not adults:
             return []
         of_adult: dict[int, list[Report]] = {}
         for r in case.all_reports():
-            if _concern(r):
+            if r.concerns:
                 for a in adults_in(r) & adults:
                     of_adult.setdefault(a, []).append(r)
         out = []
