@@ -12,19 +12,41 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
+from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from graph.patterns.facts import ChildCase, cases_from_projection, children_of, is_child, reports_from_rows
+from graph.patterns.facts import ChildCase, Report, cases_from_projection, children_of, is_child, reports_from_rows
 
 if TYPE_CHECKING:
     from graph.embedded import EmbeddedStore
     from graph.view import ReaderView
 
 
+class _Lru(OrderedDict[int, Report]):
+    def __init__(self, keep: int, owner: int = 0) -> None:
+        super().__init__()
+        self.keep = keep
+        self.owner = owner
+
+    def get(self, key: int, default: Any = None) -> Any:
+        found = super().get(key, default)
+        if found is not default:
+            self.move_to_end(key)
+        return found
+
+    def __setitem__(self, key: int, value: Report) -> None:
+        super().__setitem__(key, value)
+        if len(self) > self.keep:
+            self.popitem(last=False)
+
+
 class EmbeddedCases:
-    def __init__(self, store: EmbeddedStore) -> None:
+    def __init__(self, store: EmbeddedStore, *, keep: int = 200_000) -> None:
         self.store = store
+        # reports of fragments read for single children, kept between calls (a meeting
+        # reloads the same child's page): bounded, least recently used out first
+        self._reports: _Lru = _Lru(keep)
 
     def lock(self) -> threading.RLock:
         self.store._catch_up()
@@ -41,7 +63,11 @@ class EmbeddedCases:
         kids = [c for c in children if isinstance(c, int)]
         # a full scan reads the journal once, in order (the caller holds the store's lock)
         reports = reports_from_rows(self._p, self.store._rows(0)) if everything else None
-        return cases_from_projection(self._p, kids, self.store._load, reports=reports)
+        if reports is None and self._reports.owner != id(self._p):  # a new projection: forget
+            self._reports = _Lru(self._reports.keep, id(self._p))
+        return cases_from_projection(
+            self._p, kids, self.store._load, reports=reports, cache=None if everything else self._reports
+        )
 
     def mark(self) -> Hashable:
         return (id(self._p), self._p.last_seq, self.store._decisions_at)

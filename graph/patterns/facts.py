@@ -19,7 +19,7 @@ every agency to change what it sends. The phrases are the ones chronologies use
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -259,6 +259,7 @@ def cases_from_projection(
     *,
     batch: int = 20_000,
     reports: dict[int, Report] | None = None,
+    cache: MutableMapping[int, Report] | None = None,
 ) -> Iterator[ChildCase]:
     """``ChildCase`` for each child, read from the store's projection and its journal.
 
@@ -267,6 +268,8 @@ def cases_from_projection(
     children, so a scan of the whole store reads each document once. A scan of every
     child passes ``reports`` made in one pass over the journal (``reports_from_rows``):
     reading it in order is several times faster than looking fragments up by number.
+    ``cache`` keeps reports between calls (fragments never change; a report is reused only
+    while its mentions still resolve to the same people).
     """
     preloaded = reports
     pending: list[tuple[list[int], set[int], set[int]]] = []
@@ -283,8 +286,17 @@ def cases_from_projection(
             pending, size = [], 0
             return
         want = sorted({s for _, _, seqs in pending for s in seqs if p.is_current(s)})
-        docs = load(want) if want else {}
         reports: dict[int, Report] = {}
+        if cache is not None:
+            missing = []
+            for s in want:
+                r = cache.get(s)
+                if r is not None and [m.person for m in r.mentions] == p.mention_people(s):
+                    reports[s] = r
+                else:
+                    missing.append(s)
+            want = missing
+        docs = load(want) if want else {}
         for s in want:
             doc = docs.get(s)
             if doc is None:
@@ -295,6 +307,8 @@ def cases_from_projection(
             r = report_of(s, doc, p.mention_people(s), types[aid])
             if r is not None:
                 reports[s] = r
+                if cache is not None:
+                    cache[s] = r
         for kids, _people, seqs in pending:
             for child in kids:
                 yield _case(p, child, reports, frozenset(seqs))

@@ -270,6 +270,7 @@ class AdultAcrossHouseholds(Pattern):
                 for a in adults_in(r) & adults:
                     of_adult.setdefault(a, []).append(r)
         out = []
+        grouped: dict[frozenset[int], list[set[int]]] = {}
         for adult in sorted(adults):
             reports = of_adult.get(adult, [])
             kids: dict[int, list[Report]] = {}
@@ -277,7 +278,12 @@ class AdultAcrossHouseholds(Pattern):
                 for m in r.mentions:
                     if m.role == "child":
                         kids.setdefault(m.person, []).append(r)
-            households = _households(case, list(kids))
+            if len(kids) < params.min_households:  # one child is one household
+                continue
+            key = frozenset(kids)
+            households = grouped.get(key)
+            if households is None:  # the adults of one family share their children
+                households = grouped[key] = _households(case, list(kids))
             if len(households) < params.min_households:
                 continue
             las = set().union(*(case.local_authorities.get(k, frozenset()) for k in kids))
