@@ -38,7 +38,17 @@ from graph.resolution import (
     split_key,
 )
 from graph.retention import ERASURE_AUTHORITIES, RetentionPolicy, tombstone
-from graph.store import AppendOutcome, Store, body_hash, canonical_bytes, fragment_id
+from graph.store import (
+    ALREADY_SUPERSEDED,
+    NO_EARLIER,
+    AppendOutcome,
+    Store,
+    all_or_nothing_refused,
+    canonical_bytes,
+    fragment_id,
+    prepare,
+    reused_reference,
+)
 from graph.view import ID_CHARS, ReaderView, SystemView, ViewSource
 
 
@@ -307,11 +317,7 @@ class EmbeddedStore(Store):
         all-or-nothing and its own audit entry; none returns before the commit that holds
         it. Under many concurrent writers this spends one fsync on many fragments.
         """
-        prepared = []
-        for i, doc in enumerate(docs):
-            fid = fragment_id(doc["agency"]["id"], doc["record_ref"])
-            body = canonical_bytes(doc)
-            prepared.append((i, fid, body, body_hash(body), doc))
+        prepared = prepare(docs)
         job = _Write(prepared, all_or_nothing, actor)
         with self._queue_lock:
             self._queue.append(job)
@@ -378,17 +384,7 @@ class EmbeddedStore(Store):
                 if prior[0] == h:
                     outcomes.append(AppendOutcome(i, "duplicate", fid, prior[1]))
                 else:
-                    outcomes.append(
-                        AppendOutcome(
-                            i,
-                            "rejected",
-                            fid,
-                            None,
-                            "record_ref",
-                            "this agency already shared a different fragment under this record reference; "
-                            "send a correction (supersedes) instead of reusing the reference",
-                        )
-                    )
+                    outcomes.append(reused_reference(i, fid))
                 continue
             sup_seq = None
             sup = doc.get("supersedes")
@@ -402,7 +398,7 @@ class EmbeddedStore(Store):
                         existing[target] = found
                 problem = None
                 if found is None:
-                    problem = "names no earlier fragment from this agency"
+                    problem = NO_EARLIER
                 else:
                     sup_seq = found[1]
                     taken = (
@@ -410,7 +406,7 @@ class EmbeddedStore(Store):
                         or conn.execute("SELECT 1 FROM fragments WHERE supersedes = ?", (sup_seq,)).fetchone()
                     )
                     if taken:
-                        problem = "that fragment has already been superseded; correct its latest version"
+                        problem = ALREADY_SUPERSEDED
                 if problem:
                     outcomes.append(AppendOutcome(i, "rejected", fid, None, "supersedes.record_ref", problem))
                     continue
@@ -437,11 +433,9 @@ class EmbeddedStore(Store):
             )
             to_apply.append((seq, fid, doc, sup_seq))
             outcomes.append(AppendOutcome(i, "accepted", fid, seq))
-        if all_or_nothing and any(o.status == "rejected" for o in outcomes):
-            not_written = [
-                AppendOutcome(o.index, "not_written", o.fragment_id) if o.status == "accepted" else o for o in outcomes
-            ]
-            return not_written, []
+        refused = all_or_nothing_refused(outcomes) if all_or_nothing else None
+        if refused is not None:
+            return refused, []
         if rows:
             conn.executemany("INSERT INTO fragments VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
             classify = self.retention_policy.classify

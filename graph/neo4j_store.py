@@ -48,12 +48,21 @@ from typing import Any
 import orjson
 
 from graph import audit, cypher, registry
-from graph.access import FragmentAccess, Purpose, Reader, needed_clearances
+from graph.access import Decision, FragmentAccess, Purpose, Reader, needed_clearances
 from graph.errors import NotFound, StoreError
 from graph.meaning import Acknowledgement, Delivery, Notice, Outstanding, Webhook
 from graph.projection import FragmentText, Projection
 from graph.resolution import Matcher, ResolutionDecision, active_decisions, mention_key
-from graph.store import AppendOutcome, Store, body_hash, canonical_bytes, fragment_id
+from graph.store import (
+    ALREADY_SUPERSEDED,
+    NO_EARLIER,
+    AppendOutcome,
+    Store,
+    all_or_nothing_refused,
+    fragment_id,
+    prepare,
+    reused_reference,
+)
 from graph.view import ID_CHARS, ReaderView, SystemView, ViewSource
 
 _PAGE = 5_000  # fragments per read when catching up
@@ -250,11 +259,7 @@ class Neo4jStore(Store):
     ) -> list[AppendOutcome]:
         """Journal documents in one transaction (see ``Store.append``), then project them
         here and write the derived graph of the people they touch."""
-        prepared = []
-        for i, doc in enumerate(docs):
-            fid = fragment_id(doc["agency"]["id"], doc["record_ref"])
-            body = canonical_bytes(doc)
-            prepared.append((i, fid, body, body_hash(body), doc))
+        prepared = prepare(docs)
         at = self.clock()
         with self._lock:
             outcomes, rows = self._write(lambda tx: self._stage(tx, prepared, all_or_nothing, actor, at))
@@ -295,17 +300,7 @@ class Neo4jStore(Store):
                 if prior[0] == h:
                     outcomes.append(AppendOutcome(i, "duplicate", fid, prior[1]))
                 else:
-                    outcomes.append(
-                        AppendOutcome(
-                            i,
-                            "rejected",
-                            fid,
-                            None,
-                            "record_ref",
-                            "this agency already shared a different fragment under this record reference; "
-                            "send a correction (supersedes) instead of reusing the reference",
-                        )
-                    )
+                    outcomes.append(reused_reference(i, fid))
                 continue
             sup_seq = None
             sup = doc.get("supersedes")
@@ -313,9 +308,9 @@ class Neo4jStore(Store):
                 found = existing.get(fragment_id(doc["agency"]["id"], sup["record_ref"]))
                 problem = None
                 if found is None:
-                    problem = "names no earlier fragment from this agency"
+                    problem = NO_EARLIER
                 elif found[2] or found[1] in superseded_now:
-                    problem = "that fragment has already been superseded; correct its latest version"
+                    problem = ALREADY_SUPERSEDED
                 if problem:
                     outcomes.append(AppendOutcome(i, "rejected", fid, None, "supersedes.record_ref", problem))
                     continue
@@ -328,10 +323,9 @@ class Neo4jStore(Store):
             existing[fid] = (h, seq, False)
             rows.append(_fragment_row(seq, fid, doc, body, h, sup_seq))
             outcomes.append(AppendOutcome(i, "accepted", fid, seq))
-        if all_or_nothing and any(o.status == "rejected" for o in outcomes):
-            return [
-                AppendOutcome(o.index, "not_written", o.fragment_id) if o.status == "accepted" else o for o in outcomes
-            ], []
+        refused = all_or_nothing_refused(outcomes) if all_or_nothing else None
+        if refused is not None:
+            return refused, []
         if rows:
             for k in range(0, len(rows), _BATCH):
                 self._run(tx, "CREATE_FRAGMENTS", rows=rows[k : k + _BATCH])
@@ -676,13 +670,11 @@ class Neo4jStore(Store):
 
     def fragments_about(self, person_id: str) -> list[str]:
         """Every fragment (any version) mentioning the person a person id names, as the store resolves them."""
-        self._catch_up()
-        head, _, idx = person_id.partition("-")
-        seq = self._seq_of_prefix(head[1:].lower()) if head.startswith("P") and idx.isdigit() else None
-        people = self.projection.mention_people(seq) if seq is not None else []
-        if seq is None or int(idx) >= len(people):
+        seq, idx = self._person_ref(person_id)
+        people = self.projection.mention_people(seq)
+        if idx >= len(people):
             raise NotFound("no such person", field="person_id")
-        seqs = {s for s, _, _ in self.projection.people[people[int(idx)]].mentions}
+        seqs = {s for s, _, _ in self.projection.people[people[idx]].mentions}
         return sorted(self._fids(seqs).values())
 
     def who_saw(self, person_id: str) -> list[audit.AuditEntry]:
@@ -710,11 +702,7 @@ class Neo4jStore(Store):
         display_name: str = "",
         active: bool = True,
     ) -> Reader:
-        if not reader_id.strip():
-            raise registry.InvalidRecord("a reader needs an id", field="reader_id")
-        if not agency.strip():
-            raise registry.InvalidRecord("a reader needs an agency", field="agency")
-        r, c = registry._roles(roles), registry._clearances(clearances)
+        r, c = registry.check_reader(reader_id, agency, roles, clearances)
         at = self.clock()
         self._change(
             by,
@@ -760,14 +748,19 @@ class Neo4jStore(Store):
         self._change(by, "case.change", {"case": case_id, "opened": True, "people": [person_id]}, work)
         self._case_cache = None
 
-    def person_anchor(self, person_id: str) -> tuple[str, int]:
-        """The fragment id and mention index a person id names."""
+    def _person_ref(self, person_id: str) -> tuple[int, int]:
+        """(seq, mention index) a person id ``P<fragment>-<n>`` names, with the projection caught up."""
         head, _, idx = person_id.partition("-")
         seq = self._seq_of_prefix(head[1:].lower()) if head.startswith("P") and idx.isdigit() else None
         if seq is None:
             raise NotFound("no such person", field="person_id")
         self._catch_up()
-        return self._fids([seq])[seq], int(idx)
+        return seq, int(idx)
+
+    def person_anchor(self, person_id: str) -> tuple[str, int]:
+        """The fragment id and mention index a person id names."""
+        seq, idx = self._person_ref(person_id)
+        return self._fids([seq])[seq], idx
 
     def set_membership(self, by: str, case_id: str, reader_id: str, member: bool) -> None:
         self.reader(reader_id)
@@ -836,20 +829,14 @@ class Neo4jStore(Store):
     def request_share(
         self, reader_id: str, *, holder_agency: str, person_id: str, purpose: str, need: str, urgency: str
     ) -> registry.ShareRequest:
-        requester = self.reader(reader_id)
-        registry.parse_purpose(purpose)
-        if urgency not in registry.URGENCIES:
-            raise registry.InvalidRecord(f"use one of: {', '.join(registry.URGENCIES)}", field="urgency")
-        req = registry.ShareRequest(
-            "R" + secrets.token_hex(6),
-            self.clock(),
-            requester.id,
-            requester.agency,
-            registry._need(holder_agency, "holder_agency"),
-            registry._need(person_id, "person_id"),
-            purpose,
-            registry._need(need, "need"),
-            urgency,
+        req = registry.new_request(
+            requester=self.reader(reader_id),
+            holder_agency=holder_agency,
+            person_id=person_id,
+            purpose=purpose,
+            need=need,
+            urgency=urgency,
+            at=self.clock(),
         )
         detail = {"request": req.id, "holder_agency": holder_agency, "people": [person_id], "urgency": urgency}
 
@@ -897,38 +884,28 @@ class Neo4jStore(Store):
             if r is None or r["agency"] != reader.agency:
                 raise NotFound("no fragment of your agency has this id", field="released")
             bodies.append(r["body"].encode())
-        if outcome not in registry.OUTCOMES:
-            raise registry.InvalidRecord(f"use one of: {', '.join(registry.OUTCOMES)}", field="outcome")
-        expires = registry._instant(expires_at, "expires_at")
-        if outcome == "do_not_share" and released:
-            raise registry.InvalidRecord("a decision not to share releases nothing", field="released")
-        if outcome != "do_not_share" and not released:
-            raise registry.InvalidRecord("say exactly which fragments are released", field="released")
-        if not family_told and not (family_not_told_reason or "").strip():
-            raise registry.InvalidRecord("say why the family was not told", field="family_not_told_reason")
+        reconsiders_of = None
         if reconsiders is not None:
             prior = self._read("DECISION_REQUEST", id=reconsiders)
-            if not prior or prior[0]["request_id"] != req.id:
-                raise registry.InvalidRecord("names no earlier decision on this request", field="reconsiders")
+            reconsiders_of = prior[0]["request_id"] if prior else None
         digest = hashlib.sha256(b"".join(sorted(bodies))).hexdigest()
         at = self.clock()
-        dec = registry.ShareDecision(
-            "D" + secrets.token_hex(6),
-            req.id,
-            reconsiders,
-            at,
-            reader.id,
-            outcome,
-            registry._need(necessity, "necessity"),
-            registry._need(proportionality, "proportionality"),
-            registry._need(lawful_basis, "lawful_basis"),
-            special_condition,
-            sorted(released),
-            digest,
-            family_told,
-            family_not_told_reason,
-            expires,
-            at,
+        dec = registry.new_decision(
+            request=req,
+            decided_by=reader,
+            outcome=outcome,
+            necessity=necessity,
+            proportionality=proportionality,
+            lawful_basis=lawful_basis,
+            special_condition=special_condition,
+            released=[(fid, reader.agency) for fid in released],
+            released_digest=digest,
+            family_told=family_told,
+            family_not_told_reason=family_not_told_reason,
+            expires_at=expires_at,
+            reconsiders=reconsiders,
+            reconsiders_of=reconsiders_of,
+            at=at,
         )
         grants = [
             {
@@ -936,7 +913,7 @@ class Neo4jStore(Store):
                 "agency": req.agency,
                 "fragment_id": fid,
                 "purpose": req.purpose,
-                "expires_at": expires,
+                "expires_at": dec.expires_at,
             }
             for fid in dec.released
         ]
@@ -1157,9 +1134,7 @@ class Neo4jReaderView(ReaderView):
         super().__init__(source, reader, purpose)
         self._store = store
 
-    def decision(self, seq: int) -> Any:
-        from graph.access import Decision
-
+    def decision(self, seq: int) -> Decision:
         d = self._decisions.get(seq)
         if d is None:
             # decide the whole component at once: one round trip for a chronology

@@ -132,6 +132,17 @@ def parse_purpose(raw: str) -> Purpose:
         raise InvalidRecord(f"unknown purpose; use one of: {', '.join(Purpose)}", field="purpose") from None
 
 
+def check_reader(
+    reader_id: str, agency: str, roles: Iterable[str], clearances: Iterable[str]
+) -> tuple[frozenset[Role], frozenset[Clearance]]:
+    """A reader's id and agency present, and their roles and clearances known (every backend)."""
+    if not reader_id.strip():
+        raise InvalidRecord("a reader needs an id", field="reader_id")
+    if not agency.strip():
+        raise InvalidRecord("a reader needs an agency", field="agency")
+    return _roles(roles), _clearances(clearances)
+
+
 def put_reader(
     conn: sqlite3.Connection,
     *,
@@ -144,11 +155,7 @@ def put_reader(
     at: str,
 ) -> Reader:
     """Add a reader or change one (roles, clearances, agency, active)."""
-    if not reader_id.strip():
-        raise InvalidRecord("a reader needs an id", field="reader_id")
-    if not agency.strip():
-        raise InvalidRecord("a reader needs an agency", field="agency")
-    r, c = _roles(roles), _clearances(clearances)
+    r, c = check_reader(reader_id, agency, roles, clearances)
     conn.execute(
         "INSERT INTO readers VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET agency=excluded.agency, "
         "display_name=excluded.display_name, roles=excluded.roles, clearances=excluded.clearances, "
@@ -317,6 +324,26 @@ def _need(value: str, field: str) -> str:
     return value.strip()
 
 
+def new_request(
+    *, requester: Reader, holder_agency: str, person_id: str, purpose: str, need: str, urgency: str, at: str
+) -> ShareRequest:
+    """A checked request for information, not yet stored (every backend builds it so)."""
+    parse_purpose(purpose)
+    if urgency not in URGENCIES:
+        raise InvalidRecord(f"use one of: {', '.join(URGENCIES)}", field="urgency")
+    return ShareRequest(
+        "R" + secrets.token_hex(6),
+        at,
+        requester.id,
+        requester.agency,
+        _need(holder_agency, "holder_agency"),
+        _need(person_id, "person_id"),
+        purpose,
+        _need(need, "need"),
+        urgency,
+    )
+
+
 def request_info(
     conn: sqlite3.Connection,
     *,
@@ -329,19 +356,14 @@ def request_info(
     at: str,
 ) -> ShareRequest:
     """Record a request for information from one agency to another."""
-    parse_purpose(purpose)
-    if urgency not in URGENCIES:
-        raise InvalidRecord(f"use one of: {', '.join(URGENCIES)}", field="urgency")
-    req = ShareRequest(
-        "R" + secrets.token_hex(6),
-        at,
-        requester.id,
-        requester.agency,
-        _need(holder_agency, "holder_agency"),
-        _need(person_id, "person_id"),
-        purpose,
-        _need(need, "need"),
-        urgency,
+    req = new_request(
+        requester=requester,
+        holder_agency=holder_agency,
+        person_id=person_id,
+        purpose=purpose,
+        need=need,
+        urgency=urgency,
+        at=at,
     )
     conn.execute("INSERT INTO share_requests VALUES (?,?,?,?,?,?,?,?,?)", tuple(req.__dict__.values()))
     return req
@@ -360,6 +382,61 @@ def requests_for(conn: sqlite3.Connection, agency: str) -> list[ShareRequest]:
         "SELECT * FROM share_requests WHERE agency = ? OR holder_agency = ? ORDER BY at, id", (agency, agency)
     )
     return [ShareRequest(*r) for r in rows]
+
+
+def new_decision(
+    *,
+    request: ShareRequest,
+    decided_by: Reader,
+    outcome: str,
+    necessity: str,
+    proportionality: str,
+    lawful_basis: str,
+    special_condition: str | None,
+    released: list[tuple[str, str]],
+    released_digest: str,
+    family_told: bool,
+    family_not_told_reason: str | None,
+    expires_at: str | None,
+    reconsiders: str | None,
+    reconsiders_of: str | None,
+    at: str,
+) -> ShareDecision:
+    """A checked share decision, not yet stored (every backend builds it so).
+    ``reconsiders_of`` is the request the reconsidered decision answered (None if there
+    is no such decision)."""
+    if outcome not in OUTCOMES:
+        raise InvalidRecord(f"use one of: {', '.join(OUTCOMES)}", field="outcome")
+    expires = _instant(expires_at, "expires_at")
+    if outcome == "do_not_share" and released:
+        raise InvalidRecord("a decision not to share releases nothing", field="released")
+    if outcome != "do_not_share" and not released:
+        raise InvalidRecord("say exactly which fragments are released", field="released")
+    if not family_told and not (family_not_told_reason or "").strip():
+        raise InvalidRecord("say why the family was not told", field="family_not_told_reason")
+    for _fid, agency in released:
+        if agency != decided_by.agency:
+            raise InvalidRecord("only the holding agency may release a fragment", field="released")
+    if reconsiders is not None and reconsiders_of != request.id:
+        raise InvalidRecord("names no earlier decision on this request", field="reconsiders")
+    return ShareDecision(
+        "D" + secrets.token_hex(6),
+        request.id,
+        reconsiders,
+        at,
+        decided_by.id,
+        outcome,
+        _need(necessity, "necessity"),
+        _need(proportionality, "proportionality"),
+        _need(lawful_basis, "lawful_basis"),
+        special_condition,
+        sorted(fid for fid, _ in released),
+        released_digest,
+        family_told,
+        family_not_told_reason,
+        expires,
+        at,  # the requester is told of every decision, including a decision not to share
+    )
 
 
 def decide_share(
@@ -383,48 +460,36 @@ def decide_share(
     """Record a decision on a request. ``released`` is (fragment id, holding agency) for
     exactly what is released; each becomes a grant to the requester's agency for the
     request's purpose. A reconsideration revokes the grants of the decision it replaces."""
-    if outcome not in OUTCOMES:
-        raise InvalidRecord(f"use one of: {', '.join(OUTCOMES)}", field="outcome")
-    expires_at = _instant(expires_at, "expires_at")
-    if outcome == "do_not_share" and released:
-        raise InvalidRecord("a decision not to share releases nothing", field="released")
-    if outcome != "do_not_share" and not released:
-        raise InvalidRecord("say exactly which fragments are released", field="released")
-    if not family_told and not (family_not_told_reason or "").strip():
-        raise InvalidRecord("say why the family was not told", field="family_not_told_reason")
-    for _fid, agency in released:
-        if agency != decided_by.agency:
-            raise InvalidRecord("only the holding agency may release a fragment", field="released")
+    reconsiders_of = None
     if reconsiders is not None:
         row = conn.execute("SELECT request_id FROM share_decisions WHERE id = ?", (reconsiders,)).fetchone()
-        if row is None or row[0] != request.id:
-            raise InvalidRecord("names no earlier decision on this request", field="reconsiders")
-        conn.execute("UPDATE grants SET revoked_at = ? WHERE decision_id = ? AND revoked_at IS NULL", (at, reconsiders))
-    dec = ShareDecision(
-        "D" + secrets.token_hex(6),
-        request.id,
-        reconsiders,
-        at,
-        decided_by.id,
-        outcome,
-        _need(necessity, "necessity"),
-        _need(proportionality, "proportionality"),
-        _need(lawful_basis, "lawful_basis"),
-        special_condition,
-        sorted(fid for fid, _ in released),
-        released_digest,
-        family_told,
-        family_not_told_reason,
-        expires_at,
-        at,  # the requester is told of every decision, including a decision not to share
+        reconsiders_of = None if row is None else row[0]
+    dec = new_decision(
+        request=request,
+        decided_by=decided_by,
+        outcome=outcome,
+        necessity=necessity,
+        proportionality=proportionality,
+        lawful_basis=lawful_basis,
+        special_condition=special_condition,
+        released=released,
+        released_digest=released_digest,
+        family_told=family_told,
+        family_not_told_reason=family_not_told_reason,
+        expires_at=expires_at,
+        reconsiders=reconsiders,
+        reconsiders_of=reconsiders_of,
+        at=at,
     )
+    if reconsiders is not None:
+        conn.execute("UPDATE grants SET revoked_at = ? WHERE decision_id = ? AND revoked_at IS NULL", (at, reconsiders))
     values: list[Any] = list(dec.__dict__.values())
     values[10] = _json(values[10])
     values[12] = int(values[12])
     conn.execute("INSERT INTO share_decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
     conn.executemany(
         "INSERT INTO grants VALUES (?,?,?,?,?,NULL)",
-        [(dec.id, request.agency, fid, request.purpose, expires_at) for fid in dec.released],
+        [(dec.id, request.agency, fid, request.purpose, dec.expires_at) for fid in dec.released],
     )
     return dec
 

@@ -47,6 +47,19 @@ def body_hash(body: bytes) -> bytes:
     return hashlib.blake2b(body, digest_size=16).digest()
 
 
+Prepared = tuple[int, str, bytes, bytes, dict[str, Any]]
+
+
+def prepare(docs: Sequence[dict[str, Any]]) -> list[Prepared]:
+    """(index, fragment id, canonical bytes, body hash, document) of each document: what
+    every backend's ``append`` decides on."""
+    out = []
+    for i, doc in enumerate(docs):
+        body = canonical_bytes(doc)
+        out.append((i, fragment_id(doc["agency"]["id"], doc["record_ref"]), body, body_hash(body), doc))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class AppendOutcome:
     """What happened to one document of an ``append``."""
@@ -57,6 +70,31 @@ class AppendOutcome:
     seq: int | None = None
     field: str | None = None
     reason: str | None = None
+
+
+def reused_reference(i: int, fid: str) -> AppendOutcome:
+    """The outcome for a record reference reused with a different body (every backend)."""
+    return AppendOutcome(
+        i,
+        "rejected",
+        fid,
+        None,
+        "record_ref",
+        "this agency already shared a different fragment under this record reference; "
+        "send a correction (supersedes) instead of reusing the reference",
+    )
+
+
+NO_EARLIER = "names no earlier fragment from this agency"
+ALREADY_SUPERSEDED = "that fragment has already been superseded; correct its latest version"
+
+
+def all_or_nothing_refused(outcomes: list[AppendOutcome]) -> list[AppendOutcome] | None:
+    """With all-or-nothing, the outcomes when anything was rejected (the accepted ones
+    become ``not_written``), or None when everything may be written."""
+    if not any(o.status == "rejected" for o in outcomes):
+        return None
+    return [AppendOutcome(o.index, "not_written", o.fragment_id) if o.status == "accepted" else o for o in outcomes]
 
 
 @dataclass(frozen=True)
