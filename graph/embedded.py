@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import hmac
+import logging
 import secrets
 import sqlite3
 import threading
@@ -58,6 +59,8 @@ def utc_now() -> str:
 
 SCHEMA_VERSION = 1
 
+log = logging.getLogger("jigsaw.store")
+
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS fragments (
@@ -83,6 +86,15 @@ CREATE TABLE IF NOT EXISTS retention (
     erased_at TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS retention_due ON retention(review_on) WHERE erased_at IS NULL;
+"""
+# What the pattern library reads of each fragment (graph.patterns.facts.fact_of), kept
+# so a scan of the whole store need not parse the journal: a cache, filled by scans,
+# emptied with the content on erasure, safe to drop at any time.
+_DDL += """
+CREATE TABLE IF NOT EXISTS pattern_facts (
+    seq INTEGER PRIMARY KEY REFERENCES fragments(seq),
+    facts BLOB NOT NULL
+) STRICT;
 """
 _DDL += registry.REGISTRY_DDL + audit.AUDIT_DDL + decisions.DECISIONS_DDL + meaning.MEANING_DDL
 
@@ -228,8 +240,12 @@ class EmbeddedStore(Store):
 
     # ------------------------------------------------------------------ journal
 
-    def _rows(self, after: int) -> Iterator[tuple[int, str, dict[str, Any], int | None]]:
-        cur = self._conn.execute("SELECT seq, id, body, supersedes FROM fragments WHERE seq > ? ORDER BY seq", (after,))
+    def _rows(self, after: int, until: int | None = None) -> Iterator[tuple[int, str, dict[str, Any], int | None]]:
+        """The journal's rows after seq ``after`` (up to ``until``), in order, parsed."""
+        cur = self._conn.execute(
+            "SELECT seq, id, body, supersedes FROM fragments WHERE seq > ? AND seq <= ? ORDER BY seq",
+            (after, until if until is not None else 2**63 - 1),
+        )
         loads = orjson.loads
         while True:
             batch = cur.fetchmany(10_000)
@@ -496,6 +512,24 @@ class EmbeddedStore(Store):
         with self._lock:
             rows = self._select_in("SELECT seq, body FROM fragments WHERE seq IN", list(seqs))
             return {seq: orjson.loads(body) for seq, body in rows}
+
+    def _pattern_facts(self, seqs: Sequence[int] | None = None) -> dict[int, bytes]:
+        """Kept pattern facts (encoded) of these fragments, or of all of them."""
+        with self._lock:
+            if seqs is None:
+                return dict(self._conn.execute("SELECT seq, facts FROM pattern_facts"))
+            return dict(self._select_in("SELECT seq, facts FROM pattern_facts WHERE seq IN", list(seqs)))
+
+    def _keep_pattern_facts(self, rows: Sequence[tuple[int, bytes]]) -> None:
+        """Keep pattern facts for next time. A cache: if the store is busy or read-only
+        they are simply not kept (the next scan makes them again)."""
+        if not rows:
+            return
+        try:
+            with self.transaction() as conn:
+                conn.executemany("INSERT OR IGNORE INTO pattern_facts VALUES (?, ?)", rows)
+        except StoreError as exc:
+            log.info("pattern facts not kept: %s", exc)
 
     def _fids(self, seqs: Iterable[int]) -> dict[int, str]:
         with self._lock:
@@ -1096,6 +1130,7 @@ class EmbeddedStore(Store):
                 conn.execute(
                     "UPDATE fragments SET body = ?, summary = NULL, when_text = NULL WHERE seq = ?", (stone, s)
                 )
+                conn.execute("DELETE FROM pattern_facts WHERE seq = ?", (s,))
                 conn.execute(
                     "INSERT INTO retention VALUES (?, 'erased', '', ?) ON CONFLICT(seq) DO UPDATE SET erased_at = ?",
                     (s, at, at),

@@ -4,19 +4,22 @@ without rights see no names and no hidden content; incremental equals a full run
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.cli import demo_files, setup_demo_access
 from graph.embedded import EmbeddedStore
-from graph.patterns import PATTERNS, selection_of
+from graph.patterns import PATTERNS, PatternEngine, selection_of
 from graph.patterns.custom import CustomPattern, run_custom
 from graph.patterns.embedded_source import EmbeddedCases
+from graph.patterns.facts import fact_of
 from graph.patterns.library import Finding
 from ingest.pipeline import import_docs, import_files
 from tests.conftest import NOW
@@ -348,4 +351,111 @@ def test_an_append_re_evaluates_only_the_children_it_touches(tmp_path: Path) -> 
     after = engine.scan(sel)
     assert engine.last_evaluated == 1
     assert any(f.pattern == "multi_agency_concerns" for _, f in after)
+    s.close()
+
+
+# ------------------------------------------------------------------ the fact cache, and scans that let writers in
+
+
+def _scenario_store(path: Path) -> EmbeddedStore:
+    s = EmbeddedStore.open(path, create=True)
+    for pattern in ALL_NAMES:
+        build, _ = SCENARIOS[pattern]
+        load(s, build(True) + build(False))
+    return s
+
+
+def _kept(s: EmbeddedStore) -> dict[int, Any]:
+    return {seq: orjson.loads(b) for seq, b in s._conn.execute("SELECT seq, facts FROM pattern_facts")}
+
+
+def test_a_scan_keeps_what_patterns_read_and_later_scans_read_it_back(tmp_path: Path) -> None:
+    s = _scenario_store(tmp_path / "s.sqlite")
+    sel = selection_of(params=AS_OF)
+    assert _kept(s) == {}  # nothing is kept by writing: the write path is untouched
+    first = _norm(s, s.patterns().scan(sel))
+    kept = _kept(s)
+    p = s.projection
+    assert set(kept) == {q for q in p.fragments if p.is_current(q)}
+    # what is kept is what the journal says (made again from each fragment's body)
+    for seq, doc in s._load(sorted(kept)).items():
+        assert kept[seq] == orjson.loads(orjson.dumps(fact_of(doc)))
+    assert _norm(s, PatternEngine(EmbeddedCases(s)).scan(sel)) == first
+    # a later scan reads the kept facts, not the journal: a (test-only) edit shows through
+    injury = next(q for q, f in kept.items() if f and f[0] == "injury")
+    edited = orjson.dumps([kept[injury][0], 0, 0, *kept[injury][3:]])  # dated to the year 1
+    with s.transaction() as conn:
+        conn.execute("UPDATE pattern_facts SET facts = ? WHERE seq = ?", (edited, injury))
+    tampered = _norm(s, PatternEngine(EmbeddedCases(s)).scan(sel))
+    assert tampered != first
+    with s.transaction() as conn:  # the cache may be dropped at any time: the next scan makes it again
+        conn.execute("DELETE FROM pattern_facts")
+    assert _norm(s, PatternEngine(EmbeddedCases(s)).scan(sel)) == first
+    assert _kept(s) == kept
+    s.close()
+
+
+def test_erasing_a_record_erases_what_patterns_kept_of_it(tmp_path: Path) -> None:
+    s = _scenario_store(tmp_path / "s.sqlite")
+    sel = selection_of(params=AS_OF)
+    engine = s.patterns()
+    engine.scan(sel)
+    closure = next(q for q, f in _kept(s).items() if f and f[8])
+    word = _kept(s)[closure][8].encode()
+    assert sum(1 for f in _kept(s).values() if f and f[8] == _kept(s)[closure][8]) == 1
+    fid = s._fids([closure])[closure]
+    s.erase(fid, authority="court_order", reason="test", by="admin")
+    assert closure not in _kept(s)
+    assert word not in b"".join(b for (b,) in s._conn.execute("SELECT facts FROM pattern_facts"))
+    after = _norm(s, engine.scan(sel))
+    assert after == _norm(s, PatternEngine(EmbeddedCases(s)).scan(sel))
+    assert closure not in {x for _, _, _, fids in after for x in fids}
+    s.close()
+
+
+def test_a_full_scan_lets_writers_in_between_its_batches(tmp_path: Path) -> None:
+    s = _scenario_store(tmp_path / "s.sqlite")
+    source = EmbeddedCases(s, batch=1)  # a batch per component
+    with s._lock:
+        kids = list(source.children())
+    cases = source.cases(kids, everything=True)
+    next(cases)  # the first batch is built; the scan is between batches
+    wrote = threading.Event()
+
+    def write() -> None:
+        load(s, [rec("2026-09-02", "school_concern", [child("Ruby Ash")], at="school")])
+        wrote.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(timeout=60)
+    assert wrote.is_set(), "the append waited for the scan"
+    assert sum(1 for _ in cases) >= len(kids) - 1
+    s.close()
+
+
+class _ErasingMidScan(EmbeddedCases):
+    """A source that erases a record while the first full scan is between batches."""
+
+    erase_fid: str | None = None
+
+    def cases(self, children: Any, *, everything: bool = False, remember: bool = False) -> Iterator[Any]:
+        for n, case in enumerate(super().cases(children, everything=everything, remember=remember)):
+            yield case
+            if n == 0 and self.erase_fid is not None:
+                fid, self.erase_fid = self.erase_fid, None
+                self.store.erase(fid, authority="court_order", reason="test", by="admin")
+
+
+def test_an_erasure_during_a_full_scan_starts_it_again(tmp_path: Path) -> None:
+    s = _scenario_store(tmp_path / "s.sqlite")
+    sel = selection_of(params=AS_OF)
+    before = PatternEngine(EmbeddedCases(s)).scan(sel)
+    evidence = sorted({x for _, f in before for x in f.evidence})
+    source = _ErasingMidScan(s, batch=1)
+    source.erase_fid = s._fids([evidence[-1]])[evidence[-1]]
+    found = _norm(s, PatternEngine(source).scan(sel))
+    assert source.erase_fid is None  # it did erase, mid-scan
+    assert found == _norm(s, PatternEngine(EmbeddedCases(s)).scan(sel))
+    assert found != _norm(s, before)
     s.close()

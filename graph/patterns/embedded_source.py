@@ -16,7 +16,18 @@ from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from graph.patterns.facts import ChildCase, Report, cases_from_projection, children_of, is_child, reports_from_rows
+import orjson
+
+from graph.patterns.facts import (
+    ChildCase,
+    Fact,
+    Report,
+    ReportMaker,
+    cases_from_projection,
+    children_of,
+    fact_of,
+    is_child,
+)
 
 if TYPE_CHECKING:
     from graph.embedded import EmbeddedStore
@@ -42,8 +53,10 @@ class _Lru(OrderedDict[int, Report]):
 
 
 class EmbeddedCases:
-    def __init__(self, store: EmbeddedStore, *, keep: int = 200_000) -> None:
+    def __init__(self, store: EmbeddedStore, *, keep: int = 200_000, batch: int = 20_000) -> None:
         self.store = store
+        # fragments per batch of cases: the store's lock is released between batches
+        self.batch = batch
         # reports of fragments read for single children, kept between calls (a meeting
         # reloads the same child's page): bounded, least recently used out first
         self._reports: _Lru = _Lru(keep)
@@ -59,15 +72,93 @@ class EmbeddedCases:
     def children(self) -> Iterator[Hashable]:
         return children_of(self._p)
 
-    def cases(self, children: Iterable[Hashable], *, everything: bool = False) -> Iterator[ChildCase]:
-        kids = [c for c in children if isinstance(c, int)]
-        # a full scan reads the journal once, in order (the caller holds the store's lock)
-        reports = reports_from_rows(self._p, self.store._rows(0)) if everything else None
-        if reports is None and self._reports.owner != id(self._p):  # a new projection: forget
-            self._reports = _Lru(self._reports.keep, id(self._p))
-        return cases_from_projection(
-            self._p, kids, self.store._load, reports=reports, cache=None if everything else self._reports
-        )
+    def cases(
+        self, children: Iterable[Hashable], *, everything: bool = False, remember: bool = False
+    ) -> Iterator[ChildCase]:
+        """Cases of ``children``; ``everything``: they are all the children (a full scan).
+
+        Reports are made from the store's fact cache (``EmbeddedStore._pattern_facts``);
+        a fragment not in it yet is read from the journal, and, on a scan or a refresh
+        (``remember``), its fact is kept there for next time. A single child's reports are
+        also kept in memory between calls."""
+        store = self.store
+        with store._lock:
+            p = self._p
+            kids = [c for c in children if isinstance(c, int)]
+            if self._reports.owner != id(p):  # a new projection: forget
+                self._reports = _Lru(self._reports.keep, id(p))
+        make = ReportMaker(p)
+        if everything:
+            facts = self._all_facts(p)
+            loads = orjson.loads
+
+            def from_scan(seqs: Sequence[int]) -> dict[int, Report]:
+                out = {}
+                for s in seqs:
+                    blob = facts.get(s)
+                    if blob is not None and (r := make(s, loads(blob))) is not None:
+                        out[s] = r
+                return out
+
+            return cases_from_projection(p, kids, from_scan, batch=self.batch, every=True, lock=store._lock)
+        lru = self._reports
+
+        def from_cache(seqs: Sequence[int]) -> dict[int, Report]:
+            out: dict[int, Report] = {}
+            missing = []
+            for s in seqs:
+                r = lru.get(s)
+                if r is not None and [m.person for m in r.mentions] == p.mention_people(s):
+                    out[s] = r
+                else:
+                    missing.append(s)
+            for s, fact in self._facts(missing, remember=remember).items():
+                if (r := make(s, fact)) is not None:
+                    out[s] = lru[s] = r
+            return out
+
+        return cases_from_projection(p, kids, from_cache, batch=self.batch, lock=store._lock)
+
+    def _facts(self, seqs: Sequence[int], *, remember: bool) -> dict[int, Fact | None]:
+        """Facts of these fragments: from the cache, else from the journal."""
+        if not seqs:
+            return {}
+        loads = orjson.loads
+        out: dict[int, Fact | None] = {s: loads(b) for s, b in self.store._pattern_facts(seqs).items()}
+        missing = [s for s in seqs if s not in out]
+        if missing:
+            made = {s: fact_of(doc) for s, doc in self.store._load(missing).items()}
+            out.update(made)
+            if remember:
+                self.store._keep_pattern_facts([(s, orjson.dumps(f)) for s, f in made.items()])
+        return out
+
+    def _all_facts(self, p: Any) -> dict[int, bytes]:
+        """Every current fragment's fact, as stored (a full scan). The first scan of a store
+        makes the facts from the journal, in order, and keeps them: a one-off cost of
+        reading every fragment (docs/patterns.md)."""
+        store = self.store
+        chunk = self.batch
+        with store._lock:
+            facts = store._pattern_facts()
+            missing = [s for s in p.fragments if s not in facts and p.is_current(s)]
+        if len(missing) < chunk:
+            for s, f in self._facts(missing, remember=True).items():
+                facts[s] = orjson.dumps(f)
+            return facts
+        missing.sort()
+        for k in range(0, len(missing), chunk):
+            part = missing[k : k + chunk]
+            want = set(part)
+            made = []
+            with store._lock:  # released between chunks: writers are not held up for long
+                for seq, _fid, doc, _sup in store._rows(part[0] - 1, until=part[-1]):
+                    if seq in want:
+                        blob = orjson.dumps(fact_of(doc))
+                        facts[seq] = blob
+                        made.append((seq, blob))
+                store._keep_pattern_facts(made)
+        return facts
 
     def mark(self) -> Hashable:
         return (id(self._p), self._p.last_seq, self.store._decisions_at)

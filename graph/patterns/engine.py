@@ -53,8 +53,13 @@ class CaseSource(Protocol):
 
     def children(self) -> Iterator[Hashable]: ...
 
-    def cases(self, children: Iterable[Hashable], *, everything: bool = False) -> Iterator[ChildCase]:
-        """Cases of these children (``everything``: they are all the children, a full scan)."""
+    def cases(
+        self, children: Iterable[Hashable], *, everything: bool = False, remember: bool = False
+    ) -> Iterator[ChildCase]:
+        """Cases of these children (``everything``: they are all the children, a full
+        scan; ``remember``: keep what was read for later scans, if the backend can). The
+        source takes its own lock while it builds cases and may release it between
+        batches."""
         ...
 
     def mark(self) -> Hashable: ...
@@ -188,7 +193,7 @@ class PatternEngine:
         self.source = source
         self._runs: OrderedDict[bytes, _Run] = OrderedDict()
         self._keep = keep
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         # how many children the last refresh evaluated (for tests and the benchmark)
         self.last_evaluated = 0
 
@@ -203,49 +208,69 @@ class PatternEngine:
 
     def scan(self, selection: Selection) -> list[tuple[Hashable, Finding]]:
         """Every finding across the store, ranked: most severe first, then most recent."""
-        run = self.refresh(selection)
-        out = [(child, f) for child, found in run.findings.items() for f in found]
+        with self._lock:  # another caller's refresh changes the run in place
+            run = self.refresh(selection)
+            out = [(child, f) for child, found in run.findings.items() for f in found]
         out.sort(key=lambda cf: (-SEVERITY_RANK[cf[1].severity], -cf[1].latest, cf[1].pattern, str(cf[0])))
         return out
 
     def refresh(self, selection: Selection) -> _Run:
         """The cached run for ``selection``, brought up to date: incrementally when it
-        can be, in full the first time or when the store says everything changed."""
+        can be, in full the first time or when the store says everything changed.
+
+        The store is not locked for the whole of a full run: the source builds cases in
+        batches, each under the store's lock, and writers go on between them. The run's
+        mark is taken before it starts, so whatever was written meanwhile is evaluated
+        again by the next refresh; if meanwhile something changed everything (an erasure,
+        a resolution decision), the run starts again."""
         key = _key(selection)
-        with self._lock, self.source.lock():
-            run = self._runs.get(key)
-            todo: set[Hashable] | None = None
-            if run is not None:
-                todo, gone = self.source.changes(run.mark, run.by_seq)
-                if todo is not None:
-                    for child in gone:
-                        run.drop(child)
-            if run is None or todo is None:
-                run = _Run(self.source.mark())
-                cases = self.source.cases(self.source.children(), everything=True)
-            else:
-                run.mark = self.source.mark()
-                for child in todo:
-                    run.drop(child)
-                cases = self.source.cases(sorted(todo, key=str))
-            n = 0
-            chosen = compiled(selection)
-            # the cases and findings are many small acyclic objects: collecting while
-            # they are made is wasted work (measured: a third of a scan's time)
-            was_enabled = gc.isenabled()
-            gc.disable()
-            try:
-                for case in cases:
-                    run.put(case, evaluate_case(case, chosen))
-                    n += 1
-            finally:
-                if was_enabled:
-                    gc.enable()
-            self.last_evaluated = n
-            self._runs[key] = run
-            self._runs.move_to_end(key)
-            while len(self._runs) > self._keep:
-                self._runs.popitem(last=False)
+        chosen = compiled(selection)
+        with self._lock:
+            for _ in range(3):
+                with self.source.lock():
+                    run = self._runs.get(key)
+                    todo: set[Hashable] | None = None
+                    if run is not None:
+                        todo, gone = self.source.changes(run.mark, run.by_seq)
+                        if todo is not None:
+                            for child in gone:
+                                run.drop(child)
+                    everything = run is None or todo is None
+                    if everything:
+                        run = _Run(self.source.mark())
+                        children: list[Hashable] = list(self.source.children())
+                    else:
+                        assert run is not None and todo is not None
+                        run.mark = self.source.mark()
+                        for child in todo:
+                            run.drop(child)
+                        children = sorted(todo, key=str)
+                assert run is not None
+                # a run half brought up to date must not be kept: drop it until it is whole
+                self._runs.pop(key, None)
+                n = 0
+                # the cases and findings are many small acyclic objects: collecting while
+                # they are made is wasted work (measured: a third of a scan's time)
+                was_enabled = gc.isenabled()
+                gc.disable()
+                try:
+                    for case in self.source.cases(children, everything=everything, remember=True):
+                        run.put(case, evaluate_case(case, chosen))
+                        n += 1
+                finally:
+                    if was_enabled:
+                        gc.enable()
+                self.last_evaluated = n
+                self._runs[key] = run
+                while len(self._runs) > self._keep:
+                    self._runs.popitem(last=False)
+                if not everything:
+                    break
+                with self.source.lock():
+                    again, _ = self.source.changes(run.mark, run.by_seq)
+                if again is not None:  # only new fragments since it began: the next refresh
+                    break
+            assert run is not None
             return run
 
     # ------------------------------------------------------------------ presentation

@@ -19,7 +19,8 @@ every agency to change what it sends. The phrases are the ones chronologies use
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -153,23 +154,34 @@ def _ordinal(iso: str) -> int:
     return date.fromisoformat(iso).toordinal()
 
 
-def report_of(seq: int, doc: dict[str, Any], people: Sequence[int], agency_type: str | None = None) -> Report | None:
-    """A report from a canonical fragment document and the person each mention resolved to."""
+Fact = list[Any]
+"""What the library reads of one fragment, without the people its mentions resolved to:
+JSON-able, so a store can keep it beside the fragment (``fact_of``). Resolution can move
+a mention to another person; these fields never change while the fragment exists."""
+
+
+def fact_of(doc: dict[str, Any]) -> Fact | None:
+    """The fact of a canonical fragment document (None: no event, nothing to read).
+
+    ``[kind, start, end, agency, agency type, local authority, concerns, significance,
+    closure, existence visible, mentions]``; a mention is ``[role, protected]``, and for
+    a child ``[role, protected, local authorities, places, attendance]``.
+    """
     ev = doc.get("event")
-    if ev is None or len(people) != len(doc.get("people", ())):
+    if ev is None:
         return None
     when = ev["when"]
     words = ""
     if ev["kind"] == "school_attendance":
         words = " ".join(x for x in (ev.get("summary"), ev.get("narrative"), ev.get("action_taken")) if x)
-    mentions = []
-    for pid, m in zip(people, doc.get("people", ()), strict=True):
+    mentions: list[list[Any]] = []
+    for m in doc.get("people", ()):
         role = m["role"]
+        protected = bool(m.get("identity_protected"))
         if role != "child":  # the library reads addresses and attendance of children only
-            mentions.append(Mention(pid, role, bool(m.get("identity_protected"))))
+            mentions.append([role, protected])
             continue
         addrs = m.get("addresses", ())
-        given = None
         attendance = None
         if words:
             name = m.get("name") or {}
@@ -177,33 +189,62 @@ def report_of(seq: int, doc: dict[str, Any], people: Sequence[int], agency_type:
             given = name.get("given") or (norm.get("given") or [None])[0] or (name.get("full") or "").split(" ")[0]
             attendance = attendance_reading(words, given)
         mentions.append(
-            Mention(
-                person=pid,
-                role=role,
-                protected=bool(m.get("identity_protected")),
-                local_authorities=tuple(sorted({a["local_authority"] for a in addrs if a.get("local_authority")})),
-                places=tuple(sorted({_place(a) for a in addrs if a.get("postcode")})),
-                attendance=attendance,
-            )
+            [
+                role,
+                protected,
+                sorted({a["local_authority"] for a in addrs if a.get("local_authority")}),
+                sorted({_place(a) for a in addrs if a.get("postcode")}),
+                attendance,
+            ]
         )
     agency = doc["agency"]
-    return Report(
-        seq=seq,
-        kind=ev["kind"],
-        start=_ordinal(when["start"]),
-        end=_ordinal(when["end"]),
-        agency=agency["id"],
-        agency_type=agency_type or agency["type"],
-        local_authority=agency.get("local_authority"),
-        concerns=tuple(doc.get("concerns", ())),
-        significance=doc["significance"],
+    return [
+        ev["kind"],
+        _ordinal(when["start"]),
+        _ordinal(when["end"]),
+        agency["id"],
+        agency["type"],
+        agency.get("local_authority"),
+        list(doc.get("concerns", ())),
+        doc["significance"],
         # the narrative is read only on a closure: elsewhere it may retell the history
-        closure=closure_reading(
+        closure_reading(
             ev.get("summary"), ev.get("action_taken"), ev.get("narrative") if ev["kind"] == "case_closed" else None
         ),
-        mentions=tuple(mentions),
-        existence_visible=bool((doc.get("markings") or {}).get("existence_visible", True)),
+        bool((doc.get("markings") or {}).get("existence_visible", True)),
+        mentions,
+    ]
+
+
+def report_from_fact(seq: int, fact: Fact, people: Sequence[int], agency_type: str | None = None) -> Report | None:
+    """A report from a fragment's fact and the person each of its mentions resolved to
+    (None when they do not match: the fragment is not projected as read)."""
+    kind, start, end, agency, atype, la, concerns, significance, closure, existence, ms = fact
+    if len(people) != len(ms):
+        return None
+    return Report(
+        seq,
+        kind,
+        start,
+        end,
+        agency,
+        agency_type or atype,
+        la,
+        tuple(concerns),
+        significance,
+        closure,
+        tuple(
+            Mention(pid, m[0], m[1]) if len(m) == 2 else Mention(pid, m[0], m[1], tuple(m[2]), tuple(m[3]), m[4])
+            for pid, m in zip(people, ms, strict=True)
+        ),
+        existence,
     )
+
+
+def report_of(seq: int, doc: dict[str, Any], people: Sequence[int], agency_type: str | None = None) -> Report | None:
+    """A report from a canonical fragment document and the person each mention resolved to."""
+    fact = fact_of(doc)
+    return None if fact is None else report_from_fact(seq, fact, people, agency_type)
 
 
 @dataclass
@@ -252,98 +293,73 @@ def agency_type(p: Projection, agency: str) -> str:
     return max(types.items(), key=lambda kv: len(kv[1]))[0]
 
 
+class ReportMaker:
+    """Reports from facts on one projection: the people each mention resolved to now,
+    and each agency's type as the projection knows it (looked up once per agency)."""
+
+    def __init__(self, p: Projection) -> None:
+        self.p = p
+        self._types: dict[str, str] = {}
+
+    def __call__(self, seq: int, fact: Fact | None) -> Report | None:
+        if fact is None:
+            return None
+        aid = fact[3]
+        t = self._types.get(aid)
+        if t is None:
+            t = self._types[aid] = agency_type(self.p, aid)
+        return report_from_fact(seq, fact, self.p.mention_people(seq), t)
+
+
+ReportsFor = Callable[[Sequence[int]], dict[int, Report]]
+"""Reports of these (current) fragments: the backend's part of building cases."""
+
+
 def cases_from_projection(
     p: Projection,
     children: Iterable[int],
-    load: Callable[[Sequence[int]], dict[int, dict[str, Any]]],
+    reports_for: ReportsFor,
     *,
     batch: int = 20_000,
-    reports: dict[int, Report] | None = None,
-    cache: MutableMapping[int, Report] | None = None,
+    every: bool = False,
+    lock: AbstractContextManager[Any] | None = None,
 ) -> Iterator[ChildCase]:
-    """``ChildCase`` for each child, read from the store's projection and its journal.
+    """``ChildCase`` for each of ``children``, read from the store's projection.
 
     Children are taken component by component (``Projection.component``): a component's
-    documents are loaded once, in batches of about ``batch`` fragments, for all of its
-    children, so a scan of the whole store reads each document once. A scan of every
-    child passes ``reports`` made in one pass over the journal (``reports_from_rows``):
-    reading it in order is several times faster than looking fragments up by number.
-    ``cache`` keeps reports between calls (fragments never change; a report is reused only
-    while its mentions still resolve to the same people).
+    reports are fetched once, in batches of about ``batch`` fragments, so a scan of the
+    whole store reads each fragment once. Only the children asked for get a case, unless
+    ``every`` says they are all of them. ``lock`` (the store's) is held while a batch is
+    built and released between batches, so a long scan does not hold up writers: a case
+    is then as of the moment its batch was built.
     """
-    preloaded = reports
-    pending: list[tuple[list[int], set[int], set[int]]] = []
-    size = 0
+    wanted = None if every else set(children)
+    todo = iter(children if every else sorted(wanted or ()))
     seen: set[int] = set()
-    types: dict[str, str] = {}
-
-    def flush() -> Iterator[ChildCase]:
-        nonlocal pending, size
-        if preloaded is not None:
-            for kids, _people, seqs in pending:
-                for child in kids:
-                    yield _case(p, child, preloaded, frozenset(seqs))
-            pending, size = [], 0
-            return
-        want = sorted({s for _, _, seqs in pending for s in seqs if p.is_current(s)})
-        reports: dict[int, Report] = {}
-        if cache is not None:
-            missing = []
-            for s in want:
-                r = cache.get(s)
-                if r is not None and [m.person for m in r.mentions] == p.mention_people(s):
-                    reports[s] = r
-                else:
-                    missing.append(s)
-            want = missing
-        docs = load(want) if want else {}
-        for s in want:
-            doc = docs.get(s)
-            if doc is None:
-                continue
-            aid = doc["agency"]["id"]
-            if aid not in types:
-                types[aid] = agency_type(p, aid)
-            r = report_of(s, doc, p.mention_people(s), types[aid])
-            if r is not None:
-                reports[s] = r
-                if cache is not None:
-                    cache[s] = r
-        for kids, _people, seqs in pending:
-            for child in kids:
-                yield _case(p, child, reports, frozenset(seqs))
-        pending, size = [], 0
-
-    for child in children:
-        if child in seen or child not in p.people:
-            continue
-        people, seqs = p.component(child)
-        kids = [q for q in sorted(people) if q not in seen and is_child(p, q)]
-        if child not in kids:
-            kids.append(child)
-        seen.update(kids)
-        pending.append((kids, people, seqs))
-        size += len(seqs)
-        if size >= batch:
-            yield from flush()
-    if pending:
-        yield from flush()
-
-
-def reports_from_rows(p: Projection, rows: Iterable[tuple[int, str, dict[str, Any], int | None]]) -> dict[int, Report]:
-    """Reports of every current fragment, from the journal's rows in order."""
-    types: dict[str, str] = {}
-    out: dict[int, Report] = {}
-    for seq, _fid, doc, _sup in rows:
-        if not p.is_current(seq):
-            continue
-        aid = doc["agency"]["id"]
-        if aid not in types:
-            types[aid] = agency_type(p, aid)
-        r = report_of(seq, doc, p.mention_people(seq), types[aid])
-        if r is not None:
-            out[seq] = r
-    return out
+    guard = lock if lock is not None else nullcontext()
+    while True:
+        with guard:
+            pending: list[tuple[list[int], frozenset[int]]] = []
+            size = 0
+            for child in todo:
+                if child in seen or child not in p.people:
+                    continue
+                people, seqs = p.component(child)
+                kids = [
+                    q for q in sorted(people) if q not in seen and (wanted is None or q in wanted) and is_child(p, q)
+                ]
+                if child not in kids:
+                    kids.append(child)
+                seen.update(kids)
+                pending.append((kids, frozenset(seqs)))
+                size += len(seqs)
+                if size >= batch:
+                    break
+            if not pending:
+                return
+            reports = reports_for(sorted({s for _, seqs in pending for s in seqs if p.is_current(s)}))
+            built = [_case(p, child, reports, seqs) for kids, seqs in pending for child in kids]
+        yield from built
 
 
 def _case(p: Projection, child: int, reports: dict[int, Report], seqs: frozenset[int]) -> ChildCase:
