@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
+from operator import attrgetter
 from typing import Any
 
 from graph.projection import Projection
@@ -262,15 +264,33 @@ class ChildCase:
     siblings: frozenset[int] = frozenset()
     # adult -> the children they are a parent or carer of, by the relationships recorded
     parent_of: dict[int, frozenset[int]] = field(default_factory=dict)
-    # the child's and the siblings' addresses and local authorities, person -> set
-    places: dict[int, frozenset[str]] = field(default_factory=dict)
-    local_authorities: dict[int, frozenset[str]] = field(default_factory=dict)
     # the component's fragments (any version): what a change must touch to alter this case
     seqs: frozenset[int] = frozenset()
 
     def all_reports(self) -> Iterator[Report]:
         yield from self.reports
         yield from self.others
+
+    @cached_property
+    def places(self) -> dict[int, frozenset[str]]:
+        """Each child's addresses in these reports (the child's, the siblings', any child
+        the adults' reports name), person -> set. Made when first asked: few patterns do."""
+        return self._children_fields()[0]
+
+    @cached_property
+    def local_authorities(self) -> dict[int, frozenset[str]]:
+        """Each child's local authorities in these reports, person -> set."""
+        return self._children_fields()[1]
+
+    def _children_fields(self) -> tuple[dict[int, frozenset[str]], dict[int, frozenset[str]]]:
+        places: dict[int, set[str]] = {}
+        las: dict[int, set[str]] = {}
+        for r in self.all_reports():
+            for m in r.mentions:
+                if m.role == "child":
+                    places.setdefault(m.person, set()).update(m.places)
+                    las.setdefault(m.person, set()).update(m.local_authorities)
+        return {k: frozenset(v) for k, v in places.items()}, {k: frozenset(v) for k, v in las.items()}
 
 
 def is_child(p: Projection, pid: int) -> bool:
@@ -362,55 +382,45 @@ def cases_from_projection(
         yield from built
 
 
+_BY_DATE = attrgetter("start", "seq")
+
+
 def _case(p: Projection, child: int, reports: dict[int, Report], seqs: frozenset[int]) -> ChildCase:
-    mine = sorted(
-        (reports[s] for s in {s for s, _, _ in p.people[child].mentions} if s in reports),
-        key=lambda r: (r.start, r.seq),
-    )
+    people, relationships, is_current = p.people, p.relationships, p.is_current
+    mine_seqs = {s for s, _, _ in people[child].mentions if s in reports}
+    mine = sorted([reports[s] for s in mine_seqs], key=_BY_DATE)
     siblings: set[int] = set()
     parent_of: dict[int, set[int]] = {}
     for rkey in p.person_relationships.get(child, ()):
-        if not any(p.is_current(s) for s in p.relationships[rkey]):
-            continue
         a, kind, b = rkey
         if kind in SIBLING_KINDS:
-            siblings.add(b if a == child else a)
-        elif kind in PARENT_KINDS and b == child:
+            if any(is_current(s) for s in relationships[rkey]):
+                siblings.add(b if a == child else a)
+        elif kind in PARENT_KINDS and b == child and any(is_current(s) for s in relationships[rkey]):
             parent_of.setdefault(a, set())
     # the children of the child's parents are siblings too
     for parent in list(parent_of):
         for rkey in p.person_relationships.get(parent, ()):
             a, kind, b = rkey
-            if a == parent and kind in PARENT_KINDS and any(p.is_current(s) for s in p.relationships[rkey]):
+            if a == parent and kind in PARENT_KINDS and any(is_current(s) for s in relationships[rkey]):
                 parent_of[parent].add(b)
                 if b != child:
                     siblings.add(b)
     siblings.discard(child)
     adults = {m.person for r in mine for m in r.mentions if m.role in ADULT_ROLES and not m.protected}
-    around = siblings | adults
-    mine_seqs = {r.seq for r in mine}
     others: dict[int, Report] = {}
-    for q in around:
-        person = p.people.get(q)
+    for q in siblings | adults:
+        person = people.get(q)
         if person is None:
             continue
         for s, _, _ in person.mentions:
-            if s not in mine_seqs and s in reports:
+            if s in reports and s not in mine_seqs:
                 others[s] = reports[s]
-    places: dict[int, set[str]] = {}
-    las: dict[int, set[str]] = {}
-    for r in [*mine, *others.values()]:
-        for m in r.mentions:
-            if m.role == "child":
-                places.setdefault(m.person, set()).update(m.places)
-                las.setdefault(m.person, set()).update(m.local_authorities)
     return ChildCase(
         child=child,
         reports=mine,
-        others=sorted(others.values(), key=lambda r: (r.start, r.seq)),
+        others=sorted(others.values(), key=_BY_DATE),
         siblings=frozenset(siblings),
         parent_of={k: frozenset(v) for k, v in parent_of.items()},
-        places={k: frozenset(v) for k, v in places.items()},
-        local_authorities={k: frozenset(v) for k, v in las.items()},
         seqs=seqs,
     )

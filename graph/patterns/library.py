@@ -258,17 +258,24 @@ class AdultAcrossHouseholds(Pattern):
         min_households: int = p(2, "How many different households (or local authorities).")
 
     def find(self, case: ChildCase, params: Any) -> list[Finding]:
-        def adults_in(r: Report) -> set[int]:
-            return {m.person for m in r.mentions if m.role in ADULT_ROLES and not m.protected}
-
-        adults = set().union(*(adults_in(r) for r in case.reports if r.concerns))
+        # written out: this runs for every child in a scan
+        adults = {
+            m.person
+            for r in case.reports
+            if r.concerns
+            for m in r.mentions
+            if m.role in ADULT_ROLES and not m.protected
+        }
         if not adults:
             return []
         of_adult: dict[int, list[Report]] = {}
         for r in case.all_reports():
             if r.concerns:
-                for a in adults_in(r) & adults:
-                    of_adult.setdefault(a, []).append(r)
+                for m in r.mentions:
+                    if m.person in adults and m.role in ADULT_ROLES and not m.protected:
+                        rs = of_adult.setdefault(m.person, [])
+                        if not rs or rs[-1] is not r:  # an adult named twice in one report
+                            rs.append(r)
         out = []
         grouped: dict[frozenset[int], list[set[int]]] = {}
         for adult in sorted(adults):
