@@ -19,6 +19,7 @@ the driver's interface is the part ``Neo4jStore`` uses: ``session(database=)``,
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -62,6 +63,9 @@ class Emulator:
         # its leader changes: the driver then runs the work again (``execute_write``)
         self.transient_failures = transient_failures
         self.attempts = 0
+        # write transactions run one at a time, as if each locked everything it touches
+        # (so tests may run writers in threads; a real server's locking is for live tests)
+        self.write_lock = threading.RLock()
 
     # the driver's interface
     def session(self, database: str = "neo4j") -> _Session:
@@ -441,7 +445,7 @@ class _Session:
         return None
 
     def run(self, statement: str, params: dict[str, Any] | None = None) -> _Result:
-        with self.db.atomic():
+        with self.db.write_lock, self.db.atomic():
             return _Result(self.db.run(statement, params))
 
     def execute_read(self, work: Callable[[_Tx], Any]) -> Any:
@@ -454,7 +458,7 @@ class _Session:
         for attempt in range(self.db.transient_failures + 1):
             self.db.attempts += 1
             try:
-                with self.db.atomic():
+                with self.db.write_lock, self.db.atomic():
                     out = work(_Tx(self.db))
                     if attempt < self.db.transient_failures:
                         raise TransientError("leader switched")

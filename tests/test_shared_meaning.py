@@ -35,8 +35,8 @@ from ingest.meaning import warnings_for
 from ingest.pipeline import import_docs
 from ingest.statements import opinion_markers, slow_markers
 from tests.api_server import Server, demo_server, served
-from tests.test_backends import BACKENDS, _demo, _open
 from tests.conftest import fragment
+from tests.test_backends import BACKENDS, _demo, _open
 
 SW, DSL, PC, GP = "sw-northshire-118", "dsl-hollybank", "pc-northshire-2291", "gp-millbrook-lead"
 ADMIN = "admin-partnership"
