@@ -726,8 +726,9 @@ CALL () {
   RETURN n
 }
 OPTIONAL MATCH (:Reader {id: $reader_id})-[m:MARKED_READ]->(n)
+WITH n, min(m.at) AS read_at
 RETURN n.id AS id, n.at AS at, n.kind AS kind, n.fragment_id AS fragment_id, n.correction_id AS correction_id,
-       n.by_agency AS by_agency, n.reader_id AS reader_id, n.agency AS agency, n.why AS why, m.at AS read_at
+       n.by_agency AS by_agency, n.reader_id AS reader_id, n.agency AS agency, n.why AS why, read_at
 ORDER BY at DESC, id
 LIMIT $limit
 """
