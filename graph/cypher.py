@@ -25,7 +25,12 @@ The graph (``docs/scaling.md`` draws it):
   ``(:ResolutionDecision)``.
 * ``(:AuditEntry)`` — the hash chain (``graph.audit.entry_hash``), with
   ``-[:CONCERNS]->(:AuditRef {id})`` for each fragment or person id it names.
-* ``(:Meta {key})`` — ``journal`` (last seq; writers lock it) and ``audit`` (chain head).
+* ``(:Meta {key})`` — ``journal`` (last seq; writers lock it) and ``audit`` (chain head);
+  ``outbox`` (webhook workers lock it to claim deliveries).
+* Shared meaning (``graph.meaning``; statements at the end of this file):
+  ``(:Acknowledgement)``, ``(:Notice)`` (ids only; ``reader_id`` absent for a notice to a
+  whole agency) with ``(:Reader)-[:MARKED_READ {at}]->(:Notice)``, ``(:Webhook {agency})``
+  and ``(:Delivery)`` (the webhook outbox).
 """
 
 from __future__ import annotations
@@ -49,6 +54,11 @@ SCHEMA: Final[dict[str, list[str]]] = {
         "AuditEntry",
         "AuditRef",
         "Meta",
+        # shared meaning (issue 7)
+        "Acknowledgement",
+        "Notice",
+        "Webhook",
+        "Delivery",
     ],
     "relationshipTypes": [
         "SUPERSEDES",
@@ -59,6 +69,8 @@ SCHEMA: Final[dict[str, list[str]]] = {
         "AT",
         "MEMBER_OF",
         "CONCERNS",
+        # shared meaning (issue 7)
+        "MARKED_READ",
     ],
     "propertyKeys": [
         # Fragment
@@ -147,6 +159,19 @@ SCHEMA: Final[dict[str, list[str]]] = {
         "action",
         "detail",
         "prev_hash",
+        # shared meaning (issue 7): Acknowledgement, Notice, Webhook, Delivery
+        "subject",
+        "subject_kind",
+        "correction_id",
+        "by_agency",
+        "why",
+        "url",
+        "secret",
+        "state",
+        "attempts",
+        "next_at",
+        "last_error",
+        "delivered_at",
     ],
 }
 
@@ -176,6 +201,17 @@ CONSTRAINTS: Final[tuple[str, ...]] = (
     "CREATE INDEX audit_action IF NOT EXISTS FOR (e:AuditEntry) ON (e.action)",
     "CREATE INDEX share_request_agency IF NOT EXISTS FOR (r:ShareRequest) ON (r.agency)",
     "CREATE INDEX share_request_holder IF NOT EXISTS FOR (r:ShareRequest) ON (r.holder_agency)",
+    # shared meaning (issue 7)
+    "CREATE CONSTRAINT acknowledgement_id IF NOT EXISTS FOR (k:Acknowledgement) REQUIRE k.id IS UNIQUE",
+    "CREATE CONSTRAINT notice_id IF NOT EXISTS FOR (n:Notice) REQUIRE n.id IS UNIQUE",
+    "CREATE CONSTRAINT webhook_agency IF NOT EXISTS FOR (w:Webhook) REQUIRE w.agency IS UNIQUE",
+    "CREATE CONSTRAINT delivery_id IF NOT EXISTS FOR (d:Delivery) REQUIRE d.id IS UNIQUE",
+    "CREATE INDEX acknowledgement_subject IF NOT EXISTS FOR (k:Acknowledgement) ON (k.subject)",
+    "CREATE INDEX notice_reader IF NOT EXISTS FOR (n:Notice) ON (n.reader_id)",
+    "CREATE INDEX notice_agency IF NOT EXISTS FOR (n:Notice) ON (n.agency)",
+    "CREATE INDEX delivery_due IF NOT EXISTS FOR (d:Delivery) ON (d.state, d.next_at)",
+    "CREATE INDEX grant_fragment IF NOT EXISTS FOR (g:Grant) ON (g.fragment_id)",
+    "CREATE INDEX share_decision_by IF NOT EXISTS FOR (d:ShareDecision) ON (d.decided_by)",
 )
 
 ENSURE_META = """
@@ -584,3 +620,175 @@ def statements() -> dict[str, str]:
     out = {n: v for n, v in globals().items() if n.isupper() and not n.startswith("_") and isinstance(v, str)}
     out.update({f"CONSTRAINTS[{i}]": s for i, s in enumerate(CONSTRAINTS)})
     return out
+
+
+# ---------------------------------------------------------------------------- shared meaning (issue 7)
+# Read-and-understood, correction notices and their webhook outbox (graph.meaning decides;
+# these only store and find). Notices are written by ``append``, inside its transaction.
+
+CREATE_ACKNOWLEDGEMENT = """
+CREATE (:Acknowledgement {id: $id, subject: $subject, subject_kind: $subject_kind, reader_id: $reader_id,
+                          agency: $agency, kind: $kind, text: $text, at: $at})
+"""
+
+ACKNOWLEDGEMENTS = """
+UNWIND $subjects AS wanted
+MATCH (k:Acknowledgement {subject: wanted})
+RETURN k.id AS id, k.subject AS subject, k.subject_kind AS subject_kind, k.reader_id AS reader_id,
+       k.agency AS agency, k.kind AS kind, k.text AS text, k.at AS at
+ORDER BY at, id
+"""
+
+# The agency a share decision answered (the agency that asked), or no row.
+DECISION_AGENCY = """
+MATCH (d:ShareDecision {id: $id})
+MATCH (r:ShareRequest {id: d.request_id})
+RETURN r.agency AS agency
+"""
+
+# What $agency sent that other agencies received: each of its current fragments with the
+# agencies whose readers the audit records reading it ($actions: the read and disclosure
+# actions) or that a share decision released it to (revoked or not: they received it).
+OUTSTANDING_FRAGMENTS = """
+MATCH (:Agency {id: $agency})<-[:HELD_BY]-(f:Fragment)
+WHERE f.superseded_by IS NULL
+CALL (f) {
+  MATCH (:AuditRef {id: f.fid})<-[:CONCERNS]-(e:AuditEntry)
+  WHERE e.action IN $actions
+  MATCH (r:Reader {id: e.actor})
+  RETURN r.agency AS to_agency
+  UNION
+  MATCH (g:Grant {fragment_id: f.fid})
+  RETURN g.agency AS to_agency
+}
+WITH f, to_agency
+WHERE to_agency <> $agency
+RETURN f.fid AS fid, f.body AS body, collect(DISTINCT to_agency) AS agencies
+"""
+
+# The share decisions readers of $agency made, with the agency each answered.
+OUTSTANDING_DECISIONS = """
+MATCH (r:Reader {agency: $agency})
+MATCH (d:ShareDecision {decided_by: r.id})
+MATCH (q:ShareRequest {id: d.request_id})
+RETURN d.id AS id, q.agency AS to_agency
+"""
+
+# A fragment version and every earlier one, newest first (a correction's notices name the
+# first of these, and go to whoever saw any of them).
+EARLIER_VERSIONS = """
+MATCH path = (:Fragment {seq: $seq})-[:SUPERSEDES*0..]->(e:Fragment)
+RETURN e.fid AS fid
+ORDER BY length(path)
+"""
+
+# Readers the audit records reading or being disclosed any of $fids.
+READERS_WHO_SAW = """
+MATCH (ref:AuditRef)
+WHERE ref.id IN $fids
+MATCH (e:AuditEntry)-[:CONCERNS]->(ref)
+WHERE e.action IN $actions
+MATCH (r:Reader {id: e.actor})
+RETURN DISTINCT r.id AS reader_id, r.agency AS agency
+"""
+
+AGENCIES_RELEASED_TO = """
+UNWIND $fids AS wanted
+MATCH (g:Grant {fragment_id: wanted})
+RETURN DISTINCT g.agency AS agency
+"""
+
+ACTIVE_WEBHOOKS = """
+MATCH (w:Webhook)
+WHERE w.agency IN $agencies AND w.active
+RETURN w.agency AS agency
+"""
+
+CREATE_NOTICES = """
+UNWIND $notices AS notice
+CREATE (n:Notice)
+SET n = notice
+WITH count(*) AS done
+UNWIND $deliveries AS delivery
+CREATE (d:Delivery)
+SET d = delivery
+"""
+
+# A reader's notices: their own, and their agency's (from shares), each with when this
+# reader marked it read.
+NOTICES_FOR = """
+CALL () {
+  MATCH (n:Notice {reader_id: $reader_id})
+  RETURN n
+  UNION
+  MATCH (n:Notice {agency: $agency})
+  WHERE n.reader_id IS NULL
+  RETURN n
+}
+OPTIONAL MATCH (:Reader {id: $reader_id})-[m:MARKED_READ]->(n)
+WITH n, min(m.at) AS read_at
+RETURN n.id AS id, n.at AS at, n.kind AS kind, n.fragment_id AS fragment_id, n.correction_id AS correction_id,
+       n.by_agency AS by_agency, n.reader_id AS reader_id, n.agency AS agency, n.why AS why, read_at
+ORDER BY at DESC, id
+LIMIT $limit
+"""
+
+MARK_NOTICE_READ = """
+MATCH (n:Notice {id: $id})
+WHERE n.reader_id = $reader_id OR (n.reader_id IS NULL AND n.agency = $agency)
+MATCH (r:Reader {id: $reader_id})
+MERGE (r)-[m:MARKED_READ]->(n)
+  ON CREATE SET m.at = $at
+RETURN n.id AS id
+"""
+
+PUT_WEBHOOK = """
+MERGE (w:Webhook {agency: $agency})
+SET w.url = $url, w.secret = $secret, w.active = $active, w.updated_at = $at
+"""
+
+WEBHOOKS = """
+MATCH (w:Webhook)
+RETURN w.agency AS agency, w.url AS url, w.active AS active, w.updated_at AS updated_at
+ORDER BY agency
+"""
+
+# Claiming due deliveries, in one statement: take the outbox's lock first (claimers from
+# every replica queue on the one Meta node, so no two see the same delivery as due), then
+# move each claimed delivery's next attempt on by the lease.
+CLAIM_DELIVERIES = """
+MERGE (m:Meta {key: 'outbox'})
+SET m.lock = coalesce(m.lock, 0) + 1
+WITH m
+MATCH (d:Delivery {state: 'pending'})
+WHERE d.next_at <= $now
+MATCH (w:Webhook {agency: d.agency})
+WHERE w.active
+WITH d, w
+ORDER BY d.next_at, d.id
+LIMIT $limit
+SET d.next_at = $lease
+RETURN d.id AS id, d.agency AS agency, w.url AS url, w.secret AS secret, d.created_at AS created_at,
+       d.kind AS kind, d.fragment_id AS fragment_id, d.by_agency AS by_agency, d.attempts AS attempts
+"""
+
+# Locks one delivery (its attempt is recorded in the same transaction).
+LOCK_DELIVERY = """
+MATCH (d:Delivery {id: $id})
+SET d.lock = coalesce(d.lock, 0) + 1
+RETURN d.attempts AS attempts, d.agency AS agency
+"""
+
+RECORD_DELIVERY = """
+MATCH (d:Delivery {id: $id})
+SET d.state = $state, d.attempts = $attempts, d.next_at = coalesce($next_at, d.next_at),
+    d.last_error = $last_error, d.delivered_at = coalesce($delivered_at, d.delivered_at)
+"""
+
+WEBHOOK_OUTBOX = """
+MATCH (d:Delivery)
+WHERE $agency IS NULL OR d.agency = $agency
+RETURN d.id AS id, d.agency AS agency, d.created_at AS created_at, d.kind AS kind, d.state AS state,
+       d.attempts AS attempts, d.next_at AS next_at, d.last_error AS last_error, d.delivered_at AS delivered_at
+ORDER BY created_at, id
+"""

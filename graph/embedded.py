@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -875,45 +875,28 @@ class EmbeddedStore(Store):
         """Record that ``view``'s reader read and understood a fragment or share decision,
         or their query about it, or (the author's agency, on its own fragment) that a
         flagged record is fact; durable and audited. A subject the reader may not read is
-        "no such record", exactly as one that does not exist."""
-        reader = view.reader
-        if subject.startswith("D"):
-            if kind == "confirmed_fact":
-                raise meaning.InvalidAcknowledgement("only a fragment's author confirms it as fact", field="kind")
+        "no such record", exactly as one that does not exist (``meaning.acknowledgement_subject``)."""
+
+        def decision_for(decision_id: str) -> str | None:
             with self._lock:
-                found = [d for d in registry.decisions(self._conn) if d.id == subject]
-                req = registry.get_request(self._conn, found[0].request_id) if found else None
-            if req is None or req.agency != reader.agency:
-                raise NotFound("no such share decision made for your agency", field="subject")
-            subject_kind = "share_decision"
-        else:
-            doc = view.fragment(subject)
-            if doc is None or doc.get("held_back"):
-                raise NotFound("no such fragment, or none you may read", field="subject")
-            own = doc["agency"]["id"] == reader.agency
-            if kind == "confirmed_fact" and not own:
-                raise meaning.InvalidAcknowledgement("only the agency that wrote it confirms it as fact", field="kind")
-            if kind in ("understood", "query") and own:
-                raise meaning.InvalidAcknowledgement(
-                    "your agency wrote this record: acknowledgements come from those who received it", field="kind"
-                )
-            subject_kind = "fragment"
+                found = [d for d in registry.decisions(self._conn) if d.id == decision_id]
+                return registry.get_request(self._conn, found[0].request_id).agency if found else None
+
+        subject_kind = meaning.acknowledgement_subject(view, subject, kind, decision_for)
         with self.transaction() as conn:
             ack = meaning.add_acknowledgement(
                 conn,
                 subject=subject,
                 subject_kind=subject_kind,
-                reader_id=reader.id,
-                agency=reader.agency,
+                reader_id=view.reader.id,
+                agency=view.reader.agency,
                 kind=kind,
                 text=text,
                 at=self.clock(),
             )
-            detail: dict[str, Any] = {"acknowledgement": ack.id, "kind": kind}
-            detail["fragments" if subject_kind == "fragment" else "decision"] = (
-                [subject] if subject_kind == "fragment" else subject
+            self.record(
+                conn, view.reader.id, "acknowledgement.record", meaning.acknowledgement_detail(ack), str(view.purpose)
             )
-            self.record(conn, reader.id, "acknowledgement.record", detail, str(view.purpose))
         return ack
 
     def acknowledgements(self, subjects: Sequence[str]) -> list[meaning.Acknowledgement]:
@@ -952,7 +935,7 @@ class EmbeddedStore(Store):
                 if registry.get_reader(conn, d.decided_by).agency == agency
             }
             subjects = sorted({f for f, _ in pairs} | set(made))
-            stand = meaning.standing(meaning.acknowledgements(conn, subjects))
+            acks = meaning.acknowledgements(conn, subjects)
             sig = {
                 fid: doc.get("significance")
                 for fid, doc in (
@@ -960,24 +943,7 @@ class EmbeddedStore(Store):
                     for f, b in self._select_in("SELECT id, body FROM fragments WHERE id IN", sorted(current))
                 )
             }
-        out = []
-        items = [(f, "fragment", a) for f, a in pairs] + [(d, "share_decision", a) for d, a in made.items()]
-        for subject, kind, to in sorted(items):
-            last = stand.get((subject, to))
-            if last is not None and last.kind == "understood":
-                continue
-            out.append(
-                meaning.Outstanding(
-                    subject,
-                    kind,  # type: ignore[arg-type]
-                    to,
-                    "query" if last is not None else "unacknowledged",
-                    sig.get(subject),
-                    last.text if last is not None else None,
-                    last.reader_id if last is not None else None,
-                )
-            )
-        return out
+        return meaning.outstanding_items(pairs, made, acks, sig)
 
     def _is_current(self, fid: str) -> bool:
         row = self._conn.execute(
@@ -1019,7 +985,7 @@ class EmbeddedStore(Store):
         with self.transaction() as conn:
             now = self.clock()
             found = meaning.due(conn, now, limit)
-            lease = _plus(now, meaning.LEASE)
+            lease = meaning.later(now, meaning.LEASE)
             conn.executemany("UPDATE webhook_outbox SET next_at = ? WHERE id = ?", [(lease, d.id) for d in found])
         return found
 
@@ -1027,17 +993,14 @@ class EmbeddedStore(Store):
         """Record one delivery attempt: delivered, or failed (the next attempt backs off
         exponentially; after ``MAX_ATTEMPTS`` it is dead-lettered). Returns the state."""
         with self.transaction() as conn:
-            row = conn.execute("SELECT attempts, agency FROM webhook_outbox WHERE id = ?", (delivery_id,)).fetchone()
+            row = conn.execute("SELECT agency FROM webhook_outbox WHERE id = ?", (delivery_id,)).fetchone()
             if row is None:
                 raise NotFound("no such delivery", field="delivery_id")
-            now = self.clock()
-            next_at = _plus(now, meaning.backoff(row[0] + 1))
-            state = meaning.record_attempt(conn, delivery_id, ok=ok, error=error, at=now, next_at=next_at)
-            if state != "pending":
-                self.record(
-                    conn, "webhooks", "notice.deliver", {"delivery": delivery_id, "agency": row[1], "state": state}
-                )
-        return state
+            o = meaning.record_attempt(conn, delivery_id, ok=ok, error=error, at=self.clock())
+            if o.audited:
+                detail = {"delivery": delivery_id, "agency": row[0], "state": o.state}
+                self.record(conn, meaning.DELIVERY_ACTOR, "notice.deliver", detail)
+        return o.state
 
     def webhook_outbox(self, agency: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -1445,12 +1408,6 @@ class EmbeddedStore(Store):
         self._catch_up()
         with self._lock:
             yield self.projection
-
-
-def _plus(at: str, seconds: float) -> str:
-    """An instant of the store's clock, ``seconds`` later, in the clock's form."""
-    later = datetime.fromisoformat(at.replace("Z", "+00:00")) + timedelta(seconds=seconds)
-    return later.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _pairs(xs: list[int], ys: list[int], same: bool) -> Iterator[tuple[int, int]]:

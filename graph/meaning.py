@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from graph.errors import JigsawError, NotFound
@@ -197,6 +198,63 @@ def _words(text: str, field: str, *, required: bool) -> str:
     return text
 
 
+def new_acknowledgement(
+    *, subject: str, subject_kind: str, reader_id: str, agency: str, kind: str, text: str, at: str
+) -> Acknowledgement:
+    """An acknowledgement as given, checked (the kind, the words) and with a new id: what
+    every backend stores."""
+    if kind not in ACK_KINDS:
+        raise InvalidAcknowledgement(f"use one of: {', '.join(ACK_KINDS)}", field="kind")
+    words = _words(text, "text", required=kind == "query")
+    return Acknowledgement(
+        "K" + secrets.token_hex(6),
+        subject,
+        subject_kind,  # type: ignore[arg-type]
+        reader_id,
+        agency,
+        kind,  # type: ignore[arg-type]
+        words,
+        at,
+    )
+
+
+def acknowledgement_subject(
+    view: ReaderView, subject: str, kind: str, decision_for: Callable[[str], str | None]
+) -> Literal["fragment", "share_decision"]:
+    """What ``subject`` is, if ``view``'s reader may acknowledge it as ``kind``; otherwise
+    the refusal every backend gives. ``decision_for(id)`` is the agency a share decision
+    was made for (None: no such decision). A subject the reader may not read is NotFound,
+    exactly as one that does not exist."""
+    reader = view.reader
+    if subject.startswith("D"):
+        if kind == "confirmed_fact":
+            raise InvalidAcknowledgement("only a fragment's author confirms it as fact", field="kind")
+        if decision_for(subject) != reader.agency:
+            raise NotFound("no such share decision made for your agency", field="subject")
+        return "share_decision"
+    doc = view.fragment(subject)
+    if doc is None or doc.get("held_back"):
+        raise NotFound("no such fragment, or none you may read", field="subject")
+    own = doc["agency"]["id"] == reader.agency
+    if kind == "confirmed_fact" and not own:
+        raise InvalidAcknowledgement("only the agency that wrote it confirms it as fact", field="kind")
+    if kind in ("understood", "query") and own:
+        raise InvalidAcknowledgement(
+            "your agency wrote this record: acknowledgements come from those who received it", field="kind"
+        )
+    return "fragment"
+
+
+def acknowledgement_detail(ack: Acknowledgement) -> dict[str, Any]:
+    """The ``acknowledgement.record`` audit entry's detail: ids and the kind, never the words."""
+    detail: dict[str, Any] = {"acknowledgement": ack.id, "kind": ack.kind}
+    if ack.subject_kind == "fragment":
+        detail["fragments"] = [ack.subject]
+    else:
+        detail["decision"] = ack.subject
+    return detail
+
+
 def add_acknowledgement(
     conn: sqlite3.Connection,
     *,
@@ -208,18 +266,8 @@ def add_acknowledgement(
     text: str,
     at: str,
 ) -> Acknowledgement:
-    if kind not in ACK_KINDS:
-        raise InvalidAcknowledgement(f"use one of: {', '.join(ACK_KINDS)}", field="kind")
-    words = _words(text, "text", required=kind == "query")
-    ack = Acknowledgement(
-        "K" + secrets.token_hex(6),
-        subject,
-        subject_kind,  # type: ignore[arg-type]
-        reader_id,
-        agency,
-        kind,  # type: ignore[arg-type]
-        words,
-        at,
+    ack = new_acknowledgement(
+        subject=subject, subject_kind=subject_kind, reader_id=reader_id, agency=agency, kind=kind, text=text, at=at
     )
     conn.execute("INSERT INTO acknowledgements VALUES (?,?,?,?,?,?,?,?)", tuple(ack.__dict__.values()))
     return ack
@@ -243,6 +291,37 @@ def standing(acks: Iterable[Acknowledgement]) -> dict[tuple[str, str], Acknowled
     for a in sorted(acks, key=lambda a: (a.at, a.id)):
         if a.kind in ("understood", "query"):
             out[(a.subject, a.agency)] = a
+    return out
+
+
+def outstanding_items(
+    fragments: Iterable[tuple[str, str]],
+    decisions: Mapping[str, str],
+    acks: Iterable[Acknowledgement],
+    significance: Mapping[str, str | None],
+) -> list[Outstanding]:
+    """What is outstanding, from what an agency sent: ``fragments`` (current fragment id,
+    receiving agency) pairs, ``decisions`` (its share decision id -> the agency it
+    answered), the acknowledgements of those subjects and each fragment's significance.
+    A subject a receiving agency last said it understood is not outstanding."""
+    stand = standing(acks)
+    items = [(f, "fragment", a) for f, a in set(fragments)] + [(d, "share_decision", a) for d, a in decisions.items()]
+    out = []
+    for subject, kind, to in sorted(items):
+        last = stand.get((subject, to))
+        if last is not None and last.kind == "understood":
+            continue
+        out.append(
+            Outstanding(
+                subject,
+                kind,  # type: ignore[arg-type]
+                to,
+                "query" if last is not None else "unacknowledged",
+                significance.get(subject),
+                last.text if last is not None else None,
+                last.reader_id if last is not None else None,
+            )
+        )
     return out
 
 
@@ -278,6 +357,78 @@ def agencies_released_to(conn: sqlite3.Connection, fragment_ids: Sequence[str]) 
     }
 
 
+@dataclass(frozen=True)
+class CorrectionNotices:
+    """Who is told of one correction or withdrawal: its notices, the agencies concerned
+    (whose webhooks get a delivery) and the readers told."""
+
+    notices: list[NoticeRecord]
+    agencies: list[str]
+    readers: list[str]
+
+    def deliveries(self, hooked: Iterable[str]) -> list[dict[str, Any]]:
+        """One pending delivery for each agency concerned that has an active webhook
+        (``hooked``), due at once."""
+        if not self.notices:
+            return []
+        n = self.notices[0]
+        return [
+            {
+                "id": "W" + secrets.token_hex(8),
+                "agency": a,
+                "created_at": n.at,
+                "kind": n.kind,
+                "fragment_id": n.fragment_id,
+                "by_agency": n.by_agency,
+                "state": "pending",
+                "attempts": 0,
+                "next_at": n.at,
+            }
+            for a in sorted(set(hooked) & set(self.agencies))
+        ]
+
+    def detail(self, *, original: str, correction_id: str, kind: str, webhooks: int) -> dict[str, Any]:
+        """The ``notice.create`` audit entry's detail: ids and counts."""
+        return {
+            "fragments": [original],
+            "correction": correction_id,
+            "kind": kind,
+            "readers": self.readers,
+            "agencies": self.agencies,
+            "webhooks": webhooks,
+        }
+
+
+def correction_notices(
+    *,
+    at: str,
+    earlier: Sequence[str],
+    correction_id: str,
+    kind: str,
+    by_agency: str,
+    actor: str,
+    saw: Mapping[str, str],
+    released_to: Iterable[str],
+) -> CorrectionNotices:
+    """Who is told of one correction or withdrawal of ``earlier[0]`` (``earlier``: it and
+    its earlier versions): each reader in ``saw`` (reader id -> agency: those the audit
+    records reading or being disclosed any version) but the one correcting it, who knows;
+    and each agency a share decision released any version to (``released_to``) but the
+    author's own."""
+    original = earlier[0]
+    readers = {rid: agency for rid, agency in saw.items() if rid != actor}
+    shared = set(released_to) - {by_agency}
+    notices = [
+        NoticeRecord("N" + secrets.token_hex(8), at, kind, original, correction_id, by_agency, rid, agency, "read")  # type: ignore[arg-type]
+        for rid, agency in sorted(readers.items())
+    ]
+    notices += [
+        NoticeRecord("N" + secrets.token_hex(8), at, kind, original, correction_id, by_agency, None, agency, "shared")  # type: ignore[arg-type]
+        for agency in sorted(shared)
+    ]
+    return CorrectionNotices(notices, sorted(set(readers.values()) | shared), sorted(readers))
+
+
 def notify_correction(
     conn: sqlite3.Connection,
     *,
@@ -291,35 +442,31 @@ def notify_correction(
     """Write the notices for one correction or withdrawal of ``earlier[0]`` (``earlier``:
     it and its earlier versions), and the webhook deliveries for the agencies concerned.
     Returns what the audit entry records (ids and counts)."""
-    original = earlier[0]
-    saw = readers_who_saw(conn, earlier)
-    saw.pop(actor, None)  # the one correcting it knows
-    shared = agencies_released_to(conn, earlier) - {by_agency}
-    rows: list[tuple[str, str, str, str, str, str, str | None, str, str]] = []
-    for rid, agency in sorted(saw.items()):
-        rows.append(("N" + secrets.token_hex(8), at, kind, original, correction_id, by_agency, rid, agency, "read"))
-    for agency in sorted(shared):
-        rows.append(("N" + secrets.token_hex(8), at, kind, original, correction_id, by_agency, None, agency, "shared"))
-    conn.executemany("INSERT INTO notices VALUES (?,?,?,?,?,?,?,?,?)", rows)
-    agencies = sorted(set(saw.values()) | shared)
-    hooked = {
+    plan = correction_notices(
+        at=at,
+        earlier=earlier,
+        correction_id=correction_id,
+        kind=kind,
+        by_agency=by_agency,
+        actor=actor,
+        saw=readers_who_saw(conn, earlier),
+        released_to=agencies_released_to(conn, earlier),
+    )
+    conn.executemany(
+        "INSERT INTO notices VALUES (?,?,?,?,?,?,?,?,?)", [tuple(n.__dict__.values())[:9] for n in plan.notices]
+    )
+    agencies = plan.agencies
+    hooked = [
         a
         for (a,) in conn.execute(
             f"SELECT agency FROM webhooks WHERE active = 1 AND agency IN ({','.join('?' * len(agencies))})", agencies
         )
-    }
+    ]
+    rows = plan.deliveries(hooked)
     conn.executemany(
-        "INSERT INTO webhook_outbox VALUES (?,?,?,?,?,?,'pending',0,?,NULL,NULL)",
-        [("W" + secrets.token_hex(8), a, at, kind, original, by_agency, at) for a in sorted(hooked)],
+        "INSERT INTO webhook_outbox VALUES (?,?,?,?,?,?,?,?,?,NULL,NULL)", [tuple(r.values()) for r in rows]
     )
-    return {
-        "fragments": [original],
-        "correction": correction_id,
-        "kind": kind,
-        "readers": sorted(saw),
-        "agencies": agencies,
-        "webhooks": len(hooked),
-    }
+    return plan.detail(original=earlier[0], correction_id=correction_id, kind=kind, webhooks=len(rows))
 
 
 def notices_for(conn: sqlite3.Connection, reader_id: str, agency: str, *, limit: int = 500) -> list[NoticeRecord]:
@@ -379,13 +526,18 @@ def present(view: ReaderView, rec: NoticeRecord) -> Notice:
 # ---------------------------------------------------------------------- webhooks
 
 
-def put_webhook(conn: sqlite3.Connection, *, agency: str, url: str, secret: str, active: bool, at: str) -> Webhook:
+def check_webhook(*, agency: str, url: str, secret: str) -> None:
+    """Refuse a webhook that cannot be used, naming the field (every backend)."""
     if not agency.strip():
         raise InvalidAcknowledgement("name the agency", field="agency")
     if not url.startswith(("https://", "http://")) or len(url) > 2000:
         raise InvalidAcknowledgement("give an http(s) URL", field="url")
     if len(secret) < 24:
         raise InvalidAcknowledgement("use a secret of at least 24 characters (whsec_...)", field="secret")
+
+
+def put_webhook(conn: sqlite3.Connection, *, agency: str, url: str, secret: str, active: bool, at: str) -> Webhook:
+    check_webhook(agency=agency, url=url, secret=secret)
     conn.execute(
         "INSERT INTO webhooks VALUES (?,?,?,?,?) ON CONFLICT(agency) DO UPDATE SET url=excluded.url, "
         "secret=excluded.secret, active=excluded.active, updated_at=excluded.updated_at",
@@ -416,27 +568,60 @@ def backoff(attempts: int) -> float:
     return float(min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** max(0, attempts - 1)))
 
 
+def later(at: str, seconds: float) -> str:
+    """An instant of a store's clock, ``seconds`` later, in the clock's form.
+
+    >>> later("2026-05-20T10:00:00.000000Z", 30)
+    '2026-05-20T10:00:30.000000Z'
+    """
+    then = datetime.fromisoformat(at.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+    return then.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+DELIVERY_ACTOR = "webhooks"  # whom the audit names for a delivery's final outcome
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """A delivery after one more attempt, as every backend writes it. ``next_at`` is None
+    when it does not change (delivered)."""
+
+    state: Literal["pending", "delivered", "dead"]
+    attempts: int
+    next_at: str | None
+    last_error: str | None
+    delivered_at: str | None
+
+    @property
+    def audited(self) -> bool:
+        """Only a final outcome (delivered, dead) is audited (``notice.deliver``)."""
+        return self.state != "pending"
+
+
+def attempt_outcome(attempts: int, *, ok: bool, error: str | None, at: str) -> AttemptOutcome:
+    """One more attempt, at ``at``, after ``attempts`` earlier ones: delivered, or retried
+    ``backoff`` seconds later by the store's clock, or dead-lettered at ``MAX_ATTEMPTS``."""
+    n = attempts + 1
+    if ok:
+        return AttemptOutcome("delivered", n, None, None, at)
+    state: Literal["pending", "dead"] = "dead" if n >= MAX_ATTEMPTS else "pending"
+    return AttemptOutcome(state, n, later(at, backoff(n)), (error or "failed")[:200], None)
+
+
 def record_attempt(
-    conn: sqlite3.Connection, delivery_id: str, *, ok: bool, error: str | None, at: str, next_at: str
-) -> str:
-    """Record one attempt; returns the delivery's new state."""
-    row = conn.execute("SELECT attempts, state FROM webhook_outbox WHERE id = ?", (delivery_id,)).fetchone()
+    conn: sqlite3.Connection, delivery_id: str, *, ok: bool, error: str | None, at: str
+) -> AttemptOutcome:
+    """Record one attempt (NotFound for no such delivery); returns the outcome."""
+    row = conn.execute("SELECT attempts FROM webhook_outbox WHERE id = ?", (delivery_id,)).fetchone()
     if row is None:
         raise NotFound("no such delivery", field="delivery_id")
-    attempts = row[0] + 1
-    if ok:
-        state = "delivered"
-        conn.execute(
-            "UPDATE webhook_outbox SET state = ?, attempts = ?, delivered_at = ?, last_error = NULL WHERE id = ?",
-            (state, attempts, at, delivery_id),
-        )
-    else:
-        state = "dead" if attempts >= MAX_ATTEMPTS else "pending"
-        conn.execute(
-            "UPDATE webhook_outbox SET state = ?, attempts = ?, next_at = ?, last_error = ? WHERE id = ?",
-            (state, attempts, next_at, (error or "failed")[:200], delivery_id),
-        )
-    return state
+    o = attempt_outcome(row[0], ok=ok, error=error, at=at)
+    conn.execute(
+        "UPDATE webhook_outbox SET state = ?, attempts = ?, next_at = coalesce(?, next_at), last_error = ?, "
+        "delivered_at = coalesce(?, delivered_at) WHERE id = ?",
+        (o.state, o.attempts, o.next_at, o.last_error, o.delivered_at, delivery_id),
+    )
+    return o
 
 
 def outbox(conn: sqlite3.Connection, agency: str | None = None) -> list[dict[str, Any]]:

@@ -47,10 +47,10 @@ from typing import Any
 
 import orjson
 
-from graph import audit, cypher, registry
+from graph import audit, cypher, meaning, registry
 from graph.access import Decision, FragmentAccess, Purpose, Reader, needed_clearances
 from graph.errors import NotFound, StoreError
-from graph.meaning import Acknowledgement, Delivery, Notice, Outstanding, Webhook
+from graph.meaning import Acknowledgement, Delivery, Notice, NoticeRecord, Outstanding, Webhook
 from graph.projection import FragmentText, Projection
 from graph.resolution import Matcher, ResolutionDecision, active_decisions, mention_key
 from graph.store import (
@@ -337,6 +337,7 @@ class Neo4jStore(Store):
             if corrections:
                 detail["corrections"] = corrections
             self._audit(tx, at=at, actor=actor, action="fragment.write", purpose=None, detail=detail)
+            self._notify_corrections(tx, rows, actor, at)
         return outcomes, rows
 
     def get_fragment(self, fid: str) -> dict[str, Any] | None:
@@ -1053,38 +1054,167 @@ class Neo4jStore(Store):
         )
 
     # ------------------------------------------------------------------ shared meaning
-    # Read-and-understood, correction notices and webhooks are kept by the embedded store
-    # only in this release: on Neo4j each says so plainly rather than answering wrongly.
+    # Read-and-understood, correction notices and their webhook outbox (issue 9), as the
+    # embedded store keeps them: ``graph.meaning`` decides (who may acknowledge, what is
+    # outstanding, who a correction tells, what an attempt leads to); these store and find.
 
-    def _not_yet(self, what: str) -> StoreError:
-        return StoreError(f"{what} is not yet available on the Neo4j backend (docs/scaling.md); use the embedded store")
+    _SEEN = ("read.", "disclosure.")  # the audit actions that mean a reader saw a fragment
+
+    def _notify_corrections(self, tx: Any, rows: list[dict[str, Any]], actor: str, at: str) -> None:
+        """Inside ``append``'s transaction: the notices and webhook deliveries for each
+        correction or withdrawal just written, each with its ``notice.create`` audit
+        entry, so a correction is never committed without them."""
+        actions = audit.action_names(self._SEEN)
+        for row in rows:
+            if row["supersedes"] is None:
+                continue
+            earlier = [r["fid"] for r in self._run(tx, "EARLIER_VERSIONS", seq=row["supersedes"])]
+            kind = "corrected" if row["current"] else "retracted"
+            plan = meaning.correction_notices(
+                at=at,
+                earlier=earlier,
+                correction_id=row["fid"],
+                kind=kind,
+                by_agency=row["agency"],
+                actor=actor,
+                saw={
+                    r["reader_id"]: r["agency"] for r in self._run(tx, "READERS_WHO_SAW", fids=earlier, actions=actions)
+                },
+                released_to=[r["agency"] for r in self._run(tx, "AGENCIES_RELEASED_TO", fids=earlier)],
+            )
+            hooked = [r["agency"] for r in self._run(tx, "ACTIVE_WEBHOOKS", agencies=plan.agencies)]
+            deliveries = plan.deliveries(hooked)
+            notices = [{k: v for k, v in n.__dict__.items() if k != "read_at"} for n in plan.notices]
+            self._run(tx, "CREATE_NOTICES", notices=notices, deliveries=deliveries)
+            detail = plan.detail(original=earlier[0], correction_id=row["fid"], kind=kind, webhooks=len(deliveries))
+            self._audit(tx, at=at, actor=actor, action="notice.create", purpose=None, detail=detail)
 
     def acknowledge(self, view: ReaderView, subject: str, *, kind: str, text: str = "") -> Acknowledgement:
-        raise self._not_yet("read-and-understood")
+        def decision_for(decision_id: str) -> str | None:
+            rows = self._read("DECISION_AGENCY", id=decision_id)
+            return str(rows[0]["agency"]) if rows else None
+
+        subject_kind = meaning.acknowledgement_subject(view, subject, kind, decision_for)
+        at = self.clock()
+        ack = meaning.new_acknowledgement(
+            subject=subject,
+            subject_kind=subject_kind,
+            reader_id=view.reader.id,
+            agency=view.reader.agency,
+            kind=kind,
+            text=text,
+            at=at,
+        )
+        detail = meaning.acknowledgement_detail(ack)
+
+        def work(tx: Any) -> None:
+            self._run(tx, "CREATE_ACKNOWLEDGEMENT", **ack.__dict__)
+            self._audit(
+                tx,
+                at=at,
+                actor=view.reader.id,
+                action="acknowledgement.record",
+                purpose=str(view.purpose),
+                detail=detail,
+            )
+
+        with self._lock:
+            self._write(work)
+        return ack
 
     def acknowledgements(self, subjects: Sequence[str]) -> list[Acknowledgement]:
-        raise self._not_yet("read-and-understood")
+        want = sorted(set(subjects))
+        out: list[Acknowledgement] = []
+        for k in range(0, len(want), _BATCH):
+            out += [Acknowledgement(**r) for r in self._read("ACKNOWLEDGEMENTS", subjects=want[k : k + _BATCH])]
+        return sorted(out, key=lambda a: (a.at, a.id))
 
     def outstanding(self, agency: str) -> list[Outstanding]:
-        raise self._not_yet("read-and-understood")
+        pairs: set[tuple[str, str]] = set()
+        sig: dict[str, str | None] = {}
+        for r in self._read("OUTSTANDING_FRAGMENTS", agency=agency, actions=audit.action_names(self._SEEN)):
+            pairs |= {(r["fid"], a) for a in r["agencies"]}
+            sig[r["fid"]] = orjson.loads(r["body"]).get("significance")
+        made = {r["id"]: r["to_agency"] for r in self._read("OUTSTANDING_DECISIONS", agency=agency)}
+        acks = self.acknowledgements(sorted(sig) + sorted(made))
+        return meaning.outstanding_items(pairs, made, acks, sig)
 
     def notices(self, view: ReaderView, *, unread_only: bool = False) -> list[Notice]:
-        raise self._not_yet("correction notices")
+        rows = self._read("NOTICES_FOR", reader_id=view.reader.id, agency=view.reader.agency, limit=500)
+        shown = [meaning.present(view, NoticeRecord(**r)) for r in rows]
+        return [n for n in shown if not (unread_only and n.read)]
 
     def mark_notice_read(self, view: ReaderView, notice_id: str) -> None:
-        raise self._not_yet("correction notices")
+        reader = view.reader
+        at = self.clock()
+
+        def work(tx: Any) -> None:
+            if not self._run(tx, "MARK_NOTICE_READ", id=notice_id, reader_id=reader.id, agency=reader.agency, at=at):
+                raise NotFound("no such notice of yours", field="notice_id")
+            self._audit(
+                tx,
+                at=at,
+                actor=reader.id,
+                action="notice.read",
+                purpose=str(view.purpose),
+                detail={"notice": notice_id},
+            )
+
+        with self._lock:
+            self._write(work)
 
     def put_webhook(self, by: str, *, agency: str, url: str, secret: str, active: bool = True) -> Webhook:
-        raise self._not_yet("webhooks")
+        meaning.check_webhook(agency=agency, url=url, secret=secret)
+        at = self.clock()
+        self._change(
+            by,
+            "webhook.change",
+            {"agency": agency, "active": active},
+            lambda tx: self._run(tx, "PUT_WEBHOOK", agency=agency, url=url, secret=secret, active=active, at=at),
+        )
+        return Webhook(agency, url, active, at)
 
     def webhooks(self) -> list[Webhook]:
-        raise self._not_yet("webhooks")
+        return [Webhook(**r) for r in self._read("WEBHOOKS")]
 
     def due_deliveries(self, limit: int = 100) -> list[Delivery]:
-        raise self._not_yet("webhooks")
+        now = self.clock()
+        lease = meaning.later(now, meaning.LEASE)
+        rows = self._write(lambda tx: self._run(tx, "CLAIM_DELIVERIES", now=now, lease=lease, limit=limit))
+        return [Delivery(**r) for r in rows]
 
     def record_delivery(self, delivery_id: str, *, ok: bool, error: str | None = None) -> str:
-        raise self._not_yet("webhooks")
+        at = self.clock()
+
+        def work(tx: Any) -> str:
+            found = self._run(tx, "LOCK_DELIVERY", id=delivery_id)
+            if not found:
+                raise NotFound("no such delivery", field="delivery_id")
+            o = meaning.attempt_outcome(found[0]["attempts"], ok=ok, error=error, at=at)
+            self._run(
+                tx,
+                "RECORD_DELIVERY",
+                id=delivery_id,
+                state=o.state,
+                attempts=o.attempts,
+                next_at=o.next_at,
+                last_error=o.last_error,
+                delivered_at=o.delivered_at,
+            )
+            if o.audited:
+                detail = {"delivery": delivery_id, "agency": found[0]["agency"], "state": o.state}
+                self._audit(
+                    tx, at=at, actor=meaning.DELIVERY_ACTOR, action="notice.deliver", purpose=None, detail=detail
+                )
+            return o.state
+
+        with self._lock:
+            return str(self._write(work))
+
+    def webhook_outbox(self, agency: str | None = None) -> list[dict[str, Any]]:
+        """The outbox as an administrator sees it: ids, states, attempts, errors (as
+        ``EmbeddedStore.webhook_outbox``)."""
+        return self._read("WEBHOOK_OUTBOX", agency=agency)
 
 
 def _fragment_row(seq: int, fid: str, doc: dict[str, Any], body: bytes, h: bytes, sup: int | None) -> dict[str, Any]:

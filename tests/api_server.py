@@ -88,8 +88,15 @@ def demo_server(folder: Path, settings: Settings | None = None) -> Iterator[Serv
     build_demo(path)
     store = EmbeddedStore.open(path, busy_timeout=settings.busy_timeout if settings else 5.0)
     try:
-        tokens = {rid: store.issue_token("test", rid)[1] for rid in DEMO_READER_IDS}
-        with serve(store, settings) as base:
-            yield Server(base, store, tokens)
+        with served(store, settings) as server:
+            yield server
     finally:
         store.close()
+
+
+@contextmanager
+def served(store: Store, settings: Settings | None = None) -> Iterator[Server]:
+    """A store that holds the demo (any backend) served, with a token per demo reader."""
+    tokens = {rid: store.issue_token("test", rid)[1] for rid in DEMO_READER_IDS}
+    with serve(store, settings) as base:
+        yield Server(base, store, tokens)

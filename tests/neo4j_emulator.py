@@ -19,8 +19,10 @@ the driver's interface is the part ``Neo4jStore`` uses: ``session(database=)``,
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from graph import cypher
@@ -61,6 +63,9 @@ class Emulator:
         # its leader changes: the driver then runs the work again (``execute_write``)
         self.transient_failures = transient_failures
         self.attempts = 0
+        # write transactions run one at a time, as if each locked everything it touches
+        # (so tests may run writers in threads; a real server's locking is for live tests)
+        self.write_lock = threading.RLock()
 
     # the driver's interface
     def session(self, database: str = "neo4j") -> _Session:
@@ -77,6 +82,9 @@ class Emulator:
         self.calls.append((name, frozenset(params)))
         if name.startswith("CONSTRAINTS["):
             return []
+        more = _MORE_STATEMENTS.get(name)  # statements taught in their own sections below
+        if more is not None:
+            return more(self, params)
         handler: Callable[[Emulator, dict[str, Any]], list[dict[str, Any]]] = getattr(self, "_" + name.lower())
         return handler(params)
 
@@ -437,7 +445,7 @@ class _Session:
         return None
 
     def run(self, statement: str, params: dict[str, Any] | None = None) -> _Result:
-        with self.db.atomic():
+        with self.db.write_lock, self.db.atomic():
             return _Result(self.db.run(statement, params))
 
     def execute_read(self, work: Callable[[_Tx], Any]) -> Any:
@@ -450,7 +458,7 @@ class _Session:
         for attempt in range(self.db.transient_failures + 1):
             self.db.attempts += 1
             try:
-                with self.db.atomic():
+                with self.db.write_lock, self.db.atomic():
                     out = work(_Tx(self.db))
                     if attempt < self.db.transient_failures:
                         raise TransientError("leader switched")
@@ -458,3 +466,229 @@ class _Session:
             except TransientError:
                 continue
         raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------------------- shared meaning (issue 7)
+# What the shared-meaning statements of graph.cypher mean (acknowledgements, notices,
+# webhooks and their outbox), on Python dicts. Like the rest of this file, a stand-in that
+# checks the backend's Python; the Cypher itself is checked by tests/test_cypher.py and on
+# a live Neo4j. Its state hangs off the emulator's state, so a failed write puts it back.
+
+Rows = list[dict[str, Any]]
+
+
+@dataclass
+class _Meaning:
+    acks: list[dict[str, Any]] = field(default_factory=list)
+    notices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reads: dict[tuple[str, str], str] = field(default_factory=dict)  # (reader, notice) -> when marked read
+    webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _meaning(db: Emulator) -> _Meaning:
+    found = db.state.__dict__.get("meaning")
+    if found is None:
+        found = db.state.__dict__["meaning"] = _Meaning()
+    assert isinstance(found, _Meaning)
+    return found
+
+
+def _stored(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if v is not None}  # Neo4j stores no nulls
+
+
+def _entries_concerning(db: Emulator, fids: list[str], actions: list[str]) -> list[dict[str, Any]]:
+    seqs = set().union(*(db.state.refs.get(f, set()) for f in fids))
+    return [e for e in db.state.audit if e["seq"] in seqs and e["action"] in actions]
+
+
+def _create_acknowledgement(db: Emulator, p: dict[str, Any]) -> Rows:
+    _meaning(db).acks.append(dict(p))
+    return []
+
+
+def _acknowledgements(db: Emulator, p: dict[str, Any]) -> Rows:
+    want = set(p["subjects"])
+    return sorted((dict(k) for k in _meaning(db).acks if k["subject"] in want), key=lambda k: (k["at"], k["id"]))
+
+
+def _decision_agency(db: Emulator, p: dict[str, Any]) -> Rows:
+    d = db.state.decisions.get(p["id"])
+    r = None if d is None else db.state.requests.get(d["request_id"])
+    return [] if r is None else [{"agency": r["agency"]}]
+
+
+def _outstanding_fragments(db: Emulator, p: dict[str, Any]) -> Rows:
+    out = []
+    for f in db.state.fragments.values():
+        if f["agency"] != p["agency"] or f.get("superseded_by") is not None:
+            continue
+        to = {
+            db.state.readers[e["actor"]]["agency"]
+            for e in _entries_concerning(db, [f["fid"]], p["actions"])
+            if e["actor"] in db.state.readers
+        }
+        to |= {g["agency"] for g in db.state.grants if g["fragment_id"] == f["fid"]}
+        to.discard(p["agency"])
+        if to:
+            out.append({"fid": f["fid"], "body": f["body"], "agencies": sorted(to)})
+    return out
+
+
+def _outstanding_decisions(db: Emulator, p: dict[str, Any]) -> Rows:
+    out = []
+    for d in db.state.decisions.values():
+        r = db.state.readers.get(d["decided_by"])
+        q = db.state.requests.get(d["request_id"])
+        if r is not None and r["agency"] == p["agency"] and q is not None:
+            out.append({"id": d["id"], "to_agency": q["agency"]})
+    return out
+
+
+def _earlier_versions(db: Emulator, p: dict[str, Any]) -> Rows:
+    out = []
+    seq = p["seq"]
+    while seq is not None and seq in db.state.fragments:
+        out.append({"fid": db.state.fragments[seq]["fid"]})
+        seq = db.state.fragments[seq]["supersedes"]
+    return out
+
+
+def _readers_who_saw(db: Emulator, p: dict[str, Any]) -> Rows:
+    readers = db.state.readers
+    found = {e["actor"] for e in _entries_concerning(db, p["fids"], p["actions"]) if e["actor"] in readers}
+    return [{"reader_id": r, "agency": readers[r]["agency"]} for r in sorted(found)]
+
+
+def _agencies_released_to(db: Emulator, p: dict[str, Any]) -> Rows:
+    fids = set(p["fids"])
+    return [{"agency": a} for a in sorted({g["agency"] for g in db.state.grants if g["fragment_id"] in fids})]
+
+
+def _active_webhooks(db: Emulator, p: dict[str, Any]) -> Rows:
+    hooks = _meaning(db).webhooks
+    return [{"agency": a} for a in p["agencies"] if a in hooks and hooks[a]["active"]]
+
+
+def _create_notices(db: Emulator, p: dict[str, Any]) -> Rows:
+    m = _meaning(db)
+    for n in p["notices"]:
+        if n["id"] in m.notices:
+            raise AssertionError("constraint violated: notice ids are unique")
+        m.notices[n["id"]] = _stored(n)
+    for d in p["deliveries"]:
+        if d["id"] in m.deliveries:
+            raise AssertionError("constraint violated: delivery ids are unique")
+        m.deliveries[d["id"]] = _stored(d)
+    return []
+
+
+def _yours(n: dict[str, Any], reader_id: str, agency: str) -> bool:
+    return n.get("reader_id") == reader_id or (n.get("reader_id") is None and n["agency"] == agency)
+
+
+def _notices_for(db: Emulator, p: dict[str, Any]) -> Rows:
+    m = _meaning(db)
+    keys = ("id", "at", "kind", "fragment_id", "correction_id", "by_agency", "reader_id", "agency", "why")
+    mine = [n for n in m.notices.values() if _yours(n, p["reader_id"], p["agency"])]
+    mine.sort(key=lambda n: n["id"])
+    mine.sort(key=lambda n: n["at"], reverse=True)
+    return [
+        {**{k: n.get(k) for k in keys}, "read_at": m.reads.get((p["reader_id"], n["id"]))} for n in mine[: p["limit"]]
+    ]
+
+
+def _mark_notice_read(db: Emulator, p: dict[str, Any]) -> Rows:
+    m = _meaning(db)
+    n = m.notices.get(p["id"])
+    if n is None or not _yours(n, p["reader_id"], p["agency"]) or p["reader_id"] not in db.state.readers:
+        return []
+    m.reads.setdefault((p["reader_id"], p["id"]), p["at"])
+    return [{"id": p["id"]}]
+
+
+def _put_webhook(db: Emulator, p: dict[str, Any]) -> Rows:
+    _meaning(db).webhooks[p["agency"]] = {
+        "agency": p["agency"],
+        "url": p["url"],
+        "secret": p["secret"],
+        "active": p["active"],
+        "updated_at": p["at"],
+    }
+    return []
+
+
+def _webhooks(db: Emulator, p: dict[str, Any]) -> Rows:
+    hooks = _meaning(db).webhooks
+    return [{k: hooks[a][k] for k in ("agency", "url", "active", "updated_at")} for a in sorted(hooks)]
+
+
+def _claim_deliveries(db: Emulator, p: dict[str, Any]) -> Rows:
+    m = _meaning(db)
+    lock = db.state.meta.setdefault("outbox", {})
+    lock["lock"] = lock.get("lock", 0) + 1
+    due = [
+        d
+        for d in m.deliveries.values()
+        if d["state"] == "pending"
+        and d["next_at"] <= p["now"]
+        and d["agency"] in m.webhooks
+        and m.webhooks[d["agency"]]["active"]
+    ]
+    due.sort(key=lambda d: (d["next_at"], d["id"]))
+    out = []
+    for d in due[: p["limit"]]:
+        d["next_at"] = p["lease"]
+        w = m.webhooks[d["agency"]]
+        keys = ("id", "agency", "created_at", "kind", "fragment_id", "by_agency", "attempts")
+        out.append({**{k: d[k] for k in keys}, "url": w["url"], "secret": w["secret"]})
+    return out
+
+
+def _lock_delivery(db: Emulator, p: dict[str, Any]) -> Rows:
+    d = _meaning(db).deliveries.get(p["id"])
+    return [] if d is None else [{"attempts": d["attempts"], "agency": d["agency"]}]
+
+
+def _record_delivery(db: Emulator, p: dict[str, Any]) -> Rows:
+    d = _meaning(db).deliveries.get(p["id"])
+    if d is None:
+        return []
+    d["state"], d["attempts"] = p["state"], p["attempts"]
+    if p["next_at"] is not None:
+        d["next_at"] = p["next_at"]
+    if p["delivered_at"] is not None:
+        d["delivered_at"] = p["delivered_at"]
+    d.pop("last_error", None)
+    if p["last_error"] is not None:
+        d["last_error"] = p["last_error"]
+    return []
+
+
+def _webhook_outbox(db: Emulator, p: dict[str, Any]) -> Rows:
+    keys = ("id", "agency", "created_at", "kind", "state", "attempts", "next_at", "last_error", "delivered_at")
+    rows = [d for d in _meaning(db).deliveries.values() if p["agency"] is None or d["agency"] == p["agency"]]
+    return [{k: d.get(k) for k in keys} for d in sorted(rows, key=lambda d: (d["created_at"], d["id"]))]
+
+
+_MORE_STATEMENTS: dict[str, Callable[[Emulator, dict[str, Any]], Rows]] = {
+    "CREATE_ACKNOWLEDGEMENT": _create_acknowledgement,
+    "ACKNOWLEDGEMENTS": _acknowledgements,
+    "DECISION_AGENCY": _decision_agency,
+    "OUTSTANDING_FRAGMENTS": _outstanding_fragments,
+    "OUTSTANDING_DECISIONS": _outstanding_decisions,
+    "EARLIER_VERSIONS": _earlier_versions,
+    "READERS_WHO_SAW": _readers_who_saw,
+    "AGENCIES_RELEASED_TO": _agencies_released_to,
+    "ACTIVE_WEBHOOKS": _active_webhooks,
+    "CREATE_NOTICES": _create_notices,
+    "NOTICES_FOR": _notices_for,
+    "MARK_NOTICE_READ": _mark_notice_read,
+    "PUT_WEBHOOK": _put_webhook,
+    "WEBHOOKS": _webhooks,
+    "CLAIM_DELIVERIES": _claim_deliveries,
+    "LOCK_DELIVERY": _lock_delivery,
+    "RECORD_DELIVERY": _record_delivery,
+    "WEBHOOK_OUTBOX": _webhook_outbox,
+}

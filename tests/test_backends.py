@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,16 @@ from typing import Any
 import pytest
 
 from api.cli import _DEMO_ACCESS, DEMO_NOW, demo_files, setup_demo_access
+from graph import meaning
 from graph.embedded import EmbeddedStore
 from graph.errors import NotFound
 from graph.neo4j_store import Neo4jStore
 from graph.store import Store
 from ingest.linkage import Linker
 from ingest.pipeline import import_files
+from tests.conftest import fragment
 from tests.neo4j_emulator import Emulator
-from tests.test_store import canon, frag
+from tests.test_store import agency, canon, frag
 
 LIVE_REASON = (
     "no Neo4j server: set NEO4J_URI (and NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE) and NEO4J_TEST_ALLOW_WIPE=1 "
@@ -213,3 +216,247 @@ def test_a_write_retried_after_a_transient_error_is_written_once() -> None:
     assert sorted(flaky.state.fragments) == [1, 2]
     report = s.audit_verify()
     assert report.ok and report.checked == 2  # one write entry, one reader change: no doubles
+
+
+# ---------------------------------------------------------------------- shared meaning (issue 7)
+# Read-and-understood, correction notices and their webhooks through the Store contract;
+# tests/test_shared_meaning.py runs the same over HTTP on every backend.
+
+POLICE = ("nt-police", "police")
+SECRET = "whsec_" + "k" * 40
+
+
+class Clock:
+    """The store's clock, moved by the test (backoff and leases are by the store's clock)."""
+
+    def __init__(self) -> None:
+        self.now = "2026-06-01T09:00:00.000000Z"
+
+    def __call__(self) -> str:
+        return self.now
+
+    def wait(self, seconds: float) -> None:
+        self.now = meaning.later(self.now, seconds)
+
+
+def _read_by(backend: Store, refs: dict[str, list[str]]) -> tuple[dict[str, str], Clock]:
+    """Police records about Mia (``refs``: record reference -> the readers who read it),
+    on the case of a social worker and a school's DSL; webhooks for both their agencies."""
+    clock = Clock()
+    backend.clock = clock  # type: ignore[attr-defined]
+    fids = {ref: o.fragment_id for ref, o in zip(refs, backend.append([canon(frag(r)) for r in refs]), strict=True)}
+    (p,) = backend.system_view().find_people("Mia Walsh")
+    backend.put_reader("admin", reader_id="pc1", agency="nt-police", roles=["police_officer"])
+    backend.put_reader("admin", reader_id="sw1", agency="nt-csws", roles=["social_worker"])
+    backend.put_reader("admin", reader_id="dsl1", agency="nt-school", roles=["designated_safeguarding_lead"])
+    backend.put_reader("admin", reader_id="hou1", agency="nt-housing", roles=["practitioner"])
+    backend.open_case("admin", "C1", p.person_id)
+    for rid in ("sw1", "dsl1"):
+        backend.set_membership("admin", "C1", rid, True)
+    for ref, readers in refs.items():
+        for rid in readers:
+            v = backend.view(rid, "safeguarding")
+            assert v.fragment(fids[ref]) is not None
+            backend.audit_read(v, "read.fragment", {"fragments": [fids[ref]]})
+    for a in ("nt-csws", "nt-school"):
+        backend.put_webhook("admin", agency=a, url=f"https://{a}.example/jigsaw", secret=SECRET)
+    return fids, clock
+
+
+def _correct(backend: Store, ref: str, new_ref: str, *, retract: bool = False, **changes: Any) -> str:
+    sup = {"record_ref": ref, "reason": "wrong date", **({"retract": True} if retract else {})}
+    if retract:
+        doc = fragment(
+            agency=agency(*POLICE),
+            record_ref=new_ref,
+            recorded_at="2026-05-22T09:00:00Z",
+            shared_at="2026-05-22T09:00:00Z",
+            event=None,
+            people=[],
+            relationships=[],
+            supersedes=sup,
+        )
+    else:
+        doc = frag(new_ref, supersedes=sup, when="2026-05-19", **changes)
+    (o,) = backend.append([canon(doc)], actor="pc1")
+    assert o.status == "accepted", o
+    return o.fragment_id
+
+
+def test_acknowledgements_and_what_is_outstanding(backend: Store) -> None:
+    fids, clock = _read_by(backend, {"INC-1": ["sw1", "dsl1"]})
+    fid = fids["INC-1"]
+    assert {(o.subject, o.to_agency, o.status) for o in backend.outstanding("nt-police")} == {
+        (fid, "nt-csws", "unacknowledged"),
+        (fid, "nt-school", "unacknowledged"),
+    }
+    backend.acknowledge(backend.view("sw1", "safeguarding"), fid, kind="understood")
+    clock.wait(1)
+    dsl = backend.view("dsl1", "safeguarding")
+    with pytest.raises(meaning.InvalidAcknowledgement) as e:
+        backend.acknowledge(dsl, fid, kind="query")
+    assert e.value.field == "text"
+    backend.acknowledge(dsl, fid, kind="query", text="What does welfare check cover?")
+    (left,) = backend.outstanding("nt-police")
+    assert (left.to_agency, left.status, left.query, left.query_by) == (
+        "nt-school",
+        "query",
+        "What does welfare check cover?",
+        "dsl1",
+    )
+    # a reader who may not read it is told exactly what a reader of no such record is
+    hidden = backend.view("hou1", "safeguarding")
+    with pytest.raises(NotFound) as a:
+        backend.acknowledge(hidden, fid, kind="understood")
+    with pytest.raises(NotFound) as b:
+        backend.acknowledge(hidden, "F" + "0" * 24, kind="understood")
+    assert str(a.value) == str(b.value)
+    with pytest.raises(meaning.InvalidAcknowledgement):  # its author's agency does not acknowledge it
+        backend.acknowledge(backend.view("pc1", "safeguarding"), fid, kind="understood")
+    clock.wait(1)
+    backend.acknowledge(backend.view("pc1", "safeguarding"), fid, kind="confirmed_fact")
+    got = backend.acknowledgements([fid, fid])
+    assert [(k.reader_id, k.kind) for k in got] == [("sw1", "understood"), ("dsl1", "query"), ("pc1", "confirmed_fact")]
+    backend.acknowledge(dsl, fid, kind="understood")
+    assert backend.outstanding("nt-police") == []
+    entries = backend.audit_entries(action_prefix="acknowledgement.", limit=100)
+    assert [e.detail["fragments"] for e in entries] == [[fid]] * 4
+    assert all("welfare" not in str(e.detail) for e in entries)  # the words stay out of the audit
+    assert backend.audit_verify().ok
+
+
+def test_a_correction_and_a_withdrawal_tell_exactly_those_who_read_them(backend: Store) -> None:
+    fids, _ = _read_by(backend, {"INC-1": ["sw1", "dsl1"], "INC-2": ["dsl1"]})
+    new = _correct(backend, "INC-1", "INC-1a")
+    _correct(backend, "INC-2", "INC-2x", retract=True)
+    sw, dsl = backend.view("sw1", "safeguarding"), backend.view("dsl1", "safeguarding")
+    (n,) = backend.notices(sw)
+    assert (n.kind, n.fragment_id, n.correction_id, n.link, n.read) == (
+        "corrected",
+        fids["INC-1"],
+        new,
+        f"/fragments/{fids['INC-1']}",
+        False,
+    )
+    assert n.by_agency == "nt-police" and "Mia" not in n.message
+    told = {x.fragment_id: x for x in backend.notices(dsl)}
+    assert told.keys() == {fids["INC-1"], fids["INC-2"]}
+    gone = told[fids["INC-2"]]
+    assert gone.kind == "retracted" and gone.correction_id is None and "withdrawn" in gone.message
+    for rid in ("pc1", "hou1"):  # the author, and a reader who never read them
+        assert backend.notices(backend.view(rid, "safeguarding")) == []
+    # marking read: one's own notices only
+    backend.mark_notice_read(sw, n.id)
+    backend.mark_notice_read(sw, n.id)  # again: no change
+    assert [x.read for x in backend.notices(sw)] == [True] and backend.notices(sw, unread_only=True) == []
+    for rid, nid in (("dsl1", n.id), ("sw1", "N" + "0" * 16)):
+        with pytest.raises(NotFound):
+            backend.mark_notice_read(backend.view(rid, "safeguarding"), nid)
+    assert all(not x.read for x in backend.notices(dsl))
+    created = backend.audit_entries(action_prefix="notice.create", limit=100)
+    assert [(e.detail["readers"], e.detail["webhooks"]) for e in created] == [(["dsl1", "sw1"], 2), (["dsl1"], 1)]
+    assert [e.detail["notice"] for e in backend.audit_entries(action_prefix="notice.read", limit=100)] == [n.id] * 2
+    assert backend.audit_verify().ok
+
+
+def test_a_notice_shows_no_more_than_its_reader_may_see_now(backend: Store) -> None:
+    fids, _ = _read_by(backend, {"INC-1": ["sw1", "dsl1"]})
+    restricted = {"audience": "originating_agency", "existence_visible": False}
+    new = _correct(backend, "INC-1", "INC-1a", markings=restricted)
+    backend.set_membership("admin", "C1", "dsl1", False)
+    (sw,) = backend.notices(backend.view("sw1", "safeguarding"))
+    assert sw.fragment_id == fids["INC-1"] and sw.correction_id is None  # may not read the new version
+    (dsl,) = backend.notices(backend.view("dsl1", "safeguarding"))  # off the case now
+    assert (dsl.fragment_id, dsl.correction_id, dsl.link) == (None, None, None)
+    assert "nt-police" in dsl.message and fids["INC-1"] not in dsl.message and new not in dsl.message
+
+
+def test_webhooks_are_listed_without_their_secrets_and_checked(backend: Store) -> None:
+    hook = backend.put_webhook("admin", agency="nt-csws", url="https://csws.example/in", secret=SECRET)
+    assert (hook.agency, hook.url, hook.active) == ("nt-csws", "https://csws.example/in", True)
+    backend.put_webhook("admin", agency="nt-csws", url="https://csws.example/v2", secret=SECRET, active=False)
+    (listed,) = backend.webhooks()
+    assert (listed.url, listed.active) == ("https://csws.example/v2", False)
+    assert not hasattr(listed, "secret") and SECRET not in repr(backend.webhooks())
+    for url, secret, field in (("ftp://x", SECRET, "url"), ("https://x", "short", "secret")):
+        with pytest.raises(meaning.InvalidAcknowledgement) as e:
+            backend.put_webhook("admin", agency="nt-school", url=url, secret=secret)
+        assert e.value.field == field
+    assert [h.agency for h in backend.webhooks()] == ["nt-csws"]  # nothing half-applied
+    changes = backend.audit_entries(action_prefix="webhook.", limit=100)
+    assert [(e.actor, e.detail) for e in changes] == [
+        ("admin", {"agency": "nt-csws", "active": True}),
+        ("admin", {"agency": "nt-csws", "active": False}),
+    ]
+    assert SECRET not in str([e.detail for e in changes])
+
+
+def test_due_deliveries_are_claimed_by_one_worker_each(backend: Store) -> None:
+    refs = {f"INC-{i}": ["sw1", "dsl1"] for i in range(1, 4)}
+    _, clock = _read_by(backend, refs)
+    for ref in refs:
+        _correct(backend, ref, ref + "a")
+    claimed: list[str] = []
+    go = threading.Barrier(6)
+
+    def worker() -> None:
+        go.wait()
+        for _ in range(10):  # bounded: a claim that does not lease would otherwise loop for ever
+            got = backend.due_deliveries(limit=1)
+            claimed.extend(d.id for d in got)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(claimed) == 6 and len(set(claimed)) == 6  # three corrections, two agencies: each sent once
+    assert backend.due_deliveries() == []  # all leased
+    clock.wait(meaning.LEASE + 1)  # a worker that took them and died: they come back
+    again = backend.due_deliveries()
+    assert sorted(d.id for d in again) == sorted(claimed)
+    assert {(d.url, d.secret, d.kind, d.by_agency) for d in again} == {
+        (f"https://{a}.example/jigsaw", SECRET, "corrected", "nt-police") for a in ("nt-csws", "nt-school")
+    }
+
+
+def test_a_failing_delivery_backs_off_and_is_dead_lettered(backend: Store) -> None:
+    _, clock = _read_by(backend, {"INC-1": ["sw1"], "INC-2": ["sw1"]})
+    _correct(backend, "INC-1", "INC-1a")
+    for attempt in range(1, meaning.MAX_ATTEMPTS + 1):
+        (d,) = backend.due_deliveries()
+        assert (d.agency, d.attempts) == ("nt-csws", attempt - 1)
+        state = backend.record_delivery(d.id, ok=False, error="HTTP 500")
+        if attempt == meaning.MAX_ATTEMPTS:
+            assert state == "dead"
+            break
+        assert state == "pending"
+        clock.wait(meaning.backoff(attempt) - 1)
+        assert backend.due_deliveries() == []  # backing off
+        clock.wait(2)
+    clock.wait(30 * 24 * 3600)
+    assert backend.due_deliveries() == []  # dead: never sent again
+    _correct(backend, "INC-2", "INC-2a")
+    (ok,) = backend.due_deliveries()
+    assert backend.record_delivery(ok.id, ok=True) == "delivered"
+    clock.wait(30 * 24 * 3600)
+    assert backend.due_deliveries() == []
+    with pytest.raises(NotFound):
+        backend.record_delivery("W" + "0" * 16, ok=True)
+    outcomes = backend.audit_entries(action_prefix="notice.deliver", limit=100)  # final outcomes only
+    assert [(e.actor, e.detail["state"]) for e in outcomes] == [("webhooks", "dead"), ("webhooks", "delivered")]
+    assert backend.audit_verify().ok
+
+
+def test_a_correction_retried_after_a_transient_error_writes_its_notices_once() -> None:
+    """A correction's notices are written in its own transaction: when the driver runs
+    the work again after a leader switch, nothing is doubled and nothing is lost."""
+    flaky = Emulator(transient_failures=2)
+    s = Neo4jStore(flaky)
+    _read_by(s, {"INC-1": ["sw1", "dsl1"]})
+    _correct(s, "INC-1", "INC-1a")
+    notices = flaky.state.__dict__["meaning"].notices
+    assert sorted(n["reader_id"] for n in notices.values()) == ["dsl1", "sw1"]
+    assert len(flaky.state.__dict__["meaning"].deliveries) == 2
+    assert [e.action for e in s.audit_entries(action_prefix="notice.", limit=100)] == ["notice.create"]
+    assert s.audit_verify().ok

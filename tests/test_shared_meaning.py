@@ -12,6 +12,7 @@ own system, and no notice shows more than its reader may see now.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -26,14 +27,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from api.cli import matcher
 from api.webhooks import deliver_due, verify
 from ingest.generate import generate
 from ingest.glossary import GlossaryError, find_terms, load_glossary, shipped_glossary, terms_used
 from ingest.meaning import warnings_for
 from ingest.pipeline import import_docs
 from ingest.statements import opinion_markers, slow_markers
-from tests.api_server import Server, demo_server
+from tests.api_server import Server, demo_server, served
 from tests.conftest import fragment
+from tests.test_backends import BACKENDS, _demo, _open
 
 SW, DSL, PC, GP = "sw-northshire-118", "dsl-hollybank", "pc-northshire-2291", "gp-millbrook-lead"
 ADMIN = "admin-partnership"
@@ -182,9 +185,18 @@ def test_the_import_summary_carries_the_warnings(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- over HTTP
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with demo_server(tmp_path_factory.mktemp("meaning")) as s:
+@pytest.fixture(scope="module", params=BACKENDS)
+def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The demo served over HTTP, on each backend (tests/test_backends.py): everything
+    below runs through the API on the embedded store and on the Neo4j backend alike."""
+    folder = tmp_path_factory.mktemp("meaning")
+    with contextlib.ExitStack() as stack:
+        if request.param == "embedded":
+            s = stack.enter_context(demo_server(folder))
+        else:
+            store = _demo(_open(request.param, folder, matcher()))
+            stack.callback(store.close)
+            s = stack.enter_context(served(store))
         s.store.put_reader("test", reader_id=FSW, agency=CENTRE, roles=["practitioner"])
         s.tokens[FSW] = s.store.issue_token("test", FSW)[1]
         yield s
