@@ -3,6 +3,7 @@
     NEO4J_URI=neo4j://localhost:7687 NEO4J_PASSWORD=... NEO4J_BENCH_ALLOW_WIPE=1 \
         python -m bench.bench_neo4j --n 100000 --runs 3
     python -m bench.bench_neo4j --emulated --n 20000 --runs 3
+    python -m bench.bench_neo4j --emulated --n 20000 --runs 3 --patterns
 
 Live (NEO4J_URI set, and NEO4J_BENCH_ALLOW_WIPE=1 because the database is emptied before
 each run): batched writes (fragments/s through ``Neo4jStore.append`` in batches of 1,000,
@@ -12,6 +13,11 @@ durable on return) and a reader's chronology (p50/p99 over random children).
 measures only the backend's own Python (validation excluded, Cypher not executed), the
 ceiling the server's time then adds to. Targets (issue 7): >= 5,000 fragments/s via
 batched writes; chronology p99 <= 20 ms at 1,000,000 fragments.
+
+``--patterns`` adds, per run, the pattern engine on the same store (issue 8): every
+pattern for one child (p50/p99 over the children, each child's first call, so its
+documents are read from the database), a first whole-store scan, and a refresh after 100
+new fragments. On ``--emulated`` that too is the backend's Python only.
 """
 
 from __future__ import annotations
@@ -71,12 +77,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--emulated", action="store_true")
     ap.add_argument("--reads", type=int, default=500)
+    ap.add_argument("--patterns", action="store_true", help="also time the pattern engine (issue 8)")
     args = ap.parse_args()
     if not args.emulated and not os.environ.get("NEO4J_URI"):
         print("skipped: NEO4J_URI is not set (no Neo4j server here). Use --emulated for the Python side only.")
         return
     batch = docs(args.n)
     rates, p50s, p99s = [], [], []
+    pattern_runs: list[dict[str, float]] = []
     for run in range(args.runs):
         s = open_store(args.emulated)
         t = time.perf_counter()
@@ -98,6 +106,8 @@ def main() -> None:
         p50s.append(statistics.median(times))
         p99s.append(pct(times, 0.99))
         print(f"run {run}: {rates[-1]:,.0f} fragments/s; chronology p50 {p50s[-1]:.2f} ms, p99 {p99s[-1]:.2f} ms")
+        if args.patterns:
+            pattern_runs.append(bench_patterns(s, rng, batch))
         s.close()
     mode = "emulated (Python side only)" if args.emulated else "live Neo4j"
     print(
@@ -105,6 +115,53 @@ def main() -> None:
         f"(slowest {min(rates):,.0f}/s); chronology p50 median {statistics.median(p50s):.2f} ms, "
         f"p99 median {statistics.median(p99s):.2f} ms (worst {max(p99s):.2f} ms)"
     )
+    if pattern_runs:
+        med = {k: statistics.median(r[k] for r in pattern_runs) for k in pattern_runs[0]}
+        worst_p99 = max(r["child_p99_ms"] for r in pattern_runs)
+        print(
+            f"{mode}, patterns: one child p50 median {med['child_p50_ms']:.2f} ms, p99 median "
+            f"{med['child_p99_ms']:.2f} ms (worst {worst_p99:.2f} ms); first scan median {med['scan_s']:.2f} s "
+            f"({med['children']:,.0f} children); refresh after 100 fragments median {med['refresh_s']:.3f} s"
+        )
+
+
+# ---------------------------------------------------------------------------- patterns (issue 8)
+
+
+def bench_patterns(s: Neo4jStore, rng: random.Random, batch: list[dict[str, Any]]) -> dict[str, float]:
+    """Every pattern for a sample of children (each one's first call), a first scan, and a
+    refresh after 100 new fragments (copies of earlier ones under new record refs)."""
+    from graph.patterns import selection_of
+
+    sel = selection_of(params={"long_silence": {"as_of": "2026-11-23"}})
+    engine = s.patterns()
+    kids = list(engine.source.children())
+    times = []
+    for kid in rng.sample(kids, min(300, len(kids))):
+        t = time.perf_counter()
+        engine.for_child(kid, sel)
+        times.append((time.perf_counter() - t) * 1000)
+    t = time.perf_counter()
+    engine.scan(sel)
+    scan_s = time.perf_counter() - t
+    more = [{**d, "record_ref": d["record_ref"] + "-again"} for d in rng.sample(batch, 100)]
+    s.append(more)
+    t = time.perf_counter()
+    engine.scan(sel)
+    refresh_s = time.perf_counter() - t
+    out = {
+        "child_p50_ms": statistics.median(times),
+        "child_p99_ms": pct(times, 0.99),
+        "scan_s": scan_s,
+        "refresh_s": refresh_s,
+        "children": float(len(kids)),
+    }
+    print(
+        f"  patterns: one child p50 {out['child_p50_ms']:.2f} ms, p99 {out['child_p99_ms']:.2f} ms; "
+        f"first scan {scan_s:.2f} s over {len(kids):,} children; refresh after 100 fragments {refresh_s:.3f} s "
+        f"({engine.last_evaluated} children evaluated)"
+    )
+    return out
 
 
 if __name__ == "__main__":

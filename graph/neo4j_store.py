@@ -51,6 +51,7 @@ from graph import audit, cypher, meaning, registry
 from graph.access import Decision, FragmentAccess, Purpose, Reader, needed_clearances
 from graph.errors import NotFound, StoreError
 from graph.meaning import Acknowledgement, Delivery, Notice, NoticeRecord, Outstanding, Webhook
+from graph.patterns.engine import PatternEngine
 from graph.projection import FragmentText, Projection
 from graph.resolution import Matcher, ResolutionDecision, active_decisions, mention_key
 from graph.store import (
@@ -1052,6 +1053,68 @@ class Neo4jStore(Store):
                 grants=grants,
             ),
         )
+
+    # ------------------------------------------------------------------ patterns (issue 8)
+    # The same engine as the embedded store over this replica's projection
+    # (graph/patterns/neo4j_source.py); an analyst's Cypher pattern runs here in a read
+    # transaction (graph/patterns/custom.py says what that does and does not protect).
+
+    _patterns: PatternEngine | None = None
+
+    def patterns(self) -> PatternEngine:
+        """The store's pattern engine (one per store; its cache lives in this replica's memory)."""
+        with self._lock:
+            if self._patterns is None:
+                from graph.patterns.neo4j_source import Neo4jCases
+
+                self._patterns = PatternEngine(Neo4jCases(self))
+            return self._patterns
+
+    def global_pid(self, person_id: str) -> int:
+        """The store's own person (not a reader's) that a person id's mention belongs to."""
+        seq, idx = self._person_ref(person_id)
+        people = self.projection.mention_people(seq)
+        if idx >= len(people):
+            raise NotFound("no such person", field="person_id")
+        return people[idx]
+
+    def person_key(self, pid: int) -> str | None:
+        """The key of the store's person ``pid`` in the derived graph (``(:Person {key})``,
+        as ``derived_rows`` writes it), or None when no current record names them."""
+        p = self.projection
+        person = p.people.get(pid)
+        mentions = sorted((s, i) for s, i, _ in person.mentions if p.is_current(s)) if person else []
+        if not mentions:
+            return None
+        s0, i0 = mentions[0]
+        return f"P{p.fragments[s0].order[1 : 1 + ID_CHARS]}-{i0}"
+
+    def run_pattern_query(
+        self, query: str, *, visible: Sequence[str], person: str | None, timeout: float = 30.0
+    ) -> list[str]:
+        """Run an analyst's Cypher pattern in a READ transaction with ``$visible`` and
+        ``$person``, and give back every value of its ``fid`` column (a fragment id, or a
+        list of them). The caller (``graph.patterns.custom.run_custom``) keeps only ids the
+        reader may read; nothing else of the result leaves this method. A query that
+        writes is refused by the server in a read transaction."""
+        neo4j = _driver_module()
+        params = {"visible": list(visible), "person": person}
+
+        @neo4j.unit_of_work(timeout=timeout)
+        def work(tx: Any) -> list[str]:
+            out: list[str] = []
+            for record in tx.run(query, params):
+                row = dict(record)
+                if "fid" not in row:
+                    raise ValueError("a Cypher pattern must return the fragment ids it found as a column named fid")
+                value = row["fid"]
+                for fid in value if isinstance(value, list) else [value]:
+                    if isinstance(fid, str):
+                        out.append(fid)
+            return out
+
+        with self._driver.session(database=self.database) as session:
+            return list(session.execute_read(work))
 
     # ------------------------------------------------------------------ shared meaning
     # Read-and-understood, correction notices and their webhook outbox (issue 9), as the

@@ -692,3 +692,85 @@ _MORE_STATEMENTS: dict[str, Callable[[Emulator, dict[str, Any]], Rows]] = {
     "RECORD_DELIVERY": _record_delivery,
     "WEBHOOK_OUTBOX": _webhook_outbox,
 }
+
+# ---------------------------------------------------------------------------- patterns (issue 8)
+# An analyst's Cypher pattern is not a statement of graph.cypher, and this is not a Cypher
+# engine: ``PatternQueryEmulator`` knows a few FIXED TEST QUERIES by their text and does
+# what each means in Python, so that graph.patterns.custom's Cypher form runs end to end
+# here. It also keeps what each query answered (to show what the caller dropped) and
+# refuses a write inside a read transaction, as the server does.
+
+# ignores $visible: answers every fragment that mentions the person, hidden or not
+TEST_QUERY_ALL_MENTIONS = """
+MATCH (p:Person {key: $person})<-[:MENTIONS]-(f:Fragment)
+RETURN f.fid AS fid
+"""
+
+# tries to write
+TEST_QUERY_WRITES = """
+MATCH (p:Person {key: $person})<-[:MENTIONS]-(f:Fragment)
+SET f.summary = 'changed by a pattern'
+RETURN f.fid AS fid
+"""
+
+
+class PatternQueryEmulator(Emulator):
+    """The emulator, plus the fixed test queries of analysts' Cypher patterns."""
+
+    def __init__(self, transient_failures: int = 0) -> None:
+        super().__init__(transient_failures)
+        self.reading = False
+        self.answers: list[list[dict[str, Any]]] = []  # what each test query returned
+        self.modes: list[str] = []  # the transaction each ran in
+
+    def session(self, database: str = "neo4j") -> _Session:
+        return _TrackedSession(self)
+
+    def run(self, statement: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        from graph.patterns.custom import EXAMPLE_MISSED_APPOINTMENTS
+
+        handlers: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
+            EXAMPLE_MISSED_APPOINTMENTS: self._missed_appointments,
+            TEST_QUERY_ALL_MENTIONS: self._all_mentions,
+            TEST_QUERY_WRITES: self._writes,
+        }
+        handler = handlers.get(statement)
+        if handler is None:
+            return super().run(statement, params)
+        self.modes.append("read" if self.reading else "write")
+        rows = handler(params or {})
+        self.answers.append(rows)
+        return rows
+
+    def _fid(self, seq: int) -> str:
+        return str(self.state.fragments[seq]["fid"])
+
+    def _missed_appointments(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        visible = set(p["visible"])
+        found = set()
+        for event in self.state.events.values():
+            if event["kind"] == "missed_appointment" and any(x["key"] == p["person"] for x in event["people"]):
+                found |= {self._fid(s) for s in event["sources"]} & visible
+        return [{"fid": fid} for fid in sorted(found)]
+
+    def _all_mentions(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        person = self.state.people.get(p["person"])
+        return [{"fid": self._fid(m["seq"])} for m in person["mentions"]] if person else []
+
+    def _writes(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.reading:
+            from neo4j.exceptions import ClientError
+
+            raise ClientError("Writing in read access mode not allowed")
+        raise AssertionError("an analyst's pattern ran in a write transaction")
+
+
+class _TrackedSession(_Session):
+    def execute_read(self, work: Callable[[_Tx], Any]) -> Any:
+        db = self.db
+        assert isinstance(db, PatternQueryEmulator)
+        db.reading = True
+        try:
+            return super().execute_read(work)
+        finally:
+            db.reading = False

@@ -96,3 +96,45 @@ def test_runs_need_a_content_purpose_and_are_audited(srv: Server, tmp_path: Path
     assert len(entries) == before + 1
     assert entries[-1].action == "read.patterns_scan"
     assert entries[-1].detail["params"] == {"escalation": {"ratio": 1.5}}
+
+
+# ------------------------------------------------------------------ on Neo4j (issue 8)
+
+
+def test_the_pattern_routes_answer_alike_on_the_neo4j_backend(tmp_path: Path) -> None:
+    """The same demo on the embedded store and on the Neo4j backend (statement emulator),
+    with one pseudonym key: each route, and the chronology page's flags, answer alike."""
+    from api.cli import _DEMO_ACCESS
+    from tests.api_server import serve
+    from tests.test_backends import _demo, _open
+
+    ref = _demo(_open("embedded", tmp_path))
+    neo = _demo(_open("neo4j-emulated", tmp_path))
+    neo.set_pseudonym_key("admin", ref.pseudonym_key)  # type: ignore[attr-defined]
+    answers: list[dict[str, object]] = []
+    try:
+        for s in (ref, neo):
+            tokens = {rid: s.issue_token("test", rid)[1] for rid, *_ in _DEMO_ACCESS}
+            got: dict[str, object] = {}
+            with serve(s) as base:
+                srv = Server(base, s, tokens)
+                pid = mia(srv)
+                with srv.client("sw-northshire-118") as c:
+                    r = c.post(f"/patterns/people/{pid}", json={"params": {"long_silence": {"as_of": "2026-11-23"}}})
+                    assert r.status_code == 200, r.text
+                    got["run"] = r.json()
+                    page = c.get(f"/pages/people/{pid}/chronology", headers={"X-Jigsaw-Purpose": "meeting"})
+                    assert page.status_code == 200, page.text[:300]
+                    got["page"] = re.findall(r'<li class="pattern-flag severity-(\w+)"', page.text)
+                with srv.client("analyst-partnership", "analysis") as c:
+                    r = c.post("/patterns/scan", params={"limit": 500}, json={})
+                    assert r.status_code == 200, r.text
+                    got["scan"] = r.json()["items"]
+                    got["bad"] = c.post("/patterns/scan", json={"patterns": ["nope"]}).json()
+            answers.append(got)
+    finally:
+        ref.close()
+        neo.close()
+    assert answers[0] == answers[1]
+    assert answers[0]["page"] and answers[0]["scan"]
+    assert "repeat_after_closure" in {f["pattern"] for f in answers[0]["run"]["flags"]}  # type: ignore[index]

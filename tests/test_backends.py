@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import threading
 from collections.abc import Iterator
@@ -26,11 +27,14 @@ from graph import meaning
 from graph.embedded import EmbeddedStore
 from graph.errors import NotFound
 from graph.neo4j_store import Neo4jStore
+from graph.patterns import selection_of
+from graph.resolution import ResolutionDecision
 from graph.store import Store
 from ingest.linkage import Linker
-from ingest.pipeline import import_files
+from ingest.pipeline import import_docs, import_files
 from tests.conftest import fragment
 from tests.neo4j_emulator import Emulator
+from tests.pattern_scenarios import SCENARIOS
 from tests.test_store import agency, canon, frag
 
 LIVE_REASON = (
@@ -460,3 +464,162 @@ def test_a_correction_retried_after_a_transient_error_writes_its_notices_once() 
     assert len(flaky.state.__dict__["meaning"].deliveries) == 2
     assert [e.action for e in s.audit_entries(action_prefix="notice.", limit=100)] == ["notice.create"]
     assert s.audit_verify().ok
+
+
+# ------------------------------------------------------------------ patterns (issue 8)
+# The pattern engine on every backend: the same flags for the same readers, and an
+# incremental refresh equal to a full run (graph/patterns/neo4j_source.py).
+
+PATTERN_READERS = [  # (reader, agency, roles, case opened on this child, purposes)
+    ("pat-analyst", "partnership", ["analyst"], None, ["analysis"]),
+    ("pat-police", "northshire-police", ["analyst"], None, ["analysis"]),
+    ("pat-sw", "northshire-csc", ["social_worker"], "Ruby Ash", ["safeguarding", "meeting", "analysis"]),
+    ("pat-dsl", "hill-primary", ["designated_safeguarding_lead"], "Ivy Gale", ["safeguarding"]),
+]
+
+
+def _pattern_store(kind: str, tmp_path: Path, docs: list[dict[str, Any]], key: str | None = None) -> Store:
+    from tests.conftest import NOW
+
+    s = _open(kind, tmp_path)
+    summary = import_docs(s, docs, now=NOW)
+    assert summary.rejected == 0, summary.errors[:3]
+    for rid, reader_agency, roles, case_child, _ in PATTERN_READERS:
+        s.put_reader("admin", reader_id=rid, agency=reader_agency, roles=roles)
+        if case_child:
+            (child,) = s.system_view().find_people(case_child)
+            s.open_case("admin", f"CASE-{rid}", child.person_id)
+            s.set_membership("admin", f"CASE-{rid}", rid, True)
+    if key is not None:  # pseudonyms are keyed hashes: the same key gives the same ones
+        s.set_pseudonym_key("admin", key)
+    return s
+
+
+def _pattern_pictures(s: Store) -> dict[str, Any]:
+    """Every pattern reader's scan, and their flags for every scenario child they can find."""
+    from tests.test_patterns import AS_OF
+
+    sel = selection_of(params=AS_OF)
+    engine = s.patterns()
+    out: dict[str, Any] = {}
+    names = sorted({name for _, name in SCENARIOS.values()} | {"Kit Fern"})
+    for rid, *_, purposes in PATTERN_READERS:
+        for purpose in purposes:
+            v = s.view(rid, purpose)
+            flags, more = engine.scan_for(s, v, sel, limit=500)
+            out[f"{rid}/{purpose}/scan"] = (flags, more)
+            for name in names:
+                for p in v.find_people(name):
+                    out[f"{rid}/{purpose}/{name}/{p.person_id}"] = engine.run_for(s, v, p.person_id, sel)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["neo4j-emulated", "neo4j-live"])
+def test_patterns_give_every_reader_the_same_flags_on_every_backend(kind: str, tmp_path: Path) -> None:
+    from tests.test_patterns import POOL
+
+    ref = _pattern_store("embedded", tmp_path, POOL)
+    key = ref.pseudonym_key  # type: ignore[attr-defined]
+    s = _pattern_store(kind, tmp_path, POOL, key)
+    try:
+        mine, theirs = _pattern_pictures(s), _pattern_pictures(ref)
+        assert mine.keys() == theirs.keys()
+        assert [k for k in mine if mine[k] != theirs[k]] == []
+        # what is compared includes what access changes: pseudonyms for the analysts,
+        # the case member's own ids with summaries, evidence held back by other agencies
+        flags = [f for k, (fl, _) in ((k, v) for k, v in mine.items() if k.endswith("/scan")) for f in fl]
+        assert any(f.pseudonymised for f in flags) and any(not f.pseudonymised for f in flags)
+        assert any(e.held_back for f in flags for e in f.evidence)
+        assert any(e.summary for f in flags for e in f.evidence)
+        assert sum(1 for v in mine.values() if isinstance(v, list) and v) > 3  # run_for flags too
+        # and the pseudonyms are the store's: another key gives others
+        other = _pattern_store(kind if kind == "neo4j-emulated" else "embedded", tmp_path / "other", POOL)
+        try:
+            v = other.view("pat-analyst", "analysis")
+            theirs_flags, _ = other.patterns().scan_for(other, v, selection_of(), limit=500)
+            mine_flags, _ = s.patterns().scan_for(s, s.view("pat-analyst", "analysis"), selection_of(), limit=500)
+            assert {f.child for f in theirs_flags}.isdisjoint({f.child for f in mine_flags})
+        finally:
+            other.close()
+    finally:
+        s.close()
+        ref.close()
+
+
+def _norm_findings(s: Store, found: list[tuple[Any, Any]]) -> list[tuple[Any, ...]]:
+    src = s.patterns().source
+    fids = src.fragment_ids(sorted({x for _, f in found for x in f.evidence}))
+    return sorted((c, f.pattern, f.explanation, tuple(fids[x] for x in f.evidence)) for c, f in found)
+
+
+@pytest.mark.parametrize("kind", ["neo4j-emulated", "neo4j-live"])
+def test_patterns_refreshed_after_appends_equal_a_full_run(kind: str, tmp_path: Path) -> None:
+    from graph.patterns.engine import PatternEngine
+    from graph.patterns.neo4j_source import Neo4jCases
+    from tests.conftest import NOW
+    from tests.test_patterns import AS_OF, POOL
+
+    # corrections after what they correct; the rest in a fixed shuffled order
+    order = list(range(len(POOL)))
+    random.Random(8).shuffle(order)
+    order = [i for i in order if "supersedes" not in POOL[i]] + [i for i in order if "supersedes" in POOL[i]]
+    s = _open(kind, tmp_path)
+    assert isinstance(s, Neo4jStore)
+    sel = selection_of(params=AS_OF)
+    engine = s.patterns()
+    try:
+        k = 0
+        partial = []
+        for n in (20, *[1] * 12, 9, 5, len(order)):
+            batch = [POOL[i] for i in order[k : k + n]]
+            k += n
+            if batch:
+                assert import_docs(s, batch, now=NOW).rejected == 0
+            found = engine.scan(sel)
+            kids = list(engine.source.children())
+            for kid in kids[:4]:  # warm the single-child report cache
+                engine.for_child(kid, sel)
+            partial.append(engine.last_evaluated < len(kids))
+        assert any(partial[1:]), "a small append re-evaluates only the children it touches"
+        fresh = PatternEngine(Neo4jCases(s))
+        assert _norm_findings(s, found) == _norm_findings(s, fresh.scan(sel))
+        for kid in engine.source.children():
+            assert engine.for_child(kid, sel) == fresh.for_child(kid, sel)
+        # one more record: only that child's component is evaluated again
+        (ruby,) = s.system_view().find_people("Ruby Ash")
+        again_ruby = [{"ref": "c", "role": "child", "name": "Ruby Ash", "dob": "2018-04-01"}]
+        s.append([canon(frag("INC-PAT", people=again_ruby))])
+        engine.scan(sel)
+        assert engine.last_evaluated == 1
+        # a resolution decision can move anyone: everything is evaluated again
+        p = s.projection
+        mentions = sorted(p.people[s.global_pid(ruby.person_id)].mentions)
+        (s0, i0, _), (s1, i1, _) = mentions[0], mentions[1]
+        fids = s._fids([s0, s1])
+        s.add_resolution_decision(
+            ResolutionDecision(0, "apart", (fids[s0], i0), (fids[s1], i1), "reviewed", "pat-sw", "2026-11-23T00:00:00Z")
+        )
+        after = engine.scan(sel)
+        assert engine.last_evaluated == sum(1 for _ in engine.source.children())
+        again = PatternEngine(Neo4jCases(s))
+        assert _norm_findings(s, after) == _norm_findings(s, again.scan(sel))
+    finally:
+        s.close()
+
+
+def test_a_record_about_a_sibling_refreshes_the_child_it_changes(backend: Store) -> None:
+    """The sister seen a week after the disclosure: the flag on the child, not on the
+    sister the new record names, goes away on the next refresh."""
+    from tests.conftest import NOW
+    from tests.pattern_scenarios import child, rec
+
+    sel = selection_of(["siblings_not_considered"])
+    assert import_docs(backend, SCENARIOS["siblings_not_considered"][0](True), now=NOW).rejected == 0
+    engine = backend.patterns()
+    (ada,) = backend.system_view().find_people("Ada Jones")
+    found = engine.scan(sel)
+    assert [c for c, _ in found] == [backend.global_pid(ada.person_id)]  # type: ignore[attr-defined]
+    visit = rec("2026-05-08", "home_visit", [child("Bea Jones", "2019-01-01")], at="csc", concerns=[])
+    assert import_docs(backend, [visit], now=NOW).rejected == 0
+    assert engine.scan(sel) == []
+    assert engine.last_evaluated == 2  # the two sisters: one component

@@ -1,0 +1,75 @@
+"""The Neo4j store's side of the pattern engine (``CaseSource``).
+
+Each replica of the Neo4j backend keeps the same projection of the journal as the
+embedded store (``graph.neo4j_store``), so children, cases, the mark and what changed,
+the id a reader knows a child by and the pseudonym are the shared code of
+``graph.patterns.projection_source.ProjectionCases``. What this module says is where the
+Neo4j store keeps the rest, all read through named statements of ``graph.cypher``:
+
+* documents by seq for one child's case: ``FRAGMENT_BODIES`` (the store's own loader,
+  never a reader's);
+* a full scan reads the journal in seq order, a page at a time (``FRAGMENTS_AFTER``, as
+  the replica's catch-up does), and makes each current fragment's pattern fact; facts
+  are not kept in Neo4j (yet), so every first scan of a replica reads every body; a
+  fragment another replica commits meanwhile is left for the next refresh, which the
+  mark then says to evaluate;
+* fragment ids from the projection, summaries from ``FRAGMENT_TEXT``, the case map from
+  ``CASES`` (cached per journal head), the pseudonym key from the journal's Meta node;
+* the mark's decisions: the count of resolution decisions on the journal's head. A new
+  decision makes the replica rebuild its projection, so a new projection object is
+  "evaluate everything", exactly as an erasure is on the embedded store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from graph.patterns.projection_source import ProjectionCases
+
+if TYPE_CHECKING:
+    from graph.neo4j_store import Neo4jStore
+    from graph.projection import Projection
+
+
+class Neo4jCases(ProjectionCases):
+    def __init__(self, store: Neo4jStore, *, keep: int = 200_000) -> None:
+        super().__init__(keep=keep)
+        self.store = store
+
+    def lock(self) -> threading.RLock:
+        self.store._catch_up()
+        return self.store._lock
+
+    @property
+    def _p(self) -> Projection:
+        return self.store.projection
+
+    def _load(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+        return self.store._load(seqs)
+
+    def _journal(self, first: int, last: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        # FRAGMENTS_AFTER a page at a time, stopping at ``last``
+        for seq, _fid, doc, _sup in self.store._rows(first - 1):
+            if seq > last:
+                return
+            yield seq, doc
+
+    def _decisions_at(self) -> Hashable:
+        return self.store._decisions_at
+
+    def _global_pid(self, person_id: str) -> int:
+        return self.store.global_pid(person_id)
+
+    def _fids(self, seqs: Sequence[int]) -> dict[int, str]:
+        return self.store._fids(seqs)
+
+    def _summaries(self, seqs: Sequence[int]) -> dict[int, str | None]:
+        return {s: t.summary for s, t in self.store._details(seqs).items()}
+
+    def _case_map(self) -> dict[int, frozenset[str]]:
+        return self.store._cases()[1]
+
+    def _pseudonym_key(self) -> bytes:
+        return self.store._pseudonym_key
