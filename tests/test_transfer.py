@@ -368,3 +368,27 @@ def test_after_a_bulk_import_the_derived_graph_is_written(source: EmbeddedStore,
     copy_store(source, neo, by="migration", fragments=False)
     assert len(db.state.people) == len(person_ids(source))
     assert db.state.events
+
+
+def test_the_command_line_moves_the_audit_and_says_what_it_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    import api.cli
+    from api.cli import app, build_demo
+
+    store = tmp_path / "demo.sqlite"
+    build_demo(store)
+    db = Emulator()
+    monkeypatch.setattr(api.cli, "_neo4j", lambda: Neo4jStore(db, matcher=Linker.from_file(None)))
+    done = CliRunner().invoke(app, ["backend", "export", "--to", "neo4j", "--store", str(store), "--by", "ops-1"])
+    assert done.exit_code == 0, done.output
+    assert "Checked: both audits verify" in done.output and "audit entries" in done.output
+    src = EmbeddedStore.open(store)
+    assert [e["hash"] for e in db.state.audit][: len(src.all_audit_records().entries)] == [
+        e.hash for e in src.all_audit_records().entries
+    ]
+    # moving again into the same database is refused, naming what is already there
+    done = CliRunner().invoke(app, ["backend", "export", "--to", "neo4j", "--store", str(store)])
+    assert done.exit_code != 0 and "already holds" in done.output
