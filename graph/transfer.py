@@ -23,9 +23,9 @@ journal.
 
 ``differences(a, b)`` is the check: every person's chronology, as the store itself
 resolves them, must be the same in both; ``record_differences(a, b)`` checks the rest:
-both audits verify, ``a``'s entries are the first of ``b``'s, every field and hash equal,
-and ``b``'s next entry follows ``a``'s head; the checkpoints, token records and shared
-meaning are equal (docs/scaling.md, "Moving between backends").
+both audits verify (``b``'s against ``a``'s signed checkpoints too), ``a``'s entries are
+the first of ``b``'s, every field and hash equal, and ``b``'s next entry follows ``a``'s
+head; the checkpoints, token records and shared meaning are equal (docs/scaling.md, "Moving between backends").
 """
 
 from __future__ import annotations
@@ -280,11 +280,12 @@ def record_differences(a: Any, b: Any) -> list[str]:
     the chronologies (empty: the move is complete). ``b``'s audit holds ``a``'s entries
     and then the move's own, so ``a``'s must be exactly the first of ``b``'s."""
     out: list[str] = []
-    for name, store in (("source", a), ("destination", b)):
-        v = store.audit_verify()
+    ta, tb = a.all_audit_records(), b.all_audit_records()
+    signed = [cp.to_dict() for cp in ta.checkpoints]  # the destination's chain must match them too
+    for name, store, exported in (("source", a, []), ("destination", b, signed)):
+        v = store.audit_verify(exported=exported)
         if not v.ok:
             out.append(f"the {name}'s audit does not verify: entry {v.first_broken}: {v.reason}")
-    ta, tb = a.all_audit_records(), b.all_audit_records()
     n = len(ta.entries)
     if len(tb.entries) < n:
         out.append(f"the destination's audit has {len(tb.entries)} entries, fewer than the source's {n}")
