@@ -392,3 +392,20 @@ def test_the_command_line_moves_the_audit_and_says_what_it_checked(
     # moving again into the same database is refused, naming what is already there
     done = CliRunner().invoke(app, ["backend", "export", "--to", "neo4j", "--store", str(store)])
     assert done.exit_code != 0 and "already holds" in done.output
+
+
+@pytest.mark.parametrize("kind", ["embedded", "neo4j"])
+def test_shared_meaning_is_not_restored_over_notices_already_there(
+    source: EmbeddedStore, tmp_path: Path, kind: str
+) -> None:
+    dst = _empty(kind, tmp_path)
+    for r in source.list_readers():
+        dst.put_reader("admin", reader_id=r.id, agency=r.agency, roles=sorted(r.roles))
+    meant = source.all_meaning_records()
+    dst.restore_meaning("migration", moving.MeaningRecords(notices=meant.notices))
+    with pytest.raises(moving.NotEmpty, match="already holds 2 notices") as refused:
+        dst.restore_meaning("migration", meant)
+    assert refused.value.status == 409 and refused.value.field == "notices"
+    assert dst.all_meaning_records() == moving.MeaningRecords(notices=meant.notices)
+    (restored,) = [e for e in dst.audit_entries() if e.action == "store.restore"]
+    assert restored.detail == {"restored": "shared meaning", **moving.MeaningRecords(notices=meant.notices).counts()}
