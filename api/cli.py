@@ -1306,21 +1306,32 @@ def _neo4j() -> Store:
 
 
 def _moved(report: Any) -> None:
+    meant = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in report.shared_meaning.items())
     out.print(
-        f"Moved {report.fragments:,} fragments, {report.readers} readers, {report.cases} cases, "
-        f"{report.share_decisions} share decisions and {report.resolution_decisions} resolution decisions."
+        f"Moved {report.audit_entries:,} audit entries, {report.fragments:,} fragments, {report.readers} readers, "
+        f"{report.cases} cases, {report.share_decisions} share decisions, {report.resolution_decisions} resolution "
+        f"decisions, {report.tokens} tokens and shared meaning ({meant})."
     )
 
 
 def _check(a: Store, b: Store) -> None:
-    from graph.transfer import differences, person_ids
+    from graph.transfer import differences, person_ids, record_differences
 
     found = differences(a, b)
     if found:
         for line in found:
             err.print(f"  {line}")
         raise _fail("the two stores do not give the same chronologies")
+    records = record_differences(a, b)
+    if records:
+        for line in records:
+            err.print(f"  {line}")
+        raise _fail("the audit, tokens or shared meaning did not move intact")
     out.print(f"Checked: all {len(person_ids(a)):,} people have the same chronology in both stores.")
+    out.print(
+        "Checked: both audits verify, the destination's begins with every source entry unchanged and continues "
+        "from its head; tokens and shared meaning are the same."
+    )
 
 
 @backend_app.command("export")

@@ -141,6 +141,7 @@ ACTIONS: tuple[str, ...] = (
     "notice.read",
     "notice.deliver",
     "webhook.change",
+    "store.restore",
 )
 """Every action the log knows. A fixed list, so a query for "every read" cannot miss an
 action someone spelled differently."""

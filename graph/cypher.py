@@ -792,3 +792,132 @@ RETURN d.id AS id, d.agency AS agency, d.created_at AS created_at, d.kind AS kin
        d.attempts AS attempts, d.next_at AS next_at, d.last_error AS last_error, d.delivered_at AS delivered_at
 ORDER BY created_at, id
 """
+
+
+# ---------------------------------------------------------------------------- moving stores (issue 7)
+# The audit log (verbatim, with its checkpoints), token hashes and shared meaning, out of
+# one store and into an empty one (graph.moving, graph.transfer). Restores are refused by
+# the backend when the counts below are not zero.
+
+SCHEMA["labels"] += ["AuditCheckpoint"]
+SCHEMA["propertyKeys"] += ["key_id", "public_key", "signature"]
+
+AUDIT_COUNT = "MATCH (e:AuditEntry) RETURN count(e) AS n"
+
+# One batch of copied entries (seq order), each with the ids it concerns ($entries[].refs).
+RESTORE_AUDIT = """
+UNWIND $entries AS entry
+CREATE (e:AuditEntry {seq: entry.seq, at: entry.at, actor: entry.actor, action: entry.action, purpose: entry.purpose,
+                      detail: entry.detail, prev_hash: entry.prev_hash, hash: entry.hash})
+WITH e, entry
+UNWIND entry.refs AS ref
+MERGE (r:AuditRef {id: ref})
+CREATE (e)-[:CONCERNS]->(r)
+"""
+
+# The chain head after a restore: the next entry follows the copied ones.
+SET_AUDIT_HEAD = "MATCH (a:Meta {key: 'audit'}) SET a.last_seq = $last_seq, a.head = $head"
+
+AUDIT_CHECKPOINTS = """
+MATCH (c:AuditCheckpoint)
+RETURN c.seq AS seq, c.at AS at, c.hash AS hash, c.key_id AS key_id, c.public_key AS public_key,
+       c.signature AS signature
+ORDER BY seq
+"""
+
+RESTORE_AUDIT_CHECKPOINTS = """
+UNWIND $checkpoints AS checkpoint
+CREATE (c:AuditCheckpoint)
+SET c = checkpoint
+"""
+
+TOKEN_COUNT = "MATCH (t:Token) RETURN count(t) AS n"
+
+ALL_TOKENS = """
+MATCH (t:Token)
+RETURN t.id AS id, t.reader_id AS reader_id, t.hash AS hash, t.created_at AS created_at, t.expires_at AS expires_at,
+       t.revoked_at AS revoked_at
+ORDER BY created_at, id
+"""
+
+# Only tokens whose reader is here are created; the backend compares the count.
+RESTORE_TOKENS = """
+UNWIND $tokens AS token
+MATCH (r:Reader {id: token.reader_id})
+CREATE (t:Token)
+SET t = token
+RETURN count(t) AS n
+"""
+
+MEANING_COUNTS = """
+CALL () { MATCH (k:Acknowledgement) RETURN count(k) AS acknowledgements }
+CALL () { MATCH (n:Notice) RETURN count(n) AS notices }
+CALL () { MATCH (:Reader)-[m:MARKED_READ]->(:Notice) RETURN count(m) AS reads }
+CALL () { MATCH (w:Webhook) RETURN count(w) AS webhooks }
+CALL () { MATCH (d:Delivery) RETURN count(d) AS deliveries }
+RETURN acknowledgements, notices, reads, webhooks, deliveries
+"""
+
+ALL_ACKNOWLEDGEMENTS = """
+MATCH (k:Acknowledgement)
+RETURN k.id AS id, k.subject AS subject, k.subject_kind AS subject_kind, k.reader_id AS reader_id,
+       k.agency AS agency, k.kind AS kind, k.text AS text, k.at AS at
+ORDER BY at, id
+"""
+
+ALL_NOTICES = """
+MATCH (n:Notice)
+RETURN n.id AS id, n.at AS at, n.kind AS kind, n.fragment_id AS fragment_id, n.correction_id AS correction_id,
+       n.by_agency AS by_agency, n.reader_id AS reader_id, n.agency AS agency, n.why AS why
+ORDER BY at, id
+"""
+
+ALL_NOTICE_READS = """
+MATCH (r:Reader)-[m:MARKED_READ]->(n:Notice)
+RETURN n.id AS notice_id, r.id AS reader_id, m.at AS at
+ORDER BY at, notice_id, reader_id
+"""
+
+# Webhooks with their signing secrets: only for moving a store.
+ALL_WEBHOOKS = """
+MATCH (w:Webhook)
+RETURN w.agency AS agency, w.url AS url, w.secret AS secret, w.active AS active, w.updated_at AS updated_at
+ORDER BY agency
+"""
+
+ALL_DELIVERIES = """
+MATCH (d:Delivery)
+RETURN d.id AS id, d.agency AS agency, d.created_at AS created_at, d.kind AS kind, d.fragment_id AS fragment_id,
+       d.by_agency AS by_agency, d.state AS state, d.attempts AS attempts, d.next_at AS next_at,
+       d.last_error AS last_error, d.delivered_at AS delivered_at
+ORDER BY created_at, id
+"""
+
+RESTORE_MEANING = """
+UNWIND $acknowledgements AS acknowledgement
+CREATE (k:Acknowledgement)
+SET k = acknowledgement
+WITH count(*) AS done
+UNWIND $notices AS notice
+CREATE (n:Notice)
+SET n = notice
+WITH count(*) AS done
+UNWIND $webhooks AS webhook
+CREATE (w:Webhook)
+SET w = webhook
+WITH count(*) AS done
+UNWIND $deliveries AS delivery
+CREATE (d:Delivery)
+SET d = delivery
+"""
+
+# Read marks, after the notices: only marks whose reader and notice are here are made;
+# the backend compares the count.
+RESTORE_NOTICE_READS = """
+UNWIND $reads AS mark
+MATCH (r:Reader {id: mark.reader_id})
+MATCH (n:Notice {id: mark.notice_id})
+CREATE (r)-[m:MARKED_READ]->(n)
+SET m.at = mark.at
+RETURN count(m) AS n
+"""

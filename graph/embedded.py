@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from graph import audit, decisions, meaning, registry
+from graph import audit, decisions, meaning, moving, registry
 from graph.access import Purpose, Reader
 from graph.errors import InvalidDecision, NotFound, StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
 from graph.patterns.engine import PatternEngine
@@ -1392,6 +1392,138 @@ class EmbeddedStore(Store):
         with self.transaction() as conn:
             registry.restore_shares(conn, requests, decided)
             self.record(conn, by, "marking.change", {"share_records": "restored", "decisions": len(decided)})
+
+    # The audit, tokens and shared meaning (graph.moving): one transaction per kind,
+    # refused if the store already holds that kind, audited as ``store.restore``.
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """Read several tables as of one moment (a read transaction of its own)."""
+        with self._lock:
+            own = not self._conn.in_transaction
+            if own:
+                self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
+                if own:
+                    self._conn.execute("ROLLBACK")
+
+    def all_audit_records(self) -> moving.AuditRecords:
+        """The whole audit log, oldest first, with its signed checkpoints."""
+        with self._snapshot() as conn:
+            rows = conn.execute(
+                "SELECT seq, at, actor, action, purpose, detail, prev_hash, hash FROM audit ORDER BY seq"
+            )
+            entries = [
+                audit.AuditEntry(q, at, who, what, why, orjson.loads(d), p, h)
+                for q, at, who, what, why, d, p, h in rows
+            ]
+            return moving.AuditRecords(entries, audit.checkpoints(conn))
+
+    def restore_audit(self, by: str, records: moving.AuditRecords) -> None:
+        """Put another store's audit log here verbatim (times, actors, hashes), so it
+        still verifies and this store's chain continues from its head. Refused unless
+        the chain is intact (``BrokenChain``) and this store's audit is empty (``NotEmpty``)."""
+        moving.check_chain(records)
+        with self.transaction() as conn:
+            moving.refuse_if_held("audit entries", conn.execute("SELECT count(*) FROM audit").fetchone()[0])
+            for e in records.entries:
+                body = moving.detail_bytes(e)
+                conn.execute(
+                    "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)",
+                    (e.seq, e.at, e.actor, e.action, e.purpose, body, e.prev_hash, e.hash),
+                )
+            audit.rebuild_index(conn)
+            conn.executemany(
+                "INSERT INTO audit_checkpoints VALUES (?,?,?,?,?,?)",
+                [(c.seq, c.at, c.hash, c.key_id, c.public_key, c.signature) for c in records.checkpoints],
+            )
+            self.record(conn, by, "store.restore", moving.restore_detail(records))
+
+    def all_token_records(self) -> list[moving.TokenRecord]:
+        """Every bearer token's hash and metadata (the tokens themselves were never kept)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, reader_id, hash, created_at, expires_at, revoked_at FROM tokens ORDER BY created_at, id"
+            )
+            return [moving.TokenRecord(i, r, h.hex(), c, e, v) for i, r, h, c, e, v in rows]
+
+    def restore_tokens(self, by: str, tokens: Sequence[moving.TokenRecord]) -> None:
+        """Put another store's token hashes here (their readers must be here already)."""
+        with self.transaction() as conn:
+            moving.refuse_if_held("tokens", conn.execute("SELECT count(*) FROM tokens").fetchone()[0])
+            conn.executemany(
+                "INSERT INTO tokens VALUES (?,?,?,?,?,?)",
+                [(t.id, t.reader_id, bytes.fromhex(t.hash), t.created_at, t.expires_at, t.revoked_at) for t in tokens],
+            )
+            self.record(conn, by, "store.restore", {"restored": "tokens", "tokens": len(tokens)})
+
+    _MEANING_TABLES = (
+        ("acknowledgements", "acknowledgements"),
+        ("notices", "notices"),
+        ("notice_reads", "notice read marks"),
+        ("webhooks", "webhooks"),
+        ("webhook_outbox", "webhook deliveries"),
+    )
+
+    def all_meaning_records(self) -> moving.MeaningRecords:
+        """Acknowledgements, notices and read marks, webhooks with their secrets, the outbox."""
+        with self._snapshot() as conn:
+            return moving.MeaningRecords(
+                [meaning.Acknowledgement(*r) for r in conn.execute("SELECT * FROM acknowledgements ORDER BY at, id")],
+                [meaning.NoticeRecord(*r) for r in conn.execute("SELECT * FROM notices ORDER BY at, id")],
+                [
+                    moving.NoticeRead(*r)
+                    for r in conn.execute("SELECT notice_id, reader_id, at FROM notice_reads ORDER BY at, notice_id")
+                ],
+                [
+                    moving.WebhookRecord(a, u, sec, bool(on), at)
+                    for a, u, sec, on, at in conn.execute(
+                        "SELECT agency, url, secret, active, updated_at FROM webhooks ORDER BY agency"
+                    )
+                ],
+                [
+                    moving.OutboxRecord(*r)
+                    for r in conn.execute(
+                        "SELECT id, agency, created_at, kind, fragment_id, by_agency, state, attempts, next_at, "
+                        "last_error, delivered_at FROM webhook_outbox ORDER BY created_at, id"
+                    )
+                ],
+            )
+
+    def restore_meaning(self, by: str, records: moving.MeaningRecords) -> None:
+        """Put another store's shared meaning here as it was (ids, times, states); the
+        readers who acknowledged or marked notices read must be here already."""
+        with self.transaction() as conn:
+            for table, kind in self._MEANING_TABLES:
+                moving.refuse_if_held(kind, conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            conn.executemany(
+                "INSERT INTO acknowledgements VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (a.id, a.subject, a.subject_kind, a.reader_id, a.agency, a.kind, a.text, a.at)
+                    for a in records.acknowledgements
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO notices VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (n.id, n.at, n.kind, n.fragment_id, n.correction_id, n.by_agency, n.reader_id, n.agency, n.why)
+                    for n in records.notices
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO notice_reads VALUES (?,?,?)", [(r.notice_id, r.reader_id, r.at) for r in records.reads]
+            )
+            conn.executemany(
+                "INSERT INTO webhooks VALUES (?,?,?,?,?)",
+                [(w.agency, w.url, w.secret, int(w.active), w.updated_at) for w in records.webhooks],
+            )
+            conn.executemany(
+                "INSERT INTO webhook_outbox VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [tuple(o.__dict__.values()) for o in records.outbox],
+            )
+            self.record(conn, by, "store.restore", {"restored": "shared meaning", **records.counts()})
 
     def patterns(self) -> PatternEngine:
         """The store's pattern engine (created on first use; its cache lives in memory)."""

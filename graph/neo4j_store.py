@@ -47,7 +47,7 @@ from typing import Any
 
 import orjson
 
-from graph import audit, cypher, meaning, registry
+from graph import audit, cypher, meaning, moving, registry
 from graph.access import Decision, FragmentAccess, Purpose, Reader, needed_clearances
 from graph.errors import NotFound, StoreError
 from graph.meaning import Acknowledgement, Delivery, Notice, NoticeRecord, Outstanding, Webhook
@@ -1278,6 +1278,141 @@ class Neo4jStore(Store):
         """The outbox as an administrator sees it: ids, states, attempts, errors (as
         ``EmbeddedStore.webhook_outbox``)."""
         return self._read("WEBHOOK_OUTBOX", agency=agency)
+
+    # ------------------------------------------------------------------ moving stores (issue 7)
+    # The audit log (verbatim, with its checkpoints), token hashes and shared meaning, as
+    # the embedded store moves them (graph.moving): one write transaction per kind,
+    # refused when this store already holds that kind, audited as ``store.restore``.
+
+    def _count(self, tx: Any, name: str) -> int:
+        return int(self._run(tx, name)[0]["n"])
+
+    def all_audit_records(self) -> moving.AuditRecords:
+        """The whole audit log, oldest first, with the checkpoints a restore brought."""
+        entries: list[audit.AuditEntry] = []
+        while page := self._read("AUDIT_CHAIN", after_seq=entries[-1].seq if entries else 0, limit=_PAGE):
+            entries += [self._entry(r) for r in page]
+        checkpoints = [
+            audit.Checkpoint(
+                r["seq"], r["at"], bytes(r["hash"]), r["key_id"], bytes(r["public_key"]), bytes(r["signature"])
+            )
+            for r in self._read("AUDIT_CHECKPOINTS")
+        ]
+        return moving.AuditRecords(entries, checkpoints)
+
+    def restore_audit(self, by: str, records: moving.AuditRecords) -> None:
+        """Put another store's audit log here verbatim, so it still verifies and this
+        store's chain continues from its head (see ``EmbeddedStore.restore_audit``)."""
+        moving.check_chain(records)
+        rows = [
+            {
+                "seq": e.seq,
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "purpose": e.purpose,
+                "detail": moving.detail_bytes(e).decode(),
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+                "refs": sorted(set(audit._ids(e.detail, "fragments")) | set(audit._ids(e.detail, "people"))),
+            }
+            for e in records.entries
+        ]
+        checkpoints = [
+            {
+                "seq": c.seq,
+                "at": c.at,
+                "hash": c.hash,
+                "key_id": c.key_id,
+                "public_key": c.public_key,
+                "signature": c.signature,
+            }
+            for c in records.checkpoints
+        ]
+        last, head = records.head
+        at = self.clock()
+
+        def work(tx: Any) -> None:
+            self._run(tx, "LOCK_AUDIT")
+            moving.refuse_if_held("audit entries", self._count(tx, "AUDIT_COUNT"))
+            for k in range(0, len(rows), _BATCH):
+                self._run(tx, "RESTORE_AUDIT", entries=rows[k : k + _BATCH])
+            self._run(tx, "RESTORE_AUDIT_CHECKPOINTS", checkpoints=checkpoints)
+            self._run(tx, "SET_AUDIT_HEAD", last_seq=last, head=head)
+            self._audit(
+                tx, at=at, actor=by, action="store.restore", purpose=None, detail=moving.restore_detail(records)
+            )
+
+        with self._lock:
+            self._write(work)
+
+    def all_token_records(self) -> list[moving.TokenRecord]:
+        """Every bearer token's hash and metadata (the tokens themselves were never kept)."""
+        return [moving.TokenRecord(**r) for r in self._read("ALL_TOKENS")]
+
+    def restore_tokens(self, by: str, tokens: list[moving.TokenRecord]) -> None:
+        """Put another store's token hashes here (their readers must be here already)."""
+        at = self.clock()
+
+        def work(tx: Any) -> None:
+            moving.refuse_if_held("tokens", self._count(tx, "TOKEN_COUNT"))
+            made = self._count_rows(self._run(tx, "RESTORE_TOKENS", tokens=[t.__dict__ for t in tokens]))
+            if made != len(tokens):
+                raise NotFound("a token's reader is not in this store: restore the readers first", field="reader_id")
+            detail = {"restored": "tokens", "tokens": len(tokens)}
+            self._audit(tx, at=at, actor=by, action="store.restore", purpose=None, detail=detail)
+
+        with self._lock:
+            self._write(work)
+
+    @staticmethod
+    def _count_rows(rows: list[dict[str, Any]]) -> int:
+        return int(rows[0]["n"]) if rows else 0
+
+    _MEANING_KINDS = (
+        ("acknowledgements", "acknowledgements"),
+        ("notices", "notices"),
+        ("reads", "notice read marks"),
+        ("webhooks", "webhooks"),
+        ("deliveries", "webhook deliveries"),
+    )
+
+    def all_meaning_records(self) -> moving.MeaningRecords:
+        """Acknowledgements, notices and read marks, webhooks with their secrets, the outbox."""
+        return moving.MeaningRecords(
+            [Acknowledgement(**r) for r in self._read("ALL_ACKNOWLEDGEMENTS")],
+            [NoticeRecord(**r) for r in self._read("ALL_NOTICES")],
+            [moving.NoticeRead(**r) for r in self._read("ALL_NOTICE_READS")],
+            [moving.WebhookRecord(**r) for r in self._read("ALL_WEBHOOKS")],
+            [moving.OutboxRecord(**r) for r in self._read("ALL_DELIVERIES")],
+        )
+
+    def restore_meaning(self, by: str, records: moving.MeaningRecords) -> None:
+        """Put another store's shared meaning here as it was (ids, times, states); the
+        readers who marked notices read must be here already."""
+        at = self.clock()
+        notices = [{k: v for k, v in n.__dict__.items() if k != "read_at"} for n in records.notices]
+
+        def work(tx: Any) -> None:
+            held = self._run(tx, "MEANING_COUNTS")[0]
+            for key, kind in self._MEANING_KINDS:
+                moving.refuse_if_held(kind, int(held[key]))
+            self._run(
+                tx,
+                "RESTORE_MEANING",
+                acknowledgements=[a.__dict__ for a in records.acknowledgements],
+                notices=notices,
+                webhooks=[w.__dict__ for w in records.webhooks],
+                deliveries=[o.__dict__ for o in records.outbox],
+            )
+            marks = [r.__dict__ for r in records.reads]
+            if self._count_rows(self._run(tx, "RESTORE_NOTICE_READS", reads=marks)) != len(marks):
+                raise NotFound("a notice read mark names a reader or notice not in this store", field="reads")
+            detail = {"restored": "shared meaning", **records.counts()}
+            self._audit(tx, at=at, actor=by, action="store.restore", purpose=None, detail=detail)
+
+        with self._lock:
+            self._write(work)
 
 
 def _fragment_row(seq: int, fid: str, doc: dict[str, Any], body: bytes, h: bytes, sup: int | None) -> dict[str, Any]:

@@ -1,35 +1,44 @@
 """Moving a Jigsaw store between backends (embedded SQLite <-> Neo4j), and checking the move.
 
-``copy_store(src, dst)`` replays the journal into an empty store in its own order, so
-every fragment keeps its id and its place, then copies what access is decided on
-(readers, cases and memberships, share requests and decisions with their grants), the
-reviewers' resolution decisions, and the pseudonym key (identity-protected people keep
-their pseudonyms). Each step is transactional on the destination; a copy stopped part
-way is started again on an emptied destination.
+``copy_store(src, dst)`` first puts the source's audit log into the empty destination
+verbatim (every entry with its own time, actor, detail and hash, and the signed
+checkpoints), so the destination's chain *is* the source's chain and everything the move
+itself writes is audited after it. It then replays the journal in its own order, so every
+fragment keeps its id and its place, and copies what access is decided on (readers, cases
+and memberships, share requests and decisions with their grants), the reviewers'
+resolution decisions, the pseudonym key (identity-protected people keep their
+pseudonyms), the bearer tokens' hashes (tokens keep working) and shared meaning
+(acknowledgements, correction notices and who read them, webhooks with their signing
+secrets, the delivery outbox with states and attempts). Each step is one transaction on
+the destination, audited there; a copy stopped part way is started again on an emptied
+destination. Readers are copied after the journal on purpose: a correction replayed
+while no reader or grant is there yet tells no one again (its notices are copied as they
+were).
 
 For a large store, ``write_admin_csv`` writes the journal as the CSV files
 ``neo4j-admin database import full`` reads (much faster than transactions at millions of
-fragments); ``copy_store(..., fragments=False)`` then copies the rest.
+fragments); ``copy_store(..., fragments=False)`` then copies the rest, the audit first
+(the bulk import writes no audit), transactionally: these records are small beside the
+journal.
 
 ``differences(a, b)`` is the check: every person's chronology, as the store itself
-resolves them, must be the same in both (docs/scaling.md, "Moving between backends").
-
-Not moved: bearer tokens (issue new ones: a token's hash is a credential) and the audit
-trail, which stays with the old store (keep it, read-only, for as long as audit records
-are kept; ``jigsaw audit verify`` still checks it there). The destination's own audit
-records the move.
+resolves them, must be the same in both; ``record_differences(a, b)`` checks the rest:
+both audits verify (``b``'s against ``a``'s signed checkpoints too), ``a``'s entries are
+the first of ``b``'s, every field and hash equal, and ``b``'s next entry follows ``a``'s
+head; the checkpoints, token records and shared meaning are equal (docs/scaling.md, "Moving between backends").
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from graph import moving
 from graph.access import FragmentAccess, needed_clearances
 from graph.projection import Projection
 from graph.store import Store, body_hash, canonical_bytes
@@ -45,6 +54,9 @@ class CopyReport:
     cases: int = 0
     share_decisions: int = 0
     resolution_decisions: int = 0
+    audit_entries: int = 0
+    tokens: int = 0
+    shared_meaning: dict[str, int] = field(default_factory=dict)
 
 
 class MoveError(Exception):
@@ -54,9 +66,18 @@ class MoveError(Exception):
 def copy_store(src: Any, dst: Any, *, by: str, fragments: bool = True, batch: int = 1000) -> CopyReport:
     """Copy ``src`` into the empty store ``dst`` (see the module docstring)."""
     report = CopyReport()
+    if fragments and dst.fragment_count():
+        raise MoveError("the destination already holds fragments: move into an empty store")
+    verified = src.audit_verify()
+    if not verified.ok:
+        raise MoveError(
+            f"the source's audit does not verify (entry {verified.first_broken}: {verified.reason}): "
+            "nothing was moved; find out why before moving it"
+        )
+    trail = src.all_audit_records()
+    _restore(lambda: dst.restore_audit(by, trail))
+    report.audit_entries = len(trail.entries)
     if fragments:
-        if dst.fragment_count():
-            raise MoveError("the destination already holds fragments: move into an empty store")
         chunk: list[Row] = []
         for row in src.journal():
             chunk.append(row)
@@ -91,9 +112,23 @@ def copy_store(src: Any, dst: Any, *, by: str, fragments: bool = True, batch: in
     if requests:
         dst.restore_share_records(by, requests, decided)
     report.share_decisions = len(decided)
+    tokens = src.all_token_records()
+    _restore(lambda: dst.restore_tokens(by, tokens))
+    report.tokens = len(tokens)
+    meant = src.all_meaning_records()
+    _restore(lambda: dst.restore_meaning(by, meant))
+    report.shared_meaning = meant.counts()
     if not fragments and hasattr(dst, "rewrite_derived"):  # a bulk import brought the journal only
         dst.rewrite_derived()
     return report
+
+
+def _restore(work: Callable[[], None]) -> None:
+    """One restore, its refusals as ``MoveError`` (the message names the kind)."""
+    try:
+        work()
+    except (moving.NotEmpty, moving.BrokenChain) as exc:
+        raise MoveError(exc.message) from None
 
 
 def _append(dst: Store, rows: list[Row], by: str) -> int:
@@ -237,4 +272,36 @@ def differences(a: Store, b: Store, *, limit: int = 20) -> list[str]:
             out.append(f"{pid}: the chronologies differ")
             if len(out) >= limit:
                 break
+    return out
+
+
+def record_differences(a: Any, b: Any) -> list[str]:
+    """What differs between a store ``a`` and the store ``b`` it was moved into, besides
+    the chronologies (empty: the move is complete). ``b``'s audit holds ``a``'s entries
+    and then the move's own, so ``a``'s must be exactly the first of ``b``'s."""
+    out: list[str] = []
+    ta, tb = a.all_audit_records(), b.all_audit_records()
+    signed = [cp.to_dict() for cp in ta.checkpoints]  # the destination's chain must match them too
+    for name, store, exported in (("source", a, []), ("destination", b, signed)):
+        v = store.audit_verify(exported=exported)
+        if not v.ok:
+            out.append(f"the {name}'s audit does not verify: entry {v.first_broken}: {v.reason}")
+    n = len(ta.entries)
+    if len(tb.entries) < n:
+        out.append(f"the destination's audit has {len(tb.entries)} entries, fewer than the source's {n}")
+    else:
+        changed = next((x.seq for x, y in zip(ta.entries, tb.entries, strict=False) if x != y), None)
+        if changed is not None:
+            out.append(f"audit entry {changed} differs between the stores")
+        head_seq, head_hash = ta.head
+        if len(tb.entries) > n and tb.entries[n].prev_hash != head_hash:
+            out.append(f"the destination's audit does not continue from the source's head (entry {head_seq})")
+    if ta.checkpoints != tb.checkpoints:
+        out.append("the audit checkpoints differ")
+    if a.all_token_records() != b.all_token_records():
+        out.append("the token records differ")
+    ma, mb = a.all_meaning_records(), b.all_meaning_records()
+    for kind in ("acknowledgements", "notices", "reads", "webhooks", "outbox"):
+        if getattr(ma, kind) != getattr(mb, kind):
+            out.append(f"the shared meaning differs: {kind}")
     return out

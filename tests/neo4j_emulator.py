@@ -774,3 +774,180 @@ class _TrackedSession(_Session):
             return super().execute_read(work)
         finally:
             db.reading = False
+
+
+# ---------------------------------------------------------------------------- moving stores (issue 7)
+# What the moving statements of graph.cypher mean (the audit verbatim with its
+# checkpoints, token hashes, shared meaning), on the same Python state as the rest.
+
+
+def _checkpoints(db: Emulator) -> list[dict[str, Any]]:
+    found = db.state.__dict__.get("checkpoints")
+    if found is None:
+        found = db.state.__dict__["checkpoints"] = []
+    assert isinstance(found, list)
+    return found
+
+
+def _count(n: int) -> Rows:
+    return [{"n": n}]
+
+
+def _audit_count(db: Emulator, p: dict[str, Any]) -> Rows:
+    return _count(len(db.state.audit))
+
+
+def _restore_audit(db: Emulator, p: dict[str, Any]) -> Rows:
+    held = {e["seq"] for e in db.state.audit}
+    keys = ("seq", "at", "actor", "action", "purpose", "detail", "prev_hash", "hash")
+    for entry in p["entries"]:
+        if entry["seq"] in held:
+            raise AssertionError("constraint violated: audit entry seqs are unique")
+        db.state.audit.append({k: entry[k] for k in keys})
+        for ref in entry["refs"]:
+            db.state.refs.setdefault(ref, set()).add(entry["seq"])
+    db.state.audit.sort(key=lambda e: e["seq"])
+    return []
+
+
+def _set_audit_head(db: Emulator, p: dict[str, Any]) -> Rows:
+    a = db.state.meta["audit"]
+    a["last_seq"], a["head"] = p["last_seq"], p["head"]
+    return []
+
+
+def _audit_checkpoints(db: Emulator, p: dict[str, Any]) -> Rows:
+    return sorted((dict(c) for c in _checkpoints(db)), key=lambda c: c["seq"])
+
+
+def _restore_audit_checkpoints(db: Emulator, p: dict[str, Any]) -> Rows:
+    _checkpoints(db).extend(dict(c) for c in p["checkpoints"])
+    return []
+
+
+def _token_count(db: Emulator, p: dict[str, Any]) -> Rows:
+    return _count(len(db.state.tokens))
+
+
+def _all_tokens(db: Emulator, p: dict[str, Any]) -> Rows:
+    keys = ("id", "reader_id", "hash", "created_at", "expires_at", "revoked_at")
+    ts = sorted(db.state.tokens.values(), key=lambda t: (t["created_at"], t["id"]))
+    return [{k: t.get(k) for k in keys} for t in ts]
+
+
+def _restore_tokens(db: Emulator, p: dict[str, Any]) -> Rows:
+    made = 0
+    for t in p["tokens"]:
+        if t["reader_id"] not in db.state.readers:
+            continue
+        if t["id"] in db.state.tokens or any(o["hash"] == t["hash"] for o in db.state.tokens.values()):
+            raise AssertionError("constraint violated: token ids and hashes are unique")
+        db.state.tokens[t["id"]] = dict(t)
+        made += 1
+    return _count(made)
+
+
+def _meaning_counts(db: Emulator, p: dict[str, Any]) -> Rows:
+    m = _meaning(db)
+    return [
+        {
+            "acknowledgements": len(m.acks),
+            "notices": len(m.notices),
+            "reads": len(m.reads),
+            "webhooks": len(m.webhooks),
+            "deliveries": len(m.deliveries),
+        }
+    ]
+
+
+def _all_acknowledgements(db: Emulator, p: dict[str, Any]) -> Rows:
+    return sorted((dict(k) for k in _meaning(db).acks), key=lambda k: (k["at"], k["id"]))
+
+
+def _all_notices(db: Emulator, p: dict[str, Any]) -> Rows:
+    keys = ("id", "at", "kind", "fragment_id", "correction_id", "by_agency", "reader_id", "agency", "why")
+    ns = sorted(_meaning(db).notices.values(), key=lambda n: (n["at"], n["id"]))
+    return [{k: n.get(k) for k in keys} for n in ns]
+
+
+def _all_notice_reads(db: Emulator, p: dict[str, Any]) -> Rows:
+    m = _meaning(db)
+    rows = [
+        {"notice_id": n, "reader_id": r, "at": at}
+        for (r, n), at in m.reads.items()
+        if r in db.state.readers and n in m.notices
+    ]
+    return sorted(rows, key=lambda x: (x["at"], x["notice_id"], x["reader_id"]))
+
+
+def _all_webhooks(db: Emulator, p: dict[str, Any]) -> Rows:
+    hooks = _meaning(db).webhooks
+    return [{k: hooks[a][k] for k in ("agency", "url", "secret", "active", "updated_at")} for a in sorted(hooks)]
+
+
+def _all_deliveries(db: Emulator, p: dict[str, Any]) -> Rows:
+    keys = (
+        "id",
+        "agency",
+        "created_at",
+        "kind",
+        "fragment_id",
+        "by_agency",
+        "state",
+        "attempts",
+        "next_at",
+        "last_error",
+        "delivered_at",
+    )
+    ds = sorted(_meaning(db).deliveries.values(), key=lambda d: (d["created_at"], d["id"]))
+    return [{k: d.get(k) for k in keys} for d in ds]
+
+
+def _restore_meaning(db: Emulator, p: dict[str, Any]) -> Rows:
+    m = _meaning(db)
+    m.acks += [dict(a) for a in p["acknowledgements"]]
+    for n in p["notices"]:
+        if n["id"] in m.notices:
+            raise AssertionError("constraint violated: notice ids are unique")
+        m.notices[n["id"]] = _stored(n)
+    for w in p["webhooks"]:
+        if w["agency"] in m.webhooks:
+            raise AssertionError("constraint violated: one webhook per agency")
+        m.webhooks[w["agency"]] = dict(w)
+    for d in p["deliveries"]:
+        if d["id"] in m.deliveries:
+            raise AssertionError("constraint violated: delivery ids are unique")
+        m.deliveries[d["id"]] = _stored(d)
+    return []
+
+
+def _restore_notice_reads(db: Emulator, p: dict[str, Any]) -> Rows:
+    m = _meaning(db)
+    made = 0
+    for mark in p["reads"]:
+        if mark["reader_id"] in db.state.readers and mark["notice_id"] in m.notices:
+            m.reads[(mark["reader_id"], mark["notice_id"])] = mark["at"]
+            made += 1
+    return _count(made)
+
+
+_MORE_STATEMENTS.update(
+    {
+        "AUDIT_COUNT": _audit_count,
+        "RESTORE_AUDIT": _restore_audit,
+        "SET_AUDIT_HEAD": _set_audit_head,
+        "AUDIT_CHECKPOINTS": _audit_checkpoints,
+        "RESTORE_AUDIT_CHECKPOINTS": _restore_audit_checkpoints,
+        "TOKEN_COUNT": _token_count,
+        "ALL_TOKENS": _all_tokens,
+        "RESTORE_TOKENS": _restore_tokens,
+        "MEANING_COUNTS": _meaning_counts,
+        "ALL_ACKNOWLEDGEMENTS": _all_acknowledgements,
+        "ALL_NOTICES": _all_notices,
+        "ALL_NOTICE_READS": _all_notice_reads,
+        "ALL_WEBHOOKS": _all_webhooks,
+        "ALL_DELIVERIES": _all_deliveries,
+        "RESTORE_MEANING": _restore_meaning,
+        "RESTORE_NOTICE_READS": _restore_notice_reads,
+    }
+)
