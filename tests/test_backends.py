@@ -724,3 +724,53 @@ def test_a_failed_erasure_leaves_nothing_half_done() -> None:
     s._audit = original  # type: ignore[method-assign]
     assert repr(db.state.fragments) == before and db.state.meta["journal"].get("erasures", 0) == 0
     assert s.get_fragment(fid) == first
+
+
+def test_the_review_and_erasure_commands_use_the_configured_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With JIGSAW_BACKEND=neo4j the commands open the store as the API does
+    (``api.app.open_store``, here handing out the Neo4j backend on the emulator)."""
+    from typer.testing import CliRunner
+
+    import api.app
+    from api.cli import app
+
+    db = Emulator()
+    _demo(Neo4jStore(db, matcher=LINKER)).close()
+    opened: list[str] = []
+
+    def open_store(settings: Any) -> Store:
+        opened.append(f"{settings.backend} {settings.neo4j_uri}")
+        return Neo4jStore(db, matcher=LINKER)
+
+    monkeypatch.setattr(api.app, "open_store", open_store)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    env = {"JIGSAW_BACKEND": "neo4j", "NEO4J_URI": "bolt://neo4j.test:7687", "NEO4J_PASSWORD": "pw", "COLUMNS": "250"}
+    runner = CliRunner()
+
+    def run(*args: str, **more: str | None) -> Any:
+        return runner.invoke(app, list(args), env={**env, **more})
+
+    reviewer = ("--as", "sw-northshire-118")
+    queue = run("resolve", "queue", "--limit", "5", *reviewer)
+    assert queue.exit_code == 0, queue.output
+    a, b = re.findall(r"P[0-9a-f]{16}-\d+", queue.output)[:2]
+    assert run("resolve", "explain", a, b, *reviewer).exit_code == 0
+    decided = run("resolve", "decide", "join", a, b, "--reason", "confirmed at the meeting", *reviewer)
+    assert decided.exit_code == 0 and "Decision 1:" in decided.output, decided.output
+    assert [d["kind"] for d in db.state.resolution] == ["join"]
+    assert run("resolve", "undo", "1", "--reason", "withdrawn", *reviewer).exit_code == 0
+    listed = run("resolve", "decisions", *reviewer)
+    assert listed.exit_code == 0 and "withdrawn" in listed.output
+    due = run("retention", "due", "--on", "2100-01-01")
+    (fid, *_) = re.findall(r"F[0-9a-f]{24}", due.output)
+    erased = run("erase", fid, "--authority", "court_order", "--reason", "order of the court", "--by", "dpo-1")
+    assert erased.exit_code == 0 and "Erased" in erased.output, erased.output
+    assert "erased" in db.state.fragments[db.state.by_fid[fid]]["body"]
+    assert opened and set(opened) == {"neo4j bolt://neo4j.test:7687"}
+    # a store file named as well, or no server named: refused, saying why
+    both = run("retention", "due", "--on", "2100-01-01", "--store", str(tmp_path / "x.sqlite"))
+    assert both.exit_code == 2 and "JIGSAW_BACKEND=neo4j" in both.output
+    unnamed = run("retention", "due", "--on", "2100-01-01", NEO4J_URI=None)
+    assert unnamed.exit_code == 2 and "NEO4J_URI" in unnamed.output
