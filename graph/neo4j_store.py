@@ -1225,6 +1225,12 @@ class Neo4jStore(Store):
             return resolution.explain_mentions(self.matcher, self.projection, sa, sb)
 
     def review_queue(self, view: ReaderView, limit: int = 50) -> list[ReviewItem]:
+        """As the embedded store's; the mentions shown are read from bodies the database
+        lets this reviewer see (``bodies_as_reader``), as every reader's answer is."""
+
+        def as_reader(seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+            return self.bodies_as_reader(view.reader, view.purpose, seqs)
+
         with self._lock:
             self._catch_up()
             return resolution.review_queue(
@@ -1233,7 +1239,7 @@ class Neo4jStore(Store):
                 self.matcher,
                 self._mention_decisions_cache,
                 limit,
-                load=self._load,
+                load=self._load if isinstance(view, SystemView) else as_reader,
                 mention_id=self.mention_id,
             )
 
