@@ -869,7 +869,7 @@ RETURN j.erasures AS erasures
 
 RETENTION_DUE = """
 MATCH (f:Fragment)
-WHERE f.review_on <= $on AND f.erased_at IS NULL
+WHERE f.review_on <= $on AND f.erased_at IS NULL AND f.retention_class <> 'erased'
 RETURN f.fid AS fid, f.agency AS agency, f.retention_class AS retention_class, f.review_on AS review_on,
        f.seq AS seq
 ORDER BY review_on, seq

@@ -1373,6 +1373,8 @@ class Neo4jStore(Store):
             return resolution.mention_features(self.projection)
 
     def _review_date(self, doc: dict[str, Any]) -> dict[str, str]:
+        if "erased" in doc:  # a tombstone brought from another store: nothing left to review
+            return {"retention_class": "erased", "review_on": ""}
         cls, on = self.retention_policy.classify(doc)
         return {"retention_class": cls, "review_on": on}
 

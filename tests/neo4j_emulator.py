@@ -765,7 +765,10 @@ def _retention_due(db: Emulator, p: dict[str, Any]) -> Rows:
     due = [
         f
         for f in db.state.fragments.values()
-        if f.get("review_on") is not None and f["review_on"] <= p["on"] and f.get("erased_at") is None
+        if f.get("review_on") is not None
+        and f["review_on"] <= p["on"]
+        and f.get("erased_at") is None
+        and f["retention_class"] != "erased"
     ]
     due.sort(key=lambda f: (f["review_on"], f["seq"]))
     keys = ("fid", "agency", "retention_class", "review_on", "seq")
