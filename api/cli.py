@@ -102,7 +102,7 @@ PurposeOpt = Annotated[
 ]
 
 
-def _view(s: EmbeddedStore, reader: str | None, purpose: str) -> ReaderView:
+def _view(s: Store, reader: str | None, purpose: str) -> ReaderView:
     if not reader:
         raise _fail("say who is reading: --as READER (or set JIGSAW_READER); see `jigsaw readers list`", 2)
     try:
@@ -123,6 +123,25 @@ def matcher() -> Linker:
 def _open(store: Path | None) -> EmbeddedStore:
     try:
         return EmbeddedStore.open(_store_path(store), matcher=matcher())
+    except JigsawError as exc:
+        raise _fail(exc.message) from None
+
+
+def _open_configured(store: Path | None) -> Store:
+    """The store this deployment uses, as the API opens it (``api.app.open_store``):
+    Neo4j when JIGSAW_BACKEND=neo4j (NEO4J_URI and friends), else the embedded file."""
+    from api.app import open_store
+    from api.settings import Settings
+
+    try:
+        settings = Settings()
+        if settings.backend != "neo4j":
+            return _open(store)
+        if store is not None:
+            raise _fail("--store names an embedded store file, but JIGSAW_BACKEND=neo4j: leave it out", 2)
+        return open_store(settings)
+    except ValueError as exc:
+        raise _fail(f"settings: {exc}", 2) from None
     except JigsawError as exc:
         raise _fail(exc.message) from None
 
@@ -772,7 +791,7 @@ def _admin(store: Path | None) -> EmbeddedStore:
     return _open(store)
 
 
-def _store_call(s: EmbeddedStore, fn: Callable[[], Any]) -> Any:
+def _store_call(s: Store, fn: Callable[[], Any]) -> Any:
     """Run one store operation, turning its errors into a message naming the field."""
     try:
         return fn()
@@ -1082,7 +1101,7 @@ def retention_due(
     store: StoreOpt = None,
 ) -> None:
     """Records due for a retention review."""
-    s = _open(store)
+    s = _open_configured(store)
     rows = _store_call(s, lambda: s.retention_due(on))
     t = Table("Fragment", "Agency", "Class", "Review on")
     for r in rows:
@@ -1099,7 +1118,7 @@ def erase(
     store: StoreOpt = None,
 ) -> None:
     """Erase a record's content (every version); a tombstone and an audit entry remain."""
-    s = _open(store)
+    s = _open_configured(store)
     erased = _store_call(s, lambda: s.erase(fragment_id, authority=authority, reason=reason, by=by))
     out.print(f"Erased {len(erased)} version(s); the audit records it.")
 
@@ -1138,7 +1157,7 @@ def resolve_queue(
 ) -> None:
     """Pairs the model could not decide on, best first, with the evidence side by side
     (only pairs of records the reviewer may see)."""
-    s = _open(store)
+    s = _open_configured(store)
     try:
         v = _view(s, reader, purpose)
         items = _store_call(s, lambda: s.review_queue(v, limit))
@@ -1184,7 +1203,7 @@ def resolve_decide(
 ) -> None:
     """Record that two mentions are one person (join) or are not (apart: also splits an
     automatic join). The people, chronologies and networks follow at once."""
-    s = _open(store)
+    s = _open_configured(store)
     try:
         v = _view(s, reader, purpose)
         d = _store_call(s, lambda: s.decide(v, kind.value, a, b, reason))
@@ -1204,7 +1223,7 @@ def resolve_undo(
     store: StoreOpt = None,
 ) -> None:
     """Withdraw a decision: the picture returns to what it was without it."""
-    s = _open(store)
+    s = _open_configured(store)
     try:
         v = _view(s, reader, purpose)
         d = _store_call(s, lambda: s.undo_decision(v, decision_id, reason))
@@ -1216,7 +1235,7 @@ def resolve_undo(
 @resolve_app.command("decisions")
 def resolve_decisions(reader: ReaderOpt = None, purpose: PurposeOpt = "safeguarding", store: StoreOpt = None) -> None:
     """Every decision about records the reviewer may see, with who made it, when and why."""
-    s = _open(store)
+    s = _open_configured(store)
     try:
         ds = s.resolution_decisions(_view(s, reader, purpose))
         t = Table("id", "kind", "a", "b", "by", "at", "reason", "undoes")
@@ -1241,7 +1260,7 @@ def resolve_explain(
     a: str, b: str, reader: ReaderOpt = None, purpose: PurposeOpt = "safeguarding", store: StoreOpt = None
 ) -> None:
     """The model's field-by-field evidence for two mentions the reviewer may see."""
-    s = _open(store)
+    s = _open_configured(store)
     try:
         v = _view(s, reader, purpose)
         ev = _store_call(s, lambda: s.explain_pair(v, a, b))
@@ -1257,7 +1276,7 @@ def resolve_relink(store: StoreOpt = None) -> None:
     """Re-link the whole store from its journal with the current model (after retraining)."""
     import time
 
-    s = _open(store)
+    s = _open_configured(store)
     try:
         t0 = time.perf_counter()
         s.relink()
@@ -1276,7 +1295,7 @@ def resolve_train(
     from ingest.linkage.model import settings_json
     from ingest.linkage.train import train
 
-    s = _open(store)
+    s = _open_configured(store)
     try:
         feats = s.mention_features()
         try:

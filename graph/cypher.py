@@ -212,6 +212,9 @@ CONSTRAINTS: Final[tuple[str, ...]] = (
     "CREATE INDEX delivery_due IF NOT EXISTS FOR (d:Delivery) ON (d.state, d.next_at)",
     "CREATE INDEX grant_fragment IF NOT EXISTS FOR (g:Grant) ON (g.fragment_id)",
     "CREATE INDEX share_decision_by IF NOT EXISTS FOR (d:ShareDecision) ON (d.decided_by)",
+    # resolution review and erasure (issue 7; statements at the end of this file)
+    "CREATE INDEX resolution_decision_undoes IF NOT EXISTS FOR (d:ResolutionDecision) ON (d.undoes)",
+    "CREATE INDEX fragment_review_on IF NOT EXISTS FOR (f:Fragment) ON (f.review_on)",
 )
 
 ENSURE_META = """
@@ -232,7 +235,12 @@ SET j.lock = coalesce(j.lock, 0) + 1
 RETURN j.last_seq AS last_seq
 """
 
-JOURNAL_HEAD = "MATCH (j:Meta {key: 'journal'}) RETURN j.last_seq AS last_seq, j.decisions AS decisions"
+# erasures: how many erasures were ever made (each replica rebuilds its projection when it
+# changes, so erased content leaves every replica's memory; "resolution review and erasure")
+JOURNAL_HEAD = """
+MATCH (j:Meta {key: 'journal'})
+RETURN j.last_seq AS last_seq, j.decisions AS decisions, coalesce(j.erasures, 0) AS erasures
+"""
 
 EXISTING_FRAGMENTS = """
 UNWIND $fids AS wanted
@@ -920,4 +928,96 @@ MATCH (n:Notice {id: mark.notice_id})
 CREATE (r)-[m:MARKED_READ]->(n)
 SET m.at = mark.at
 RETURN count(m) AS n
+"""
+
+
+# ---------------------------------------------------------------------------- resolution review and erasure (issue 7)
+# Reviewers' decisions are (:ResolutionDecision) nodes (ADD_RESOLUTION_DECISION above numbers
+# them on the journal's Meta node); graph.resolution decides what may be decided and undone.
+# Retention: each Fragment carries ``retention_class`` and ``review_on`` (graph.retention),
+# and ``erased_at`` once erased. An erasure replaces every version's body with its
+# tombstone, deletes the derived nodes that came from the content, counts itself on the
+# journal's Meta node (``erasures``: every replica rebuilds when it moves) and is audited,
+# all in one transaction.
+
+SCHEMA["propertyKeys"].extend(["retention_class", "review_on", "erased_at", "erasures"])
+
+# One decision, and whether an undo names it (read after LOCK_JOURNAL, so two reviewers
+# cannot both undo it).
+RESOLUTION_DECISION = """
+MATCH (d:ResolutionDecision {id: $id})
+RETURN d.id AS id, d.kind AS kind, d.a_fid AS a_fid, d.a_idx AS a_idx, d.b_fid AS b_fid, d.b_idx AS b_idx,
+       d.reason AS reason, d.by AS by, d.at AS at, d.undoes AS undoes, d.evidence AS evidence,
+       EXISTS { MATCH (u:ResolutionDecision) WHERE u.undoes = $id } AS undone
+"""
+
+# Every version of the record a fragment id belongs to: earlier and later, oldest first.
+ERASURE_VERSIONS = """
+MATCH (:Fragment {fid: $fid})-[:SUPERSEDES*0..]-(v:Fragment)
+WITH DISTINCT v
+RETURN v.seq AS seq, v.fid AS fid, v.body AS body
+ORDER BY seq
+"""
+
+# The derived nodes that came from these fragments' content: the people they mention and
+# the events recorded in them (rewritten from the journal for the records that remain just
+# after), and places no remaining event is at.
+ERASE_DERIVED = """
+UNWIND $seqs AS s
+MATCH (f:Fragment {seq: s})
+OPTIONAL MATCH (f)-[:MENTIONS]->(p:Person)
+OPTIONAL MATCH (e:Event)-[:RECORDED_IN]->(f)
+OPTIONAL MATCH (e)-[:AT]->(pl:Place)
+WITH collect(DISTINCT p) AS people, collect(DISTINCT e) AS events, collect(DISTINCT pl) AS places
+FOREACH (x IN people | DETACH DELETE x)
+FOREACH (x IN events | DETACH DELETE x)
+WITH places
+UNWIND places AS pl
+WITH pl
+WHERE NOT EXISTS { MATCH (pl)<-[:AT]-(:Event) }
+DELETE pl
+"""
+
+# Each version's body becomes its tombstone (the hash stays: a resend is a duplicate, not
+# restored); what access is decided on is the tombstone's; the words kept for the
+# chronology go.
+ERASE_FRAGMENTS = """
+UNWIND $rows AS row
+MATCH (f:Fragment {seq: row.seq})
+SET f.body = row.body, f.audience = row.audience, f.named_agencies = row.named_agencies, f.needs = row.needs,
+    f.existence_visible = row.existence_visible, f.erased_at = row.erased_at,
+    f.retention_class = coalesce(f.retention_class, 'erased'), f.review_on = coalesce(f.review_on, '')
+REMOVE f.summary, f.when_text
+"""
+
+COUNT_ERASURE = """
+MATCH (j:Meta {key: 'journal'})
+SET j.erasures = coalesce(j.erasures, 0) + 1
+RETURN j.erasures AS erasures
+"""
+
+RETENTION_DUE = """
+MATCH (f:Fragment)
+WHERE f.review_on <= $on AND f.erased_at IS NULL AND f.retention_class <> 'erased'
+RETURN f.fid AS fid, f.agency AS agency, f.retention_class AS retention_class, f.review_on AS review_on,
+       f.seq AS seq
+ORDER BY review_on, seq
+LIMIT $limit
+"""
+
+# Fragments with no review date: loaded by neo4j-admin from export-csv, or written before
+# review dates were kept on Neo4j. Classified by graph.retention before the due list is read.
+UNCLASSIFIED_FRAGMENTS = """
+MATCH (f:Fragment)
+WHERE f.review_on IS NULL
+RETURN f.seq AS seq, f.body AS body
+ORDER BY seq
+LIMIT $limit
+"""
+
+CLASSIFY_FRAGMENTS = """
+UNWIND $rows AS row
+MATCH (f:Fragment {seq: row.seq})
+WHERE f.review_on IS NULL
+SET f.retention_class = row.retention_class, f.review_on = row.review_on
 """

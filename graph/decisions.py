@@ -69,6 +69,16 @@ def undone(conn: sqlite3.Connection, decision_id: int) -> bool:
     return conn.execute("SELECT 1 FROM resolution_decisions WHERE undoes = ?", (decision_id,)).fetchone() is not None
 
 
+def checked(kind: str, reason: str) -> str:
+    """The reason a decision is recorded with, once its kind and reason are checked (every
+    backend records decisions so)."""
+    if kind not in ("join", "apart", "undo"):
+        raise InvalidDecision("must be join, apart or undo", field="kind")
+    if not reason.strip():
+        raise InvalidDecision("a decision needs a reason", field="reason")
+    return reason.strip()
+
+
 def add(
     conn: sqlite3.Connection,
     *,
@@ -81,10 +91,7 @@ def add(
     undoes: int | None = None,
     evidence: dict[str, Any] | None = None,
 ) -> ResolutionDecision:
-    if kind not in ("join", "apart", "undo"):
-        raise InvalidDecision("must be join, apart or undo", field="kind")
-    if not reason.strip():
-        raise InvalidDecision("a decision needs a reason", field="reason")
+    reason = checked(kind, reason)
     cur = conn.execute(
         "INSERT INTO resolution_decisions (kind, a_fragment, a_mention, b_fragment, b_mention, reason,"
         " decided_by, decided_at, undoes, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -94,7 +101,7 @@ def add(
             a[1],
             b[0],
             b[1],
-            reason.strip(),
+            reason,
             by,
             at,
             undoes,

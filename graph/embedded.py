@@ -25,20 +25,20 @@ from typing import Any
 
 import orjson
 
-from graph import audit, decisions, meaning, moving, registry
+from graph import audit, decisions, meaning, moving, registry, resolution, retention
 from graph.access import Purpose, Reader
-from graph.errors import InvalidDecision, NotFound, StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
+from graph.errors import NotFound, StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
 from graph.patterns.engine import PatternEngine
 from graph.projection import FragmentText, Projection
 from graph.resolution import (
     Matcher,
     PairEvidence,
     ResolutionDecision,
-    active_decisions,
-    mention_key,
-    split_key,
+    ReviewItem,
+    decided_fids,
+    decision_pairs,
 )
-from graph.retention import ERASURE_AUTHORITIES, RetentionPolicy, tombstone
+from graph.retention import RetentionPolicy
 from graph.store import (
     ALREADY_SUPERSEDED,
     NO_EARLIER,
@@ -110,23 +110,6 @@ def _translate(exc: sqlite3.Error) -> StoreError:
     if "malformed" in msg or "not a database" in msg:
         return StoreCorrupt("the store file is damaged or not a Jigsaw store")
     return StoreError(f"store error: {type(exc).__name__}")
-
-
-@dataclass(frozen=True)
-class ReviewSide:
-    mention_id: str
-    agency: str
-    record_ref: str
-    mention: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ReviewItem:
-    """Two mentions the model could not decide on, side by side, with its evidence."""
-
-    a: ReviewSide
-    b: ReviewSide
-    evidence: PairEvidence
 
 
 @dataclass(eq=False)
@@ -1062,10 +1045,7 @@ class EmbeddedStore(Store):
         Rebuilding costs a reopen (about 90 s at 1,000,000 fragments): erasure is a rare,
         deliberate act, batched by retention reviews.
         """
-        if authority not in ERASURE_AUTHORITIES:
-            raise registry.InvalidRecord(f"use one of: {', '.join(ERASURE_AUTHORITIES)}", field="authority")
-        if not reason.strip() or len(reason) > 200:
-            raise registry.InvalidRecord("say why in a short line (at most 200 characters)", field="reason")
+        retention.check_erasure(authority, reason)
         with self.transaction() as conn:
             row = conn.execute("SELECT seq FROM fragments WHERE id = ?", (fid,)).fetchone()
             if row is None:
@@ -1084,12 +1064,12 @@ class EmbeddedStore(Store):
                         todo.append(other)
             at = self.clock()
             erased = []
+            versions = []
             for s in sorted(chain):
                 fid_s, body = conn.execute("SELECT id, body FROM fragments WHERE seq = ?", (s,)).fetchone()
-                doc = orjson.loads(body)
-                if "erased" in doc:
-                    continue
-                stone = canonical_bytes(tombstone(doc, erased_at=at, authority=authority))
+                versions.append((s, fid_s, orjson.loads(body)))
+            for s, fid_s, doc in retention.tombstones(versions, erased_at=at, authority=authority):
+                stone = canonical_bytes(doc)
                 conn.execute(
                     "UPDATE fragments SET body = ?, summary = NULL, when_text = NULL WHERE seq = ?", (stone, s)
                 )
@@ -1110,7 +1090,7 @@ class EmbeddedStore(Store):
                     actor=by,
                     action="fragment.erase",
                     purpose=None,
-                    detail={"fragments": erased, "authority": authority, "reason": reason},
+                    detail=retention.erasure_detail(erased, authority=authority, reason=reason),
                 )
         if erased:
             with self._lock:
@@ -1142,19 +1122,11 @@ class EmbeddedStore(Store):
         return Projection(text_source=self._details, matcher=self.matcher, docs=self._load)
 
     def _mention_decisions(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """The decisions in force as pairs of mention keys: (joins, aparts). Decisions
-        about fragments since erased name nothing and are left out."""
+        """The decisions in force as pairs of mention keys: (joins, aparts)."""
         with self._lock:
-            ds = active_decisions(decisions.all_decisions(self._conn))
-            seq_of = self._seqs_of([d.a[0] for d in ds] + [d.b[0] for d in ds])
-            joins: list[tuple[int, int]] = []
-            aparts: list[tuple[int, int]] = []
-            for d in ds:
-                if d.a[0] in seq_of and d.b[0] in seq_of:
-                    pair = (mention_key(seq_of[d.a[0]], d.a[1]), mention_key(seq_of[d.b[0]], d.b[1]))
-                    (joins if d.kind == "join" else aparts).append(pair)
-            self._mention_decisions_cache = (joins, aparts)
-            return joins, aparts
+            ds = decisions.all_decisions(self._conn)
+            self._mention_decisions_cache = decision_pairs(ds, self._seqs_of(decided_fids(ds)))
+            return self._mention_decisions_cache
 
     def _load_decisions(self) -> None:
         """Apply decisions recorded since the projection last looked (by anyone)."""
@@ -1167,32 +1139,17 @@ class EmbeddedStore(Store):
 
     def _person_id_ref(self, person_id: str) -> tuple[int, int] | None:
         """(seq, index) of the mention a person id names, ``P<fragment>-<n>``, or None."""
-        head, _, idx = person_id.partition("-")
-        seq = self._seq_of_prefix(head[1:].lower()) if head.startswith("P") and idx.isdigit() else None
-        return None if seq is None else (seq, int(idx))
+        return resolution.person_id_ref(person_id, self._seq_of_prefix)
 
     def _mention_ref(self, view: ReaderView, mention_id: str) -> tuple[int, int]:
-        """(seq, index) of a mention the reviewer may see. One the reader cannot read, or
-        whose protected identity is hidden from them, is "no such mention", exactly like
-        one that never was."""
-        ref = self._person_id_ref(mention_id)
-        if (
-            ref is None
-            or not view.may_read(ref[0])
-            or ref[1] >= len(self.projection.mention_people(ref[0]))
-            or view.hides_identity(*ref)
-        ):
-            raise InvalidDecision(f"no such mention: {mention_id!r}", field="mention")
-        return ref
+        """(seq, index) of a mention the reviewer may see (``resolution.visible_mention``)."""
+        return resolution.visible_mention(view, self.projection, self._seq_of_prefix, mention_id)
 
     def mention_id(self, seq: int, idx: int) -> str:
         return f"P{self._fids([seq])[seq][1 : 1 + ID_CHARS]}-{idx}"
 
     def _explain(self, a: tuple[int, int], b: tuple[int, int]) -> PairEvidence:
-        cands = self.projection.candidates
-        if self.matcher is None or cands is None:
-            raise InvalidDecision("this store was opened without a matcher", field="matcher")
-        return self.matcher.explain(cands.features(mention_key(*a)), cands.features(mention_key(*b)))
+        return resolution.explain_mentions(self.matcher, self.projection, a, b)
 
     def explain_pair(self, view: ReaderView, a: str, b: str) -> PairEvidence:
         """Field-by-field evidence for two mentions (``P<fragment>-<n>`` each) the
@@ -1205,13 +1162,11 @@ class EmbeddedStore(Store):
         """Record a reviewer's decision that mentions ``a`` and ``b`` (both of which they
         may see) are one person (``join``) or not (``apart``), with their reason; the
         people follow at once."""
-        if kind not in ("join", "apart"):
-            raise InvalidDecision("must be join or apart", field="kind")
+        resolution.check_kind(kind)
         by = view.reader.id
         with self.transaction() as conn:
             sa, sb = self._mention_ref(view, a), self._mention_ref(view, b)
-            if sa[0] == sb[0]:
-                raise InvalidDecision("two mentions in one record are two people", field="mention")
+            resolution.check_pair(sa, sb)
             fids = self._fids([sa[0], sb[0]])
             evidence = asdict(self._explain(sa, sb)) if self.matcher is not None else None
             d = decisions.add(
@@ -1234,10 +1189,13 @@ class EmbeddedStore(Store):
         by = view.reader.id
         with self.transaction() as conn:
             old = decisions.get(conn, decision_id)
-            if old is None or old.kind == "undo" or not self._decision_visible(view, old):
-                raise InvalidDecision(f"no join or apart decision {decision_id}", field="decision")
-            if decisions.undone(conn, decision_id):
-                raise InvalidDecision(f"decision {decision_id} is already undone", field="decision")
+            resolution.check_undo(
+                decision_id,
+                old,
+                visible=old is not None and self._decision_visible(view, old),
+                undone=decisions.undone(conn, decision_id),
+            )
+            assert old is not None
             d = decisions.add(
                 conn, kind="undo", a=old.a, b=old.b, reason=reason, by=by, at=self.clock(), undoes=decision_id
             )
@@ -1246,8 +1204,7 @@ class EmbeddedStore(Store):
         return d
 
     def _decision_visible(self, view: ReaderView, d: ResolutionDecision) -> bool:
-        seqs = self._seqs_of([d.a[0], d.b[0]])
-        return all(fid in seqs and view.may_read(seqs[fid]) for fid in (d.a[0], d.b[0]))
+        return resolution.decision_visible(view, d, self._seqs_of([d.a[0], d.b[0]]))
 
     def _seqs_of(self, fids: Iterable[str]) -> dict[str, int]:
         return {
@@ -1263,67 +1220,29 @@ class EmbeddedStore(Store):
         """Every mention's features, for training the model on the store's own data."""
         with self._lock:
             self._catch_up()
-            cands = self.projection.candidates
-            if cands is None:
-                raise InvalidDecision("this store was opened without a matcher", field="matcher")
-            return [cands.feats[v] for v in cands.of.values()]
+            return resolution.mention_features(self.projection)
 
     def resolution_decisions(self, view: ReaderView) -> list[ResolutionDecision]:
         """The decisions about mentions the reviewer may see, in the order made."""
         with self._lock:
-            return [d for d in decisions.all_decisions(self._conn) if self._decision_visible(view, d)]
+            ds = decisions.all_decisions(self._conn)
+            seq_of = self._seqs_of(decided_fids(ds))
+            return [d for d in ds if resolution.decision_visible(view, d, seq_of)]
 
     def review_queue(self, view: ReaderView, limit: int = 50) -> list[ReviewItem]:
-        """Pairs of people the model could not decide on, best first: one item per pair of
-        people (their closest mentions), none a reviewer has already decided, and only
-        pairs of mentions this reviewer may see, identities included."""
+        """Pairs of people the model could not decide on, best first
+        (``resolution.review_queue``)."""
         with self._lock:
             self._catch_up()
-            p = self.projection
-            decided = {
-                (min(a, b), max(a, b))
-                for a, b in (*self._mention_decisions_cache[0], *self._mention_decisions_cache[1])
-            }
-            best: dict[tuple[int, int], tuple[float, int, int]] = {}
-            cands = p.candidates
-            assert cands is not None
-            seen: dict[int, bool] = {}
-
-            def shown(mk: int) -> bool:
-                ok = seen.get(mk)
-                if ok is None:
-                    r = split_key(mk)
-                    ok = seen[mk] = view.may_read(r[0]) and not view.hides_identity(*r)
-                return ok
-
-            for (va, vb), w in p.review.items():
-                for a, b in _pairs(cands.members[va], cands.members[vb], va == vb):
-                    pa, pb = p.person_of(*split_key(a)), p.person_of(*split_key(b))
-                    if pa is None or pb is None or pa == pb or (min(a, b), max(a, b)) in decided:
-                        continue
-                    if not (shown(a) and shown(b)):
-                        continue
-                    key = (min(pa, pb), max(pa, pb))
-                    if key not in best or w > best[key][0] or (w == best[key][0] and (a, b) < best[key][1:]):
-                        best[key] = (w, a, b)
-            ranked = sorted(best.values(), key=lambda t: (-t[0], t[1], t[2]))[:limit]
-            docs = self._load(sorted({split_key(mk)[0] for _, a, b in ranked for mk in (a, b)}))
-            out = []
-            for _w, a, b in ranked:
-                sides = []
-                for mk in (a, b):
-                    seq, idx = split_key(mk)
-                    doc = docs[seq]
-                    sides.append(
-                        ReviewSide(
-                            mention_id=self.mention_id(seq, idx),
-                            agency=doc["agency"]["id"],
-                            record_ref=doc["record_ref"],
-                            mention=doc["people"][idx],
-                        )
-                    )
-                out.append(ReviewItem(sides[0], sides[1], self._explain(split_key(a), split_key(b))))
-            return out
+            return resolution.review_queue(
+                view,
+                self.projection,
+                self.matcher,
+                self._mention_decisions_cache,
+                limit,
+                load=self._load,
+                mention_id=self.mention_id,
+            )
 
     def person_anchor(self, person_id: str) -> tuple[str, int]:
         """The fragment id and mention index a person id names (to open a case on)."""
@@ -1540,10 +1459,3 @@ class EmbeddedStore(Store):
         self._catch_up()
         with self._lock:
             yield self.projection
-
-
-def _pairs(xs: list[int], ys: list[int], same: bool) -> Iterator[tuple[int, int]]:
-    """The mention pairs of two variants (of one variant with itself: each pair once)."""
-    if same:
-        return ((x, y) for k, x in enumerate(xs) for y in xs[k + 1 :])
-    return ((x, y) for x in xs for y in ys)

@@ -41,25 +41,26 @@ import hmac
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from graph import audit, cypher, meaning, moving, registry
+from graph import audit, cypher, decisions, meaning, moving, registry, resolution, retention
 from graph.access import Decision, FragmentAccess, Purpose, Reader, needed_clearances
 from graph.errors import NotFound, StoreError
 from graph.meaning import Acknowledgement, Delivery, Notice, NoticeRecord, Outstanding, Webhook
 from graph.patterns.engine import PatternEngine
 from graph.projection import FragmentText, Projection
-from graph.resolution import Matcher, ResolutionDecision, active_decisions, mention_key
+from graph.resolution import Matcher, PairEvidence, ResolutionDecision, ReviewItem, decided_fids, decision_pairs
 from graph.store import (
     ALREADY_SUPERSEDED,
     NO_EARLIER,
     AppendOutcome,
     Store,
     all_or_nothing_refused,
+    canonical_bytes,
     fragment_id,
     prepare,
     reused_reference,
@@ -107,6 +108,8 @@ class Neo4jStore(Store):
         self._lock = threading.RLock()
         self._pseudonym_key = b""
         self._decisions_at = -1
+        self._erasures_seen = 0
+        self.retention_policy = retention.RetentionPolicy()
         self._mention_decisions_cache: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
         self._fid_seq: dict[str, int] = {}
         self._case_cache: tuple[int, dict[str, tuple[int, int]], dict[int, frozenset[str]]] | None = None
@@ -203,13 +206,20 @@ class Neo4jStore(Store):
         """Project fragments committed since this replica last looked (by any replica)."""
         with self._lock:
             head = self._read("JOURNAL_HEAD")
-            last, decisions_at = (head[0]["last_seq"], head[0]["decisions"]) if head else (0, 0)
-            if decisions_at != self._decisions_at:
+            last, decisions_at, erasures = (
+                (head[0]["last_seq"], head[0]["decisions"], head[0]["erasures"]) if head else (0, 0, 0)
+            )
+            if erasures != self._erasures_seen:  # someone erased content: forget it here too
+                self._erasures_seen = erasures
                 self._decisions_at = decisions_at
                 self._load_decisions()
-                if self.projection.last_seq:
-                    self._rebuild()
-                    return
+                self._rebuild()
+                return
+            if decisions_at != self._decisions_at:
+                # the people affected are worked out again at once (Projection.set_decisions),
+                # as on the embedded store: no rebuild
+                self._decisions_at = decisions_at
+                self._load_decisions()
             if last == self.projection.last_seq:
                 return
             was_enabled = gc.isenabled()
@@ -241,14 +251,8 @@ class Neo4jStore(Store):
         return p
 
     def _load_decisions(self) -> None:
-        ds = active_decisions(self.resolution_decision_records())
-        seq_of = self._seqs_of([d.a[0] for d in ds] + [d.b[0] for d in ds])
-        joins: list[tuple[int, int]] = []
-        aparts: list[tuple[int, int]] = []
-        for d in ds:
-            if d.a[0] in seq_of and d.b[0] in seq_of:
-                pair = (mention_key(seq_of[d.a[0]], d.a[1]), mention_key(seq_of[d.b[0]], d.b[1]))
-                (joins if d.kind == "join" else aparts).append(pair)
+        ds = self.resolution_decision_records()
+        joins, aparts = decision_pairs(ds, self._seqs_of(decided_fids(ds)))
         self._mention_decisions_cache = (joins, aparts)
         self.projection.set_decisions(joins, aparts)
         self._source.cache.clear()
@@ -322,7 +326,7 @@ class Neo4jStore(Store):
             seq = next_seq
             next_seq += 1
             existing[fid] = (h, seq, False)
-            rows.append(_fragment_row(seq, fid, doc, body, h, sup_seq))
+            rows.append(_fragment_row(seq, fid, doc, body, h, sup_seq) | self._review_date(doc))
             outcomes.append(AppendOutcome(i, "accepted", fid, seq))
         refused = all_or_nothing_refused(outcomes) if all_or_nothing else None
         if refused is not None:
@@ -952,20 +956,7 @@ class Neo4jStore(Store):
     # ------------------------------------------------------------------ resolution decisions
 
     def resolution_decision_records(self) -> list[ResolutionDecision]:
-        return [
-            ResolutionDecision(
-                r["id"],
-                r["kind"],
-                (r["a_fid"], r["a_idx"]),
-                (r["b_fid"], r["b_idx"]),
-                r["reason"],
-                r["by"],
-                r["at"],
-                r["undoes"],
-                orjson.loads(r["evidence"]) if r["evidence"] else None,
-            )
-            for r in self._read("RESOLUTION_DECISIONS")
-        ]
+        return [_resolution_decision(r) for r in self._read("RESOLUTION_DECISIONS")]
 
     def add_resolution_decision(self, d: ResolutionDecision) -> None:
         """Record a reviewer's decision as made (moving a store between backends keeps them)."""
@@ -1413,6 +1404,271 @@ class Neo4jStore(Store):
 
         with self._lock:
             self._write(work)
+
+    # ------------------------------------------------------------------ resolution review and erasure (issue 7)
+    # What a request means is graph.resolution's and graph.retention's, shared with the
+    # embedded store; what is here is storage: decisions as (:ResolutionDecision) nodes,
+    # review dates on the fragments, and an erasure in one transaction.
+
+    def mention_id(self, seq: int, idx: int) -> str:
+        return f"P{self._fids([seq])[seq][1 : 1 + ID_CHARS]}-{idx}"
+
+    def _mention_ref(self, view: ReaderView, mention_id: str) -> tuple[int, int]:
+        return resolution.visible_mention(view, self.projection, self._seq_of_prefix, mention_id)
+
+    def explain_pair(self, view: ReaderView, a: str, b: str) -> PairEvidence:
+        with self._lock:
+            self._catch_up()
+            sa, sb = self._mention_ref(view, a), self._mention_ref(view, b)
+            return resolution.explain_mentions(self.matcher, self.projection, sa, sb)
+
+    def review_queue(self, view: ReaderView, limit: int = 50) -> list[ReviewItem]:
+        """As the embedded store's; the mentions shown are read from bodies the database
+        lets this reviewer see (``bodies_as_reader``), as every reader's answer is."""
+
+        def as_reader(seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+            return self.bodies_as_reader(view.reader, view.purpose, seqs)
+
+        with self._lock:
+            self._catch_up()
+            return resolution.review_queue(
+                view,
+                self.projection,
+                self.matcher,
+                self._mention_decisions_cache,
+                limit,
+                load=self._load if isinstance(view, SystemView) else as_reader,
+                mention_id=self.mention_id,
+            )
+
+    def _component_seqs(self, refs: Iterable[tuple[int, int]]) -> set[int]:
+        """Every fragment of the people these mentions (seq, index) belong to now."""
+        out: set[int] = set()
+        p = self.projection
+        for seq, idx in refs:
+            out.add(seq)
+            pid = p.person_of(seq, idx)
+            if pid is not None:
+                out |= p.component(pid)[1]
+        return out
+
+    def _record_decision(
+        self,
+        by: str,
+        kind: str,
+        a: tuple[str, int],
+        b: tuple[str, int],
+        reason: str,
+        *,
+        evidence: dict[str, Any] | None = None,
+        check: Callable[[Any], None] | None = None,
+        undoes: int | None = None,
+        touched: set[int],
+    ) -> ResolutionDecision:
+        """Write one decision and its audit entry in one transaction (``check(tx)`` first,
+        inside it), then apply it here and rewrite the derived graph of the people it
+        touched (``touched``: their fragments before it)."""
+        at = self.clock()
+
+        def work(tx: Any) -> int:
+            if check is not None:
+                check(tx)
+            (row,) = self._run(
+                tx,
+                "ADD_RESOLUTION_DECISION",
+                kind=kind,
+                a_fid=a[0],
+                a_idx=a[1],
+                b_fid=b[0],
+                b_idx=b[1],
+                reason=reason,
+                by=by,
+                at=at,
+                undoes=undoes,
+                evidence=None if evidence is None else orjson.dumps(evidence).decode(),
+            )
+            detail: dict[str, Any] = {"decision": row["id"], "kind": kind}
+            if undoes is not None:
+                detail["undoes"] = undoes
+            self._audit(tx, at=at, actor=by, action="resolution.decision", purpose=None, detail=detail)
+            return int(row["id"])
+
+        decision_id = self._write(work)
+        self._catch_up()
+        if touched:
+            self._write_derived(sorted(touched))
+        return ResolutionDecision(decision_id, kind, a, b, reason, by, at, undoes, evidence)  # type: ignore[arg-type]
+
+    def decide(self, view: ReaderView, kind: str, a: str, b: str, reason: str) -> ResolutionDecision:
+        resolution.check_kind(kind)
+        with self._lock:
+            self._catch_up()
+            sa, sb = self._mention_ref(view, a), self._mention_ref(view, b)
+            resolution.check_pair(sa, sb)
+            reason = decisions.checked(kind, reason)
+            fids = self._fids([sa[0], sb[0]])
+            evidence = None
+            if self.matcher is not None:
+                evidence = asdict(resolution.explain_mentions(self.matcher, self.projection, sa, sb))
+            return self._record_decision(
+                view.reader.id,
+                kind,
+                (fids[sa[0]], sa[1]),
+                (fids[sb[0]], sb[1]),
+                reason,
+                evidence=evidence,
+                touched=self._component_seqs([sa, sb]),
+            )
+
+    def _decision_visible(self, view: ReaderView, d: ResolutionDecision) -> bool:
+        return resolution.decision_visible(view, d, self._seqs_of([d.a[0], d.b[0]]))
+
+    def undo_decision(self, view: ReaderView, decision_id: int, reason: str) -> ResolutionDecision:
+        with self._lock:
+            self._catch_up()
+            rows = self._read("RESOLUTION_DECISION", id=decision_id)
+            old = _resolution_decision(rows[0]) if rows else None
+            visible = old is not None and self._decision_visible(view, old)
+            resolution.check_undo(decision_id, old, visible=visible, undone=bool(rows and rows[0]["undone"]))
+            assert old is not None
+            reason = decisions.checked("undo", reason)
+
+            def still_undoable(tx: Any) -> None:
+                # with the journal locked: another reviewer may have undone it meanwhile
+                self._run(tx, "LOCK_JOURNAL")
+                now = self._run(tx, "RESOLUTION_DECISION", id=decision_id)
+                resolution.check_undo(decision_id, old, visible=visible, undone=bool(now and now[0]["undone"]))
+
+            seq_of = self._seqs_of([old.a[0], old.b[0]])
+            refs = [(seq_of[f], i) for f, i in (old.a, old.b) if f in seq_of]
+            return self._record_decision(
+                view.reader.id,
+                "undo",
+                old.a,
+                old.b,
+                reason,
+                check=still_undoable,
+                undoes=decision_id,
+                touched=self._component_seqs(refs),
+            )
+
+    def resolution_decisions(self, view: ReaderView) -> list[ResolutionDecision]:
+        ds = self.resolution_decision_records()
+        seq_of = self._seqs_of(decided_fids(ds))
+        return [d for d in ds if resolution.decision_visible(view, d, seq_of)]
+
+    def relink(self) -> None:
+        """Resolve every mention again with this replica's matcher, and rewrite the derived
+        graph to match. Other replicas resolve with their own matcher (JIGSAW_LINKAGE_MODEL):
+        restart them with the new model."""
+        with self._lock:
+            self._rebuild()
+        self.rewrite_derived()
+
+    def mention_features(self) -> list[Any]:
+        with self._lock:
+            self._catch_up()
+            return resolution.mention_features(self.projection)
+
+    def _review_date(self, doc: dict[str, Any]) -> dict[str, str]:
+        if "erased" in doc:  # a tombstone brought from another store: nothing left to review
+            return {"retention_class": "erased", "review_on": ""}
+        cls, on = self.retention_policy.classify(doc)
+        return {"retention_class": cls, "review_on": on}
+
+    def _classify_unclassified(self) -> None:
+        """Give a review date to fragments that have none (bulk-loaded by neo4j-admin)."""
+        while True:
+            page = self._read("UNCLASSIFIED_FRAGMENTS", limit=_PAGE)
+            if not page:
+                return
+            rows = [{"seq": r["seq"], **self._review_date(orjson.loads(r["body"]))} for r in page]
+
+            def classify(tx: Any, rows: list[dict[str, Any]] = rows) -> None:
+                self._run(tx, "CLASSIFY_FRAGMENTS", rows=rows)
+
+            self._write(classify)
+
+    def retention_due(self, on: str, *, limit: int = 1000) -> list[tuple[str, str, str, str]]:
+        self._classify_unclassified()
+        return [
+            (r["fid"], r["agency"], r["retention_class"], r["review_on"])
+            for r in self._read("RETENTION_DUE", on=on, limit=limit)
+        ]
+
+    def erase(self, fid: str, *, authority: str, reason: str, by: str) -> list[str]:
+        """Erase a record (see ``Store.erase``). In one transaction: every version's body
+        becomes its tombstone, the people, events and places derived from the record go,
+        the journal's erasure count moves on (every replica rebuilds its projection when
+        it sees that), and the audit entry is written. The derived graph of the people who
+        remain is then rewritten from the journal, as after any write."""
+        retention.check_erasure(authority, reason)
+        at = self.clock()
+        with self._lock:
+            self._catch_up()
+
+            def work(tx: Any) -> tuple[list[str], list[int]]:
+                self._run(tx, "LOCK_JOURNAL")
+                versions = self._run(tx, "ERASURE_VERSIONS", fid=fid)
+                if not versions:
+                    raise NotFound("no such fragment", field="fragment_id")
+                stones = retention.tombstones(
+                    [(r["seq"], r["fid"], orjson.loads(r["body"])) for r in versions],
+                    erased_at=at,
+                    authority=authority,
+                )
+                if not stones:
+                    return [], []
+                rows = []
+                for seq, _, doc in stones:
+                    access = FragmentAccess.of(doc)
+                    rows.append(
+                        {
+                            "seq": seq,
+                            "body": canonical_bytes(doc).decode(),
+                            "audience": access.audience,
+                            "named_agencies": sorted(access.named_agencies),
+                            "needs": sorted(str(c) for c in needed_clearances(access.special)),
+                            "existence_visible": access.existence_visible,
+                            "erased_at": at,
+                        }
+                    )
+                seqs = [seq for seq, _, _ in stones]
+                self._run(tx, "ERASE_DERIVED", seqs=seqs)
+                self._run(tx, "ERASE_FRAGMENTS", rows=rows)
+                self._run(tx, "COUNT_ERASURE")
+                erased = [f for _, f, _ in stones]
+                detail = retention.erasure_detail(erased, authority=authority, reason=reason)
+                self._audit(tx, at=at, actor=by, action="fragment.erase", purpose=None, detail=detail)
+                return erased, seqs
+
+            p = self.projection
+            erased, seqs = self._write(work)
+            if not erased:
+                return []
+            # the people of every version, as they were before (their other records remain)
+            before = self._component_seqs(
+                (seq, i) for seq in seqs if seq in p.fragments for i in range(len(p.mention_people(seq)))
+            )
+            self._catch_up()  # the erasure count moved: the projection is rebuilt without the content
+            remaining = sorted(before - set(seqs))
+            if remaining:
+                self._write_derived(remaining)
+            return erased
+
+
+def _resolution_decision(r: dict[str, Any]) -> ResolutionDecision:
+    return ResolutionDecision(
+        r["id"],
+        r["kind"],
+        (r["a_fid"], r["a_idx"]),
+        (r["b_fid"], r["b_idx"]),
+        r["reason"],
+        r["by"],
+        r["at"],
+        r["undoes"],
+        orjson.loads(r["evidence"]) if r["evidence"] else None,
+    )
 
 
 def _fragment_row(seq: int, fid: str, doc: dict[str, Any], body: bytes, h: bytes, sup: int | None) -> dict[str, Any]:

@@ -769,10 +769,14 @@ class Projection:
                     forced[mk] = fresh[r]
                 else:
                     forced[mk] = self._mention_pid[mk]
+        # what the old people asserted, before the teardown takes it out of them: their
+        # index entries must go with them (or a search finds a person who is no more)
+        asserted = {pid: list(self.people[pid].values) for pid in old if pid in self.people}
         for s in reversed(seqs):
             self._teardown(s)
         for pid in old:
             self._drop_person(pid)
+            self._unindex(pid, asserted.get(pid, ()))
         for s in seqs:
             self._apply_content(s, self.fragments[s], docs[s], forced)
         for pid in {forced[mk] for mk in forced if mk not in rep}:
@@ -847,7 +851,12 @@ class Projection:
                 self._key_extra[k].remove(pid)
                 if not self._key_extra[k]:
                     del self._key_extra[k]
-        for (fld, val), _ in person.values.items():
+        self._unindex(pid, person.values)
+        self.person_relationships.pop(pid, None)
+
+    def _unindex(self, pid: int, values: Iterable[tuple[str, Any]]) -> None:
+        """Take a person who is gone out of the name and identifier indexes."""
+        for fld, val in values:
             if fld == "name":
                 for word in fold(val).split():
                     self.name_index.get(word, set()).discard(pid)
@@ -857,7 +866,6 @@ class Projection:
                     del self.ident_index[val[1]]
                 elif isinstance(v, list) and pid in v:
                     v.remove(pid)
-        self.person_relationships.pop(pid, None)
 
     def set_decisions(self, joins: Iterable[tuple[int, int]], aparts: Iterable[tuple[int, int]]) -> None:
         """The reviewers' decisions in force, as pairs of mention keys. People affected

@@ -21,12 +21,18 @@ arrived in: every tie is broken by fragment id and mention index, never by arriv
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from rapidfuzz.distance import OSA
+
+from graph.errors import InvalidDecision
+
+if TYPE_CHECKING:
+    from graph.projection import Projection
+    from graph.view import ReaderView
 
 MENTIONS_PER_FRAGMENT = 1024  # a mention's key is seq * this + its index
 
@@ -385,3 +391,179 @@ class Candidates:
                     out.append((w, o))
         out.sort(key=lambda wo: -wo[0])
         return out
+
+
+# ---------------------------------------------------------------- reviewing (every backend)
+# What a reviewer's request means, the same on every backend: which mention an id names
+# and whether this reviewer may see it, whether a decision may be made or undone, which
+# decisions a reviewer is shown, the queue of undecided pairs and their evidence. A
+# backend gives its projection and its lookups; storing the decisions is its own.
+
+
+@dataclass(frozen=True)
+class ReviewSide:
+    mention_id: str
+    agency: str
+    record_ref: str
+    mention: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """Two mentions the model could not decide on, side by side, with its evidence."""
+
+    a: ReviewSide
+    b: ReviewSide
+    evidence: PairEvidence
+
+
+def person_id_ref(person_id: str, seq_of_prefix: Callable[[str], int | None]) -> tuple[int, int] | None:
+    """(seq, index) of the mention a person id names, ``P<fragment>-<n>``, or None.
+    ``seq_of_prefix`` finds the one fragment whose id (after its ``F``) starts so."""
+    head, _, idx = person_id.partition("-")
+    seq = seq_of_prefix(head[1:].lower()) if head.startswith("P") and idx.isdigit() else None
+    return None if seq is None else (seq, int(idx))
+
+
+def visible_mention(
+    view: ReaderView, projection: Projection, seq_of_prefix: Callable[[str], int | None], mention_id: str
+) -> tuple[int, int]:
+    """(seq, index) of a mention the reviewer may see. One the reader cannot read, or
+    whose protected identity is hidden from them, is "no such mention", exactly like one
+    that never was."""
+    ref = person_id_ref(mention_id, seq_of_prefix)
+    if (
+        ref is None
+        or not view.may_read(ref[0])
+        or ref[1] >= len(projection.mention_people(ref[0]))
+        or view.hides_identity(*ref)
+    ):
+        raise InvalidDecision(f"no such mention: {mention_id!r}", field="mention")
+    return ref
+
+
+def check_kind(kind: str) -> None:
+    """A reviewer decides ``join`` or ``apart`` (an ``undo`` is its own request)."""
+    if kind not in ("join", "apart"):
+        raise InvalidDecision("must be join or apart", field="kind")
+
+
+def check_pair(a: tuple[int, int], b: tuple[int, int]) -> None:
+    if a[0] == b[0]:
+        raise InvalidDecision("two mentions in one record are two people", field="mention")
+
+
+def explain_mentions(
+    matcher: Matcher | None, projection: Projection, a: tuple[int, int], b: tuple[int, int]
+) -> PairEvidence:
+    """The matcher's field-by-field evidence for two mentions (seq, index) of the projection."""
+    cands = projection.candidates
+    if matcher is None or cands is None:
+        raise InvalidDecision("this store was opened without a matcher", field="matcher")
+    return matcher.explain(cands.features(mention_key(*a)), cands.features(mention_key(*b)))
+
+
+def check_undo(decision_id: int, old: ResolutionDecision | None, *, visible: bool, undone: bool) -> None:
+    """An undo names a join or apart decision the reviewer may see, not undone yet."""
+    if old is None or old.kind == "undo" or not visible:
+        raise InvalidDecision(f"no join or apart decision {decision_id}", field="decision")
+    if undone:
+        raise InvalidDecision(f"decision {decision_id} is already undone", field="decision")
+
+
+def decision_visible(view: ReaderView, d: ResolutionDecision, seq_of: Mapping[str, int]) -> bool:
+    """May this reviewer see both records a decision is about?"""
+    return all(fid in seq_of and view.may_read(seq_of[fid]) for fid in (d.a[0], d.b[0]))
+
+
+def decision_pairs(
+    ds: Iterable[ResolutionDecision], seq_of: Mapping[str, int]
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The decisions in force as pairs of mention keys: (joins, aparts). Decisions about
+    fragments the store does not hold name nothing and are left out."""
+    joins: list[tuple[int, int]] = []
+    aparts: list[tuple[int, int]] = []
+    for d in active_decisions(ds):
+        if d.a[0] in seq_of and d.b[0] in seq_of:
+            pair = (mention_key(seq_of[d.a[0]], d.a[1]), mention_key(seq_of[d.b[0]], d.b[1]))
+            (joins if d.kind == "join" else aparts).append(pair)
+    return joins, aparts
+
+
+def decided_fids(ds: Iterable[ResolutionDecision]) -> list[str]:
+    """Every fragment id the decisions name (to look their seqs up)."""
+    return sorted({fid for d in ds for fid in (d.a[0], d.b[0])})
+
+
+def _pairs(xs: list[int], ys: list[int], same: bool) -> Iterator[tuple[int, int]]:
+    """The mention pairs of two variants (of one variant with itself: each pair once)."""
+    if same:
+        return ((x, y) for k, x in enumerate(xs) for y in xs[k + 1 :])
+    return ((x, y) for x in xs for y in ys)
+
+
+def review_queue(
+    view: ReaderView,
+    projection: Projection,
+    matcher: Matcher | None,
+    decided: tuple[Sequence[tuple[int, int]], Sequence[tuple[int, int]]],
+    limit: int,
+    *,
+    load: Callable[[Sequence[int]], dict[int, dict[str, Any]]],
+    mention_id: Callable[[int, int], str],
+) -> list[ReviewItem]:
+    """Pairs of people the model could not decide on, best first: one item per pair of
+    people (their closest mentions), none a reviewer has already decided (``decided``:
+    the joins and aparts in force, as mention keys), and only pairs of mentions this
+    reviewer may see, identities included. ``load`` gives the store's own bodies."""
+    p = projection
+    done = {(min(a, b), max(a, b)) for a, b in (*decided[0], *decided[1])}
+    best: dict[tuple[int, int], tuple[float, int, int]] = {}
+    cands = p.candidates
+    if matcher is None or cands is None:
+        raise InvalidDecision("this store was opened without a matcher", field="matcher")
+    seen: dict[int, bool] = {}
+
+    def shown(mk: int) -> bool:
+        ok = seen.get(mk)
+        if ok is None:
+            r = split_key(mk)
+            ok = seen[mk] = view.may_read(r[0]) and not view.hides_identity(*r)
+        return ok
+
+    for (va, vb), w in p.review.items():
+        for a, b in _pairs(cands.members[va], cands.members[vb], va == vb):
+            pa, pb = p.person_of(*split_key(a)), p.person_of(*split_key(b))
+            if pa is None or pb is None or pa == pb or (min(a, b), max(a, b)) in done:
+                continue
+            if not (shown(a) and shown(b)):
+                continue
+            key = (min(pa, pb), max(pa, pb))
+            if key not in best or w > best[key][0] or (w == best[key][0] and (a, b) < best[key][1:]):
+                best[key] = (w, a, b)
+    ranked = sorted(best.values(), key=lambda t: (-t[0], t[1], t[2]))[:limit]
+    docs = load(sorted({split_key(mk)[0] for _, a, b in ranked for mk in (a, b)}))
+    out = []
+    for _w, a, b in ranked:
+        sides = []
+        for mk in (a, b):
+            seq, idx = split_key(mk)
+            doc = docs[seq]
+            sides.append(
+                ReviewSide(
+                    mention_id=mention_id(seq, idx),
+                    agency=doc["agency"]["id"],
+                    record_ref=doc["record_ref"],
+                    mention=doc["people"][idx],
+                )
+            )
+        out.append(ReviewItem(sides[0], sides[1], explain_mentions(matcher, p, split_key(a), split_key(b))))
+    return out
+
+
+def mention_features(projection: Projection) -> list[Any]:
+    """Every mention's features, for training the model on the store's own data."""
+    cands = projection.candidates
+    if cands is None:
+        raise InvalidDecision("this store was opened without a matcher", field="matcher")
+    return [cands.feats[v] for v in cands.of.values()]

@@ -16,9 +16,12 @@ hash stays, so the same record re-sent later is recognised and not silently rest
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+
+from graph.registry import InvalidRecord
 
 ERASURE_AUTHORITIES = ("retention_review", "court_order", "data_subject_request")
 
@@ -74,3 +77,29 @@ def tombstone(doc: dict[str, Any], *, erased_at: str, authority: str) -> dict[st
         "markings": doc.get("markings", {"audience": "case_team"}),
         **({"supersedes": doc["supersedes"]} if doc.get("supersedes") else {}),
     }
+
+
+def check_erasure(authority: str, reason: str) -> None:
+    """An erasure names its authority and says why in a short line (every backend)."""
+    if authority not in ERASURE_AUTHORITIES:
+        raise InvalidRecord(f"use one of: {', '.join(ERASURE_AUTHORITIES)}", field="authority")
+    if not reason.strip() or len(reason) > 200:
+        raise InvalidRecord("say why in a short line (at most 200 characters)", field="reason")
+
+
+def tombstones(
+    versions: Iterable[tuple[int, str, dict[str, Any]]], *, erased_at: str, authority: str
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """(seq, fragment id, tombstone) for each version of a record (seq, id, document)
+    that still has its content, in journal order: what an erasure writes. A version
+    erased before is left as it is."""
+    return [
+        (seq, fid, tombstone(doc, erased_at=erased_at, authority=authority))
+        for seq, fid, doc in sorted(versions, key=lambda v: v[0])
+        if "erased" not in doc
+    ]
+
+
+def erasure_detail(erased: list[str], *, authority: str, reason: str) -> dict[str, Any]:
+    """The ``fragment.erase`` audit entry's detail: ids, authority and reason, no content."""
+    return {"fragments": erased, "authority": authority, "reason": reason}

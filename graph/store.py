@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from graph.meaning import Acknowledgement, Delivery, Notice, Outstanding, Webhook
     from graph.patterns.engine import PatternEngine
     from graph.registry import ShareDecision, ShareRequest, TokenInfo
+    from graph.resolution import PairEvidence, ResolutionDecision, ReviewItem
     from graph.view import ReaderView
 
 Status = Literal["accepted", "duplicate", "rejected", "not_written"]
@@ -302,6 +303,56 @@ class Store(ABC):
         """Record one attempt; a failure is retried after ``meaning.backoff(attempts)``
         seconds, and dead-lettered after ``meaning.MAX_ATTEMPTS``. Returns the new state:
         pending, delivered or dead."""
+
+    # Resolution review (graph.resolution, docs/linkage.md): reviewers see and decide only
+    # pairs of mentions they may see (a mention id is ``P<fragment>-<n>``); anything else is
+    # InvalidDecision(field="mention"), exactly as for no such mention. Decisions are
+    # appended, never changed; each is durable and audited (``resolution.decision``).
+
+    @abstractmethod
+    def review_queue(self, view: ReaderView, limit: int = 50) -> list[ReviewItem]:
+        """Pairs of people the model could not decide on, best first, with its evidence:
+        one item per pair of people, none already decided, only mentions ``view`` may see."""
+
+    @abstractmethod
+    def explain_pair(self, view: ReaderView, a: str, b: str) -> PairEvidence:
+        """The model's field-by-field evidence for two mentions ``view`` may see."""
+
+    @abstractmethod
+    def decide(self, view: ReaderView, kind: str, a: str, b: str, reason: str) -> ResolutionDecision:
+        """Record that mentions ``a`` and ``b`` are one person (``join``) or not
+        (``apart``), with the reviewer's reason; the people follow at once."""
+
+    @abstractmethod
+    def undo_decision(self, view: ReaderView, decision_id: int, reason: str) -> ResolutionDecision:
+        """Withdraw a join or apart decision: the people are as if it had never been made."""
+
+    @abstractmethod
+    def resolution_decisions(self, view: ReaderView) -> list[ResolutionDecision]:
+        """The decisions (undos included) about records ``view`` may see, in the order made."""
+
+    @abstractmethod
+    def relink(self) -> None:
+        """Resolve every mention again from the journal and the decisions (after the
+        model changed)."""
+
+    @abstractmethod
+    def mention_features(self) -> list[Any]:
+        """Every mention's features (the matcher's), for training the model on the store's data."""
+
+    # Retention (graph.retention: review dates, tombstones).
+
+    @abstractmethod
+    def retention_due(self, on: str, *, limit: int = 1000) -> list[tuple[str, str, str, str]]:
+        """(fragment id, agency, retention class, review date) of records not erased whose
+        review date is on or before ``on`` (YYYY-MM-DD), earliest first."""
+
+    @abstractmethod
+    def erase(self, fid: str, *, authority: str, reason: str, by: str) -> list[str]:
+        """Erase a record: every version's content is replaced by its tombstone
+        (``retention.tombstone``) and everything derived from it goes, in one transaction
+        with its ``fragment.erase`` audit entry; every other reader of the store forgets
+        the content before its next answer. Returns the ids erased (none if already)."""
 
     # Patterns (graph/patterns, docs/patterns.md).
 

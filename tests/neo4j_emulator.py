@@ -931,6 +931,101 @@ def _restore_notice_reads(db: Emulator, p: dict[str, Any]) -> Rows:
     return _count(made)
 
 
+# ---------------------------------------------------------------------------- resolution review and erasure (issue 7)
+# What the review and erasure statements of graph.cypher mean, on the emulator's state
+# (decisions are its ``resolution`` list; review dates and erasures are properties of its
+# fragments). A stand-in like the rest of this file: the Cypher is checked by
+# tests/test_cypher.py and on a live Neo4j.
+
+
+def _journal_head_with_erasures(db: Emulator, p: dict[str, Any]) -> Rows:
+    j = db.state.meta.get("journal")
+    return (
+        []
+        if j is None
+        else [{"last_seq": j["last_seq"], "decisions": j["decisions"], "erasures": j.get("erasures", 0)}]
+    )
+
+
+def _resolution_decision(db: Emulator, p: dict[str, Any]) -> Rows:
+    keys = ("id", "kind", "a_fid", "a_idx", "b_fid", "b_idx", "reason", "by", "at", "undoes", "evidence")
+    for d in db.state.resolution:
+        if d["id"] == p["id"]:
+            undone = any(u.get("undoes") == p["id"] for u in db.state.resolution)
+            return [{**{k: d.get(k) for k in keys}, "undone": undone}]
+    return []
+
+
+def _erasure_versions(db: Emulator, p: dict[str, Any]) -> Rows:
+    fr = db.state.fragments
+    start = db.state.by_fid.get(p["fid"])
+    if start is None:
+        return []
+    found, todo = {start}, [start]
+    while todo:  # along SUPERSEDES either way
+        f = fr[todo.pop()]
+        for other in (f.get("supersedes"), f.get("superseded_by")):
+            if other is not None and other in fr and other not in found:
+                found.add(other)
+                todo.append(other)
+    return [{"seq": s, "fid": fr[s]["fid"], "body": fr[s]["body"]} for s in sorted(found)]
+
+
+def _erase_derived(db: Emulator, p: dict[str, Any]) -> Rows:
+    seqs = set(p["seqs"])
+    people = db.state.people
+    for key in [k for k, v in people.items() if {m["seq"] for m in v["mentions"]} & seqs]:
+        del people[key]
+    for key in [k for k, v in db.state.events.items() if set(v["sources"]) & seqs]:
+        del db.state.events[key]  # places are kept on the emulator's events: they go with them
+    return []
+
+
+def _erase_fragments(db: Emulator, p: dict[str, Any]) -> Rows:
+    for row in p["rows"]:
+        f = db.state.fragments[row["seq"]]
+        for k in ("body", "audience", "named_agencies", "needs", "existence_visible", "erased_at"):
+            f[k] = row[k]
+        f.setdefault("retention_class", "erased")
+        f.setdefault("review_on", "")
+        f["summary"] = f["when_text"] = None  # REMOVE: the property reads as null
+    return []
+
+
+def _count_erasure(db: Emulator, p: dict[str, Any]) -> Rows:
+    j = db.state.meta["journal"]
+    j["erasures"] = j.get("erasures", 0) + 1
+    return [{"erasures": j["erasures"]}]
+
+
+def _retention_due(db: Emulator, p: dict[str, Any]) -> Rows:
+    due = [
+        f
+        for f in db.state.fragments.values()
+        if f.get("review_on") is not None
+        and f["review_on"] <= p["on"]
+        and f.get("erased_at") is None
+        and f["retention_class"] != "erased"
+    ]
+    due.sort(key=lambda f: (f["review_on"], f["seq"]))
+    keys = ("fid", "agency", "retention_class", "review_on", "seq")
+    return [{k: f[k] for k in keys} for f in due[: p["limit"]]]
+
+
+def _unclassified_fragments(db: Emulator, p: dict[str, Any]) -> Rows:
+    fr = db.state.fragments
+    seqs = sorted(s for s, f in fr.items() if f.get("review_on") is None)[: p["limit"]]
+    return [{"seq": s, "body": fr[s]["body"]} for s in seqs]
+
+
+def _classify_fragments(db: Emulator, p: dict[str, Any]) -> Rows:
+    for row in p["rows"]:
+        f = db.state.fragments.get(row["seq"])
+        if f is not None and f.get("review_on") is None:
+            f["retention_class"], f["review_on"] = row["retention_class"], row["review_on"]
+    return []
+
+
 _MORE_STATEMENTS.update(
     {
         "AUDIT_COUNT": _audit_count,
@@ -949,5 +1044,14 @@ _MORE_STATEMENTS.update(
         "ALL_DELIVERIES": _all_deliveries,
         "RESTORE_MEANING": _restore_meaning,
         "RESTORE_NOTICE_READS": _restore_notice_reads,
+        "JOURNAL_HEAD": _journal_head_with_erasures,  # JOURNAL_HEAD now returns the erasure count too
+        "RESOLUTION_DECISION": _resolution_decision,
+        "ERASURE_VERSIONS": _erasure_versions,
+        "ERASE_DERIVED": _erase_derived,
+        "ERASE_FRAGMENTS": _erase_fragments,
+        "COUNT_ERASURE": _count_erasure,
+        "RETENTION_DUE": _retention_due,
+        "UNCLASSIFIED_FRAGMENTS": _unclassified_fragments,
+        "CLASSIFY_FRAGMENTS": _classify_fragments,
     }
 )

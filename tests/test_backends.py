@@ -25,11 +25,11 @@ import pytest
 from api.cli import _DEMO_ACCESS, DEMO_NOW, demo_files, setup_demo_access
 from graph import meaning
 from graph.embedded import EmbeddedStore
-from graph.errors import NotFound
+from graph.errors import InvalidDecision, NotFound
 from graph.neo4j_store import Neo4jStore
 from graph.patterns import selection_of
 from graph.resolution import ResolutionDecision
-from graph.store import Store
+from graph.store import Store, fragment_id
 from ingest.linkage import Linker
 from ingest.pipeline import import_docs, import_files
 from tests.conftest import fragment
@@ -623,3 +623,319 @@ def test_a_record_about_a_sibling_refreshes_the_child_it_changes(backend: Store)
     assert import_docs(backend, [visit], now=NOW).rejected == 0
     assert engine.scan(sel) == []
     assert engine.last_evaluated == 2  # the two sisters: one component
+
+
+# ---------------------------------------------------------------------- resolution review and erasure (issue 7)
+# Reviewing the model's undecided pairs, deciding and undoing, and erasing a record,
+# through the Store contract: the same answers on every backend, and a second replica
+# (another store object on the same database or file) follows at once.
+
+LINKER = Linker.from_file(None)
+MARKER = "ZQXERASEME"
+
+
+def _second(kind: str, first: Store, matcher: Linker | None = None) -> Store:
+    """Another store object on the same data: a second process or API replica."""
+    if kind == "embedded":
+        assert isinstance(first, EmbeddedStore)
+        return EmbeddedStore.open(first.path, matcher=matcher)
+    assert isinstance(first, Neo4jStore)
+    if kind == "neo4j-emulated":
+        return Neo4jStore(first._driver, matcher=matcher)
+    auth = (os.environ.get("NEO4J_USER", "neo4j"), os.environ.get("NEO4J_PASSWORD", ""))
+    return Neo4jStore.open(os.environ["NEO4J_URI"], *auth, database=first.database, matcher=matcher)
+
+
+def _picture(s: Store) -> str:
+    """Every demo person as the system resolves them: summary and whole chronology."""
+    v = s.system_view()
+    pids = sorted({p.person_id for word in SURNAMES for p in v.find_people(word, limit=1000)})
+    return re.sub(r"#[0-9A-F]{6}", "#pseudonym", repr([(v.person(pid), v.chronology(pid)) for pid in pids]))
+
+
+def _mention_of(s: Store, person_id: str, full_name: str) -> str:
+    """The mention id (P<fragment>-<n>) of the person's mention written ``full_name``."""
+    for line in s.system_view().chronology(person_id):
+        for src in line.sources:
+            doc = s.get_fragment(src.fragment_id)
+            assert doc is not None
+            for i, m in enumerate(doc["people"]):
+                if (m.get("name") or {}).get("full") == full_name:
+                    return f"P{src.fragment_id[1:17]}-{i}"
+    raise AssertionError(f"no mention {full_name!r}")
+
+
+def _items(queue: list[Any]) -> list[tuple[Any, ...]]:
+    return [(it.a.mention_id, it.b.mention_id, it.a.record_ref, it.b.record_ref, it.evidence) for it in queue]
+
+
+def _review(s: Store) -> list[tuple[str, Any]]:
+    """A reviewer's session on the demo: the queue (whole, and as a school's DSL may see
+    it), evidence, a join and its undo, a split of an automatic join and its undo, and
+    refusals. Returns what was seen, to compare between backends; asserts the behaviour."""
+    from api.cli import DEMO_SCHOOL_DSL
+
+    seen: list[tuple[str, Any]] = []
+    system, school = s.system_view(), s.view(DEMO_SCHOOL_DSL, "safeguarding")
+    queue = s.review_queue(system, 200)
+    theirs = s.review_queue(school, 200)
+    seen += [("queue", _items(queue)), ("school's queue", _items(theirs))]
+    assert theirs and set(_items(theirs)) < set(_items(queue))
+    item = next(it for it in queue if "Mrs L Walsh" in str(it.a.mention) + str(it.b.mention))
+    a, b = item.a.mention_id, item.b.mention_id
+    assert s.explain_pair(system, a, b) == item.evidence
+    before = _picture(s)
+
+    joined = s.decide(system, "join", a, b, "same address, school confirms mother's name")
+    assert (joined.kind, joined.reason, joined.decided_by) == (
+        "join",
+        "same address, school confirms mother's name",
+        "system",
+    )
+    after_join = _picture(s)
+    assert after_join != before
+    assert any("Leanne Walsh" in p.names for p in s.system_view().find_people("Mrs L Walsh"))
+    assert (a, b) not in {(x[0], x[1]) for x in _items(s.review_queue(system, 200))}  # decided: not offered again
+    seen.append(("after the join", after_join))
+    with pytest.raises(InvalidDecision) as e:
+        s.undo_decision(system, joined.id + 100, "x")
+    assert e.value.field == "decision"
+    s.undo_decision(system, joined.id, "the school record was about the aunt")
+    assert _picture(s) == before
+    with pytest.raises(InvalidDecision, match="already undone"):
+        s.undo_decision(system, joined.id, "again")
+
+    # split an automatic join (Kay / Kayleigh), then undo the split
+    (kay,) = s.system_view().find_people("Kay Rourke")
+    k1, k2 = _mention_of(s, kay.person_id, "Kay ROURKE"), _mention_of(s, kay.person_id, "Kayleigh Rourke")
+    split = s.decide(system, "apart", k1, k2, "different people")
+    assert [p.names for p in s.system_view().find_people("Kay Rourke")] == [["Kay ROURKE"]]
+    assert "Kay ROURKE" not in str(s.system_view().find_people("Kayleigh Rourke"))
+    seen.append(("after the split", _picture(s)))
+    s.undo_decision(system, split.id, "checked: the same young woman")
+    assert _picture(s) == before
+
+    # refused, with the field, and nothing recorded
+    hidden = next(it for it in queue if _items([it])[0] not in set(_items(theirs)))
+    for x, y, field in ((hidden.a.mention_id, hidden.b.mention_id, "mention"), (a, "P0000000000000000-0", "mention")):
+        with pytest.raises(InvalidDecision) as e:
+            s.decide(school, "join", x, y, "x")
+        assert e.value.field == field and "no such mention" in e.value.message
+    with pytest.raises(InvalidDecision):
+        s.explain_pair(school, hidden.a.mention_id, hidden.b.mention_id)
+    same_record = a.rsplit("-", 1)[0] + "-0", a.rsplit("-", 1)[0] + "-1"
+    for kind, x, y, reason, field in (
+        ("merge", a, b, "x", "kind"),
+        ("join", a, b, " ", "reason"),
+        ("join", *same_record, "x", "mention"),
+    ):
+        with pytest.raises(InvalidDecision) as e:
+            s.decide(system, kind, x, y, reason)
+        assert e.value.field == field
+
+    made = s.resolution_decisions(system)
+    assert [d.kind for d in made] == ["join", "undo", "apart", "undo"]
+    assert [d.undoes for d in made] == [None, joined.id, None, split.id]
+    assert all(d in made for d in s.resolution_decisions(school))
+    audited = s.audit_entries(action_prefix="resolution.decision", limit=100)
+    assert [(e.detail["kind"], e.detail.get("undoes")) for e in audited] == [
+        ("join", None),
+        ("undo", joined.id),
+        ("apart", None),
+        ("undo", split.id),
+    ]
+    assert s.audit_verify().ok
+    seen.append(("decisions", [(d.id, d.kind, d.a, d.b, d.reason, d.undoes) for d in made]))
+    seen.append(("features", len(s.mention_features())))
+    return seen
+
+
+@pytest.fixture(scope="module")
+def reviewed(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, Any]]:
+    s = _demo(_open("embedded", tmp_path_factory.mktemp("reviewed"), LINKER))
+    try:
+        return _review(s)
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_review_decide_and_undo_alike_on_every_backend(
+    kind: str, tmp_path: Path, reviewed: list[tuple[str, Any]]
+) -> None:
+    """The queue, the evidence, what a join and a split do to who is one person and to
+    every chronology, undo restoring the picture exactly, the refusals and the audit:
+    equal to the embedded store's, step by step."""
+    s = _demo(_open(kind, tmp_path, LINKER))
+    try:
+        mine = _review(s)
+        assert [name for name, _ in mine] == [name for name, _ in reviewed]
+        assert [name for (name, x), (_, y) in zip(mine, reviewed, strict=True) if x != y] == []
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_decision_reaches_another_replica_at_once(kind: str, tmp_path: Path) -> None:
+    s = _demo(_open(kind, tmp_path, LINKER))
+    other = _second(kind, s, LINKER)
+    try:
+        before = _picture(other)
+        item = next(
+            it for it in s.review_queue(s.system_view(), 50) if "Mrs L Walsh" in str(it.a.mention) + str(it.b.mention)
+        )
+        d = s.decide(s.system_view(), "join", item.a.mention_id, item.b.mention_id, "confirmed")
+        assert _picture(other) == _picture(s) != before
+        # and the other replica's undo reaches the first
+        other.undo_decision(other.system_view(), d.id, "withdrawn")
+        assert _picture(s) == _picture(other) == before
+        assert [x.kind for x in s.resolution_decisions(s.system_view())] == ["join", "undo"]
+    finally:
+        other.close()
+        s.close()
+
+
+def _erasable(s: Store) -> tuple[str, list[str], dict[str, Any]]:
+    """A police record about Mia with a marker in its narrative, corrected once, and
+    another record about her: (the first version's id, both versions' ids, the first doc)."""
+    raw = frag("INC-1")
+    raw["event"]["narrative"] = f"Recorded for a court case {MARKER}."
+    first = canon(raw)
+    fix = canon({**raw, "record_ref": "INC-1a", "supersedes": {"record_ref": "INC-1", "reason": "typo"}})
+    (o1,) = s.append([first])
+    (o2,) = s.append([fix])
+    assert s.append([canon(frag("INC-3", when="2026-05-18"))])[0].status == "accepted"
+    return o1.fragment_id, [o1.fragment_id, o2.fragment_id], first
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_erasure_alike_on_every_backend(kind: str, tmp_path: Path) -> None:
+    s = _open(kind, tmp_path)
+    other = _second(kind, s)
+    try:
+        fid, versions, first = _erasable(s)
+        assert len(other.system_view().find_people("Mia Walsh")) == 1
+        assert MARKER in repr(other.system_view().fragment(versions[1]))  # the replica has read the content
+        assert {r[0] for r in s.retention_due("2100-01-01")} >= set(versions)
+
+        erased = s.erase(fid, authority="court_order", reason="order of 1 Dec 2026", by="dpo-1")
+        assert sorted(erased) == sorted(versions)
+        for f in versions:  # every version is a tombstone
+            stone = s.get_fragment(f)
+            assert stone is not None and stone["erased"]["authority"] == "court_order" and stone["people"] == []
+            assert MARKER not in repr(stone)
+        (entry,) = s.audit_entries(action_prefix="fragment.erase")
+        assert entry.actor == "dpo-1" and set(entry.detail["fragments"]) == set(versions)
+        assert entry.detail["authority"] == "court_order"
+        assert s.audit_verify().ok
+        # both replicas: the chronology shows only the other record; nothing shows the content
+        for store in (s, other):
+            v = store.system_view()
+            (p,) = v.find_people("Mia Walsh")
+            lines = v.chronology(p.person_id)
+            assert [src.record_ref for ln in lines for src in ln.sources] == ["INC-3"]
+            assert MARKER not in repr(lines) + repr(v.find_people("Mia Walsh")) + repr(v.fragment(versions[1]))
+        assert not {r[0] for r in other.retention_due("2100-01-01")} & set(versions)
+        # a resend is recognised, not restored; erasing again erases nothing more
+        assert s.append([first])[0].status == "duplicate"
+        assert other.erase(versions[1], authority="court_order", reason="again", by="dpo-1") == []
+        with pytest.raises(NotFound) as nf:
+            s.erase("Fnothing", authority="court_order", reason="x", by="dpo-1")
+        assert nf.value.field == "fragment_id"
+        # (an authority and a reason are required: tests/test_retention.py, on every backend)
+        assert len(s.audit_entries(action_prefix="fragment.erase")) == 1
+    finally:
+        other.close()
+        s.close()
+
+
+def test_erasure_on_neo4j_removes_the_derived_graph_of_the_content() -> None:
+    """On Neo4j the derived graph (people, events) is content too: the erased versions'
+    go in the erasure's transaction; the people of the records that remain are written
+    again from the journal."""
+    db = Emulator()
+    s = Neo4jStore(db)
+    fid, versions, _ = _erasable(s)
+    seqs = {db.state.by_fid[f] for f in versions}
+    assert any({m["seq"] for m in p["mentions"]} & seqs for p in db.state.people.values())
+    s.erase(fid, authority="court_order", reason="order", by="dpo-1")
+    assert not any({m["seq"] for m in p["mentions"]} & seqs for p in db.state.people.values())
+    assert not any(set(e["sources"]) & seqs for e in db.state.events.values())
+    assert all(db.state.fragments[q]["summary"] is None and db.state.fragments[q]["erased_at"] for q in seqs)
+    assert MARKER not in repr(db.state.__dict__)
+    remaining = db.state.by_fid[fragment_id("nt-police", "INC-3")]
+    assert any(remaining in {m["seq"] for m in p["mentions"]} for p in db.state.people.values())
+    # tombstones moved to another Neo4j store (jigsaw backend export) are not due for review
+    moved = Neo4jStore(Emulator())
+    stones = [s.get_fragment(f) for f in versions]
+    assert [o.status for o in moved.append([d for d in stones if d is not None])] == ["accepted", "accepted"]
+    assert moved.retention_due("2100-01-01") == []
+
+
+def test_a_failed_erasure_leaves_nothing_half_done() -> None:
+    """The audit write fails inside the erasure's transaction: no tombstone, no count."""
+    db = Emulator()
+    s = Neo4jStore(db)
+    fid, _, first = _erasable(s)
+    before = repr(db.state.fragments)
+    original = s._audit
+
+    def failing(*args: Any, **kwargs: Any) -> int:
+        raise RuntimeError("the audit could not be written")
+
+    s._audit = failing  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        s.erase(fid, authority="court_order", reason="order", by="dpo-1")
+    s._audit = original  # type: ignore[method-assign]
+    assert repr(db.state.fragments) == before and db.state.meta["journal"].get("erasures", 0) == 0
+    assert s.get_fragment(fid) == first
+
+
+def test_the_review_and_erasure_commands_use_the_configured_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With JIGSAW_BACKEND=neo4j the commands open the store as the API does
+    (``api.app.open_store``, here handing out the Neo4j backend on the emulator)."""
+    from typer.testing import CliRunner
+
+    import api.app
+    from api.cli import app
+
+    db = Emulator()
+    _demo(Neo4jStore(db, matcher=LINKER)).close()
+    opened: list[str] = []
+
+    def open_store(settings: Any) -> Store:
+        opened.append(f"{settings.backend} {settings.neo4j_uri}")
+        return Neo4jStore(db, matcher=LINKER)
+
+    monkeypatch.setattr(api.app, "open_store", open_store)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    env = {"JIGSAW_BACKEND": "neo4j", "NEO4J_URI": "bolt://neo4j.test:7687", "NEO4J_PASSWORD": "pw", "COLUMNS": "250"}
+    runner = CliRunner()
+
+    def run(*args: str, **more: str | None) -> Any:
+        return runner.invoke(app, list(args), env={**env, **more})
+
+    reviewer = ("--as", "sw-northshire-118")
+    queue = run("resolve", "queue", "--limit", "5", *reviewer)
+    assert queue.exit_code == 0, queue.output
+    a, b = re.findall(r"P[0-9a-f]{16}-\d+", queue.output)[:2]
+    assert run("resolve", "explain", a, b, *reviewer).exit_code == 0
+    decided = run("resolve", "decide", "join", a, b, "--reason", "confirmed at the meeting", *reviewer)
+    assert decided.exit_code == 0 and "Decision 1:" in decided.output, decided.output
+    assert [d["kind"] for d in db.state.resolution] == ["join"]
+    assert run("resolve", "undo", "1", "--reason", "withdrawn", *reviewer).exit_code == 0
+    listed = run("resolve", "decisions", *reviewer)
+    assert listed.exit_code == 0 and "withdrawn" in listed.output
+    due = run("retention", "due", "--on", "2100-01-01")
+    (fid, *_) = re.findall(r"F[0-9a-f]{24}", due.output)
+    erased = run("erase", fid, "--authority", "court_order", "--reason", "order of the court", "--by", "dpo-1")
+    assert erased.exit_code == 0 and "Erased" in erased.output, erased.output
+    assert "erased" in db.state.fragments[db.state.by_fid[fid]]["body"]
+    assert opened and set(opened) == {"neo4j bolt://neo4j.test:7687"}
+    # a store file named as well, or no server named: refused, saying why
+    both = run("retention", "due", "--on", "2100-01-01", "--store", str(tmp_path / "x.sqlite"))
+    assert both.exit_code == 2 and "JIGSAW_BACKEND=neo4j" in both.output
+    unnamed = run("retention", "due", "--on", "2100-01-01", NEO4J_URI=None)
+    assert unnamed.exit_code == 2 and "NEO4J_URI" in unnamed.output

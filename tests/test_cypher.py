@@ -175,6 +175,18 @@ def _workload() -> list[Emulator]:
     (delivery,) = s.due_deliveries()
     s.record_delivery(delivery.id, ok=True)
     s.webhook_outbox()
+    # resolution review and erasure (issue 7)
+    system = s.system_view()
+    (item, *_) = s.review_queue(system, 5)
+    s.explain_pair(system, item.a.mention_id, item.b.mention_id)
+    joined = s.decide(system, "join", item.a.mention_id, item.b.mention_id, "reviewed")
+    s.undo_decision(system, joined.id, "withdrawn")
+    s.resolution_decisions(system)
+    s.mention_features()
+    db.state.fragments[1].pop("review_on")  # as neo4j-admin leaves a bulk-loaded fragment
+    s.retention_due("2100-01-01", limit=5)
+    s.erase(seen.fragment_id, authority="court_order", reason="order", by="dpo")
+    s.relink()
     # and moving it to another Neo4j
     other = Emulator()
     copy_store(s, Neo4jStore(other), by="migration")

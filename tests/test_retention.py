@@ -3,15 +3,17 @@ an audit entry, a verifying chain, and no trace of the content in the store's fi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from graph import audit, registry
 from graph.embedded import EmbeddedStore
-from graph.store import fragment_id
+from graph.store import Store, fragment_id
 from ingest.validate import check_fragment
 from tests.conftest import NOW, fragment
+from tests.test_backends import BACKENDS, _open, _second
 
 MARKER = "ZQXERASEME"
 
@@ -26,7 +28,21 @@ def _files(path: Path) -> bytes:
     return b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name))
 
 
-def test_every_fragment_gets_a_class_and_review_date(store: EmbeddedStore) -> None:
+@pytest.fixture(params=BACKENDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def any_store(kind: str, tmp_path: Path) -> Iterator[Store]:
+    """Every backend (tests/test_backends.py): embedded, Neo4j emulated, Neo4j live."""
+    s = _open(kind, tmp_path)
+    yield s
+    s.close()
+
+
+def test_every_fragment_gets_a_class_and_review_date(any_store: Store) -> None:
+    store = any_store
     store.append([_canon()])
     # the example names two children; the younger was born on 2 July 2021: reviewed on his 25th birthday
     (row,) = store.retention_due("2100-01-01")
@@ -78,20 +94,19 @@ def test_erasure_removes_the_content_everywhere_and_keeps_the_chain(tmp_path: Pa
     again.close()
 
 
-def test_a_second_connection_forgets_erased_content(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
-    a = EmbeddedStore.open(path, create=True)
-    b = EmbeddedStore.open(path)
+def test_a_second_connection_forgets_erased_content(any_store: Store, kind: str) -> None:
+    a = any_store
+    b = _second(kind, a)
     a.append([_canon()])
     assert len(b.system_view().find_people("Mia Walsh")) == 1
     fid = fragment_id(fragment()["agency"]["id"], fragment()["record_ref"])
     a.erase(fid, authority="retention_review", reason="reviewed 2047", by="records-officer")
     assert b.system_view().find_people("Mia Walsh") == []
-    a.close()
     b.close()
 
 
-def test_erasure_needs_an_authority_and_a_short_reason(store: EmbeddedStore) -> None:
+def test_erasure_needs_an_authority_and_a_short_reason(any_store: Store) -> None:
+    store = any_store
     store.append([_canon()])
     fid = fragment_id(fragment()["agency"]["id"], fragment()["record_ref"])
     with pytest.raises(registry.InvalidRecord) as bad:
