@@ -10,32 +10,20 @@ facts a scan reads in its ``pattern_facts`` table.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from graph.patterns.projection_source import ProjectionCases
 
 if TYPE_CHECKING:
     from graph.embedded import EmbeddedStore
-    from graph.projection import Projection
 
 
 class EmbeddedCases(ProjectionCases):
+    store: EmbeddedStore
+
     def __init__(self, store: EmbeddedStore, *, keep: int = 200_000, batch: int = 20_000) -> None:
-        super().__init__(keep=keep, batch=batch)
-        self.store = store
-
-    def lock(self) -> threading.RLock:
-        self.store._catch_up()
-        return self.store._lock
-
-    @property
-    def _p(self) -> Projection:
-        return self.store.projection
-
-    def _load(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
-        return self.store._load(seqs)
+        super().__init__(store, keep=keep, batch=batch)
 
     def _journal(self, first: int, last: int) -> Iterator[tuple[int, dict[str, Any]]]:
         for seq, _fid, doc, _sup in self.store._rows(first - 1, until=last):
@@ -47,18 +35,6 @@ class EmbeddedCases(ProjectionCases):
 
     def _keep_facts(self, rows: Sequence[tuple[int, bytes]]) -> None:
         self.store._keep_pattern_facts(rows)
-
-    def _decisions_at(self) -> Hashable:
-        return self.store._decisions_at
-
-    def _global_pid(self, person_id: str) -> int:
-        return self.store.global_pid(person_id)
-
-    def _fids(self, seqs: Sequence[int]) -> dict[int, str]:
-        return self.store._fids(seqs)
-
-    def _summaries(self, seqs: Sequence[int]) -> dict[int, str | None]:
-        return {s: t.summary for s, t in self.store._details(seqs).items()}
 
     def _case_map(self) -> dict[int, frozenset[str]]:
         return self.store._case_map()

@@ -6,9 +6,10 @@ siblings and about the adults around them, each report reduced to the fields the
 library reads (event kind, dates as day numbers, agency and its type and local
 authority, concerns, significance, and two readings of its words: whether it records a
 case closed as malicious, unfounded or no further action, and an attendance
-percentage). Building it from plain documents (``report_of``) and the projection's
-people (``cases_from_projection``) is the backend's part; the Neo4j backend builds the
-same dataclasses from its own graph.
+percentage). A document is reduced to a person-free fact (``fact_of``), which a store
+may keep; reports are made from facts and the people the projection resolved
+(``report_from_fact``), and cases from the projection's people
+(``cases_from_projection``).
 
 Reading the words is deliberately narrow (docs/patterns.md lists the phrases): a
 fragment has no structured "outcome" or "attendance" field, and adding them would ask
@@ -241,12 +242,6 @@ def report_from_fact(seq: int, fact: Fact, people: Sequence[int], agency_type: s
         ),
         existence,
     )
-
-
-def report_of(seq: int, doc: dict[str, Any], people: Sequence[int], agency_type: str | None = None) -> Report | None:
-    """A report from a canonical fragment document and the person each mention resolved to."""
-    fact = fact_of(doc)
-    return None if fact is None else report_from_fact(seq, fact, people, agency_type)
 
 
 @dataclass

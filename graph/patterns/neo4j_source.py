@@ -22,32 +22,20 @@ Neo4j store keeps the rest, all read through named statements of ``graph.cypher`
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from graph.patterns.projection_source import ProjectionCases
 
 if TYPE_CHECKING:
     from graph.neo4j_store import Neo4jStore
-    from graph.projection import Projection
 
 
 class Neo4jCases(ProjectionCases):
+    store: Neo4jStore
+
     def __init__(self, store: Neo4jStore, *, keep: int = 200_000) -> None:
-        super().__init__(keep=keep)
-        self.store = store
-
-    def lock(self) -> threading.RLock:
-        self.store._catch_up()
-        return self.store._lock
-
-    @property
-    def _p(self) -> Projection:
-        return self.store.projection
-
-    def _load(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
-        return self.store._load(seqs)
+        super().__init__(store, keep=keep)
 
     def _journal(self, first: int, last: int) -> Iterator[tuple[int, dict[str, Any]]]:
         # FRAGMENTS_AFTER a page at a time, stopping at ``last``
@@ -55,18 +43,6 @@ class Neo4jCases(ProjectionCases):
             if seq > last:
                 return
             yield seq, doc
-
-    def _decisions_at(self) -> Hashable:
-        return self.store._decisions_at
-
-    def _global_pid(self, person_id: str) -> int:
-        return self.store.global_pid(person_id)
-
-    def _fids(self, seqs: Sequence[int]) -> dict[int, str]:
-        return self.store._fids(seqs)
-
-    def _summaries(self, seqs: Sequence[int]) -> dict[int, str | None]:
-        return {s: t.summary for s, t in self.store._details(seqs).items()}
 
     def _case_map(self) -> dict[int, frozenset[str]]:
         return self.store._cases()[1]

@@ -22,7 +22,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -38,7 +38,7 @@ from graph.patterns.facts import (
 )
 
 if TYPE_CHECKING:
-    from graph.projection import Projection
+    from graph.projection import FragmentText, Projection
     from graph.view import ReaderView
 
 
@@ -60,30 +60,74 @@ class _Lru(OrderedDict[int, Report]):
             self.popitem(last=False)
 
 
-class ProjectionCases(ABC):
-    """A ``CaseSource`` over a store's in-memory projection; subclasses say where the
-    documents, ids, words, cases and key live."""
+class ProjectionStore(Protocol):
+    """What both stores offer that a ``ProjectionCases`` reads (graph.embedded,
+    graph.neo4j_store): the projection and its lock, documents, ids and words by seq,
+    and the resolution decisions in force."""
 
-    def __init__(self, *, keep: int = 200_000, batch: int = 20_000) -> None:
+    @property
+    def projection(self) -> Projection: ...
+
+    @property
+    def _lock(self) -> threading.RLock: ...
+
+    @property
+    def _decisions_at(self) -> Hashable: ...
+
+    def _catch_up(self) -> None: ...
+
+    def _load(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]: ...
+
+    def _fids(self, seqs: Sequence[int]) -> dict[int, str]: ...
+
+    def _details(self, seqs: Sequence[int]) -> dict[int, FragmentText]: ...
+
+    def global_pid(self, person_id: str) -> int: ...
+
+
+class ProjectionCases(ABC):
+    """A ``CaseSource`` over a store's in-memory projection; subclasses say how the
+    journal is read in order, where the case map and key live, and whether pattern
+    facts are kept."""
+
+    def __init__(self, store: ProjectionStore, *, keep: int = 200_000, batch: int = 20_000) -> None:
+        self.store = store
         # reports of fragments read for single children, kept between calls (a meeting
         # reloads the same child's page): bounded, least recently used out first
         self._reports: _Lru = _Lru(keep)
         # fragments per batch of cases: the store's lock is released between batches
         self.batch = batch
 
-    # ------------------------------------------------------------------ the backend's part
+    # ------------------------------------------------------------------ what both stores have
 
-    @abstractmethod
     def lock(self) -> threading.RLock:
         """Catch the projection up and return the lock that holds it still."""
+        self.store._catch_up()
+        return self.store._lock
 
     @property
-    @abstractmethod
-    def _p(self) -> Projection: ...
+    def _p(self) -> Projection:
+        return self.store.projection
 
-    @abstractmethod
     def _load(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
         """Documents by seq, for the system's view (never a reader's answer)."""
+        return self.store._load(seqs)
+
+    def _decisions_at(self) -> Hashable:
+        """Which resolution decisions are in force (changes whenever one is recorded)."""
+        return self.store._decisions_at
+
+    def _global_pid(self, person_id: str) -> int:
+        """The store's person a person id names (raises if there is none)."""
+        return self.store.global_pid(person_id)
+
+    def _fids(self, seqs: Sequence[int]) -> dict[int, str]:
+        return self.store._fids(seqs)
+
+    def _summaries(self, seqs: Sequence[int]) -> dict[int, str | None]:
+        return {s: t.summary for s, t in self.store._details(seqs).items()}
+
+    # ------------------------------------------------------------------ the backend's part
 
     @abstractmethod
     def _journal(self, first: int, last: int) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -98,20 +142,6 @@ class ProjectionCases(ABC):
     def _keep_facts(self, rows: Sequence[tuple[int, bytes]]) -> None:
         """Keep pattern facts for next time, if the backend can (a cache)."""
         return None
-
-    @abstractmethod
-    def _decisions_at(self) -> Hashable:
-        """Which resolution decisions are in force (changes whenever one is recorded)."""
-
-    @abstractmethod
-    def _global_pid(self, person_id: str) -> int:
-        """The store's person a person id names (raises if there is none)."""
-
-    @abstractmethod
-    def _fids(self, seqs: Sequence[int]) -> dict[int, str]: ...
-
-    @abstractmethod
-    def _summaries(self, seqs: Sequence[int]) -> dict[int, str | None]: ...
 
     @abstractmethod
     def _case_map(self) -> dict[int, frozenset[str]]:
@@ -193,9 +223,10 @@ class ProjectionCases(ABC):
         with lock:
             facts = self._kept_facts()
             missing = [s for s in p.fragments if s not in facts and p.is_current(s)]
-        if len(missing) < self.batch:
-            for s, f in self._facts(missing, remember=True).items():
-                facts[s] = orjson.dumps(f)
+        if len(missing) < self.batch:  # a few new fragments: by seq (known not to be kept)
+            made = [(s, orjson.dumps(fact_of(doc))) for s, doc in self._load(missing).items()]
+            facts.update(made)
+            self._keep_facts(made)
             return facts
         missing.sort()
         for k in range(0, len(missing), self.batch):
