@@ -110,6 +110,18 @@ async def _deliver_forever(store: Store, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+async def _derive_forever(store: Store, interval: float) -> None:
+    """Write the derived graph behind the writes (``Store.write_derived``) every
+    ``interval`` seconds, round after round while there is more, until the app stops."""
+    while True:
+        try:
+            while await asyncio.to_thread(store.write_derived):
+                pass
+        except Exception:  # retried at the next interval; never personal data in the log
+            log.exception("derived graph run failed")
+        await asyncio.sleep(interval)
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
     """Build the Jigsaw API. ``settings`` default: from the environment (and .env), now."""
     settings = settings or Settings()
@@ -124,11 +136,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             if settings.webhook_interval > 0
             else None
         )
+        projector = (
+            asyncio.create_task(_derive_forever(app.state.store, settings.derived_interval))
+            if settings.derived_interval > 0
+            else None
+        )
         try:
             yield
         finally:
-            if sender is not None:
-                sender.cancel()
+            for task in (sender, projector):
+                if task is not None:
+                    task.cancel()
             if owned and app.state.store is not None:
                 app.state.store.close()
                 app.state.store = None

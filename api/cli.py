@@ -1422,6 +1422,30 @@ def backend_import(
         src.close()
 
 
+@backend_app.command("derive")
+def backend_derive(
+    everything: Annotated[
+        bool, typer.Option("--all", help="Rewrite the whole derived graph (after a new linkage model, or in doubt).")
+    ] = False,
+) -> None:
+    """Write Neo4j's derived graph (people, events, places for analysts' Cypher) up to the
+    journal. The API does this by itself every JIGSAW_DERIVED_INTERVAL seconds."""
+    s = _neo4j()
+    try:
+        behind = s.derived_behind()
+        if everything and hasattr(s, "rewrite_derived"):
+            s.rewrite_derived()
+        else:
+            while s.write_derived(10_000):
+                pass
+        left = s.derived_behind()
+    except JigsawError as exc:
+        raise _fail(exc.message) from None
+    finally:
+        s.close()
+    out.print(f"Derived graph written: {behind:,} fragment(s) were behind the journal, {left:,} now.")
+
+
 # ---------------------------------------------------------------------- shared meaning
 
 glossary_app = typer.Typer(help="The glossary of agency terms: check a deployment's file, look terms up in text.")

@@ -95,6 +95,16 @@ class Settings(BaseSettings):
         description="Seconds between webhook delivery runs in the API; 0: run `jigsaw notices deliver`.",
     )
 
+    derived_interval: float = Field(
+        1.0,
+        ge=0,
+        le=3600,
+        description=(
+            "Seconds between runs of the projector that writes Neo4j's derived graph (people, events, places "
+            "for analysts' Cypher) behind the writes; 0: run `jigsaw backend derive`. Nothing on the embedded store."
+        ),
+    )
+
     @field_validator("oidc_algorithms")
     @classmethod
     def _asymmetric_only(cls, v: list[str]) -> list[str]:

@@ -222,6 +222,8 @@ MERGE (j:Meta {key: 'journal'})
   ON CREATE SET j.last_seq = 0, j.decisions = 0, j.pseudonym_key = $pseudonym_key, j.created_at = $at
 MERGE (a:Meta {key: 'audit'})
   ON CREATE SET a.last_seq = 0, a.head = $genesis
+MERGE (d:Meta {key: 'derived'})
+  ON CREATE SET d.done = 0, d.seq = 0, d.decisions = 0, d.erasures = 0
 RETURN j.pseudonym_key AS pseudonym_key
 """
 
@@ -1020,4 +1022,29 @@ UNWIND $rows AS row
 MATCH (f:Fragment {seq: row.seq})
 WHERE f.review_on IS NULL
 SET f.retention_class = row.retention_class, f.review_on = row.review_on
+"""
+
+
+# ------------------------------------------------------------------------- derived graph behind the journal (issue 7)
+# An append commits the journal (and its audit entry and notices) and is acknowledged; the
+# derived graph is written behind it by whichever replica's projector gets there first
+# (``Neo4jStore.write_derived``). The 'derived' Meta node says how far it is written
+# (done: every fragment up to that seq has had its people and events written) and from
+# which journal state the last derived write was computed (seq, decisions, erasures): a
+# write worked out from an older state than one already written is refused and worked
+# out again, so a slow replica never puts back what a newer one replaced.
+
+SCHEMA["propertyKeys"].append("done")
+
+DERIVED_DONE = "MATCH (d:Meta {key: 'derived'}) RETURN d.done AS done"
+
+LOCK_DERIVED = """
+MATCH (d:Meta {key: 'derived'})
+SET d.lock = coalesce(d.lock, 0) + 1
+RETURN d.done AS done, d.seq AS seq, d.decisions AS decisions, d.erasures AS erasures
+"""
+
+SET_DERIVED = """
+MATCH (d:Meta {key: 'derived'})
+SET d.done = $done, d.seq = $seq, d.decisions = $decisions, d.erasures = $erasures
 """

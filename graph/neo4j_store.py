@@ -4,7 +4,8 @@ What lives where
     Neo4j holds everything durable: the journal of fragments, the readers, cases,
     tokens, share requests, decisions and grants, the reviewers' resolution decisions,
     and the hash-chained audit. It also holds the derived graph (people, events,
-    places, agencies) for analysts' Cypher, rewritten from the journal after each write.
+    places, agencies) for analysts' Cypher, written from the journal *behind* the writes
+    (see "The derived graph" below).
     Every statement is a named constant in ``graph.cypher``, parameters only.
 
     Each API replica keeps the projection (``graph.projection``) as a cache of the
@@ -27,7 +28,20 @@ Writing
     ``UNWIND`` the new fragments in, extend the audit chain, commit. The driver's managed
     transactions retry transient errors (leader switch, deadlock) with backoff; the work
     function is pure in Python state, so a retry repeats it exactly. Acknowledged means
-    committed: Neo4j's transaction log is flushed on commit.
+    committed: Neo4j's transaction log is flushed on commit. The writing replica projects
+    the new fragments before its next answer, from memory; other replicas read them when
+    they next catch up.
+
+The derived graph
+    ``:Person``, ``:Event`` and ``:Place`` nodes are derived, so they are not written in
+    the append's transaction (working them out costs more than the journal write itself).
+    Each replica runs a projector (``write_derived``, every ``JIGSAW_DERIVED_INTERVAL``
+    seconds) that writes the people and events of fragments journaled since the derived
+    graph was last written, under a lock node, from its caught-up projection. Decisions
+    and erasures rewrite the people they touch at once. Every derived write records the
+    journal state it was worked out from; one from an older state than the last written
+    is refused and worked out again, so replicas never put back what a newer one
+    replaced. Readers' answers never come from the derived graph: it is for analysts.
 
 The ``neo4j`` driver is an optional extra (``pip install 'jigsaw-safeguarding[neo4j]'``),
 imported only when this backend is opened.
@@ -38,11 +52,13 @@ from __future__ import annotations
 import gc
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -67,8 +83,13 @@ from graph.store import (
 )
 from graph.view import ID_CHARS, ReaderView, SystemView, ViewSource
 
+log = logging.getLogger(__name__)
+
 _PAGE = 5_000  # fragments per read when catching up
 _BATCH = 1_000  # rows per UNWIND when writing
+_PENDING_MAX = 50_000  # own fragments held for projecting before they are read back instead
+_DERIVED_ROUND = 2_000  # fragments per round of the derived graph's projector
+_DERIVED_TRIES = 8  # rounds refused because another replica wrote from a newer state
 
 
 def utc_now() -> str:
@@ -112,6 +133,9 @@ class Neo4jStore(Store):
         self.retention_policy = retention.RetentionPolicy()
         self._mention_decisions_cache: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
         self._fid_seq: dict[str, int] = {}
+        # fragments this replica wrote and has not projected yet: the next catch-up takes
+        # them from here rather than reading them back (bounded: see ``append``)
+        self._pending: dict[int, tuple[int, str, dict[str, Any], int | None]] = {}
         self._case_cache: tuple[int, dict[str, tuple[int, int]], dict[int, frozenset[str]]] | None = None
         self.projection = self._new_projection()
         self._source = ViewSource(
@@ -126,6 +150,7 @@ class Neo4jStore(Store):
             lock=self._lock,
             matcher=matcher,
             mention_decisions=lambda: self._mention_decisions_cache,
+            settle=self._settle,
         )
         self._setup()
         self._catch_up()
@@ -191,14 +216,23 @@ class Neo4jStore(Store):
     def _new_projection(self) -> Projection:
         return Projection(text_source=self._details, matcher=self.matcher, docs=self._load)
 
-    def _rows(self, after: int) -> Iterator[tuple[int, str, dict[str, Any], int | None]]:
+    def _rows(self, after: int, *, pending: bool = False) -> Iterator[tuple[int, str, dict[str, Any], int | None]]:
+        """The journal after ``after``, in order. ``pending``: take the fragments this
+        replica wrote itself from memory (only for extending the projection)."""
         loads = orjson.loads
         while True:
+            mine = self._pending.pop(after + 1, None) if pending else None
+            if mine is not None:
+                yield mine
+                after += 1
+                continue
             page = self._read("FRAGMENTS_AFTER", after=after, limit=_PAGE)
             if not page:
                 return
             for r in page:
                 self._fid_seq[r["fid"]] = r["seq"]
+                if pending:
+                    self._pending.pop(r["seq"], None)
                 yield r["seq"], r["fid"], loads(r["body"]), r["supersedes"]
             after = page[-1]["seq"]
 
@@ -211,6 +245,7 @@ class Neo4jStore(Store):
             )
             if erasures != self._erasures_seen:  # someone erased content: forget it here too
                 self._erasures_seen = erasures
+                self._pending.clear()
                 self._decisions_at = decisions_at
                 self._load_decisions()
                 self._rebuild()
@@ -226,15 +261,22 @@ class Neo4jStore(Store):
             gc.disable()
             try:
                 if self.projection.last_seq == 0:
-                    self.projection.build(lambda: self._rows(0))
+                    self.projection.build(lambda: self._rows(0, pending=True))
                 else:
-                    self.projection.extend(self._rows(self.projection.last_seq))
+                    self.projection.extend(self._rows(self.projection.last_seq, pending=True))
             finally:
                 if was_enabled:
                     gc.enable()
             self._case_cache = None
 
+    def _settle(self) -> None:
+        """Project this replica's own writes before a view answers (``append`` leaves
+        them pending, so that acknowledging a write does not wait for projecting it)."""
+        if self._pending:
+            self._catch_up()
+
     def _rebuild(self) -> None:
+        self._pending.clear()
         fresh = self._new_projection()
         fresh.set_decisions(*self._mention_decisions_cache)
         fresh.build(lambda: self._rows(0))
@@ -262,22 +304,22 @@ class Neo4jStore(Store):
     def append(
         self, docs: Sequence[dict[str, Any]], *, all_or_nothing: bool = False, actor: str = "import"
     ) -> list[AppendOutcome]:
-        """Journal documents in one transaction (see ``Store.append``), then project them
-        here and write the derived graph of the people they touch."""
+        """Journal documents in one transaction (see ``Store.append``): the fragments, the
+        audit entry and any correction's notices commit together, and that is the
+        acknowledgement. This replica projects them before its next answer (from memory,
+        not read back); the derived graph is written behind, by ``write_derived``."""
         prepared = prepare(docs)
         at = self.clock()
-        with self._lock:
-            outcomes, rows = self._write(lambda tx: self._stage(tx, prepared, all_or_nothing, actor, at))
+        outcomes, rows = self._write(lambda tx: self._stage(tx, prepared, all_or_nothing, actor, at))
+        if rows:
             docs_by_seq = {o.seq: prepared[o.index][4] for o in outcomes if o.status == "accepted"}
-            if rows and rows[0]["seq"] == self.projection.last_seq + 1:
-                # nobody else wrote in between: project what we hold rather than read it back
-                self.projection.extend((r["seq"], r["fid"], docs_by_seq[r["seq"]], r["supersedes"]) for r in rows)
+            with self._lock:
+                if len(self._pending) + len(rows) > _PENDING_MAX:
+                    self._pending.clear()  # a bulk load nobody reads meanwhile: read it back later
                 for r in rows:
                     self._fid_seq[r["fid"]] = r["seq"]
-                self._case_cache = None
-            self._catch_up()
-            if rows:
-                self._write_derived([r["seq"] for r in rows])
+                    if r["seq"] > self.projection.last_seq:
+                        self._pending[r["seq"]] = (r["seq"], r["fid"], docs_by_seq[r["seq"]], r["supersedes"])
         return outcomes
 
     def _stage(
@@ -387,12 +429,74 @@ class Neo4jStore(Store):
 
     # ------------------------------------------------------------------ the derived graph
 
-    def _write_derived(self, seqs: Sequence[int]) -> None:
-        """Rewrite the people and events of the components these fragments touch."""
+    def _derive(self, pick: Callable[[int], tuple[Sequence[int], int | None]]) -> int:
+        """One guarded write of the derived graph. ``pick(done)`` (``done``: how far the
+        derived graph is written, by any replica) names the fragments whose people and
+        events to rewrite, and the new ``done`` (or None to leave it). The rows are worked
+        out from this replica's projection, caught up first; the write is refused if
+        another replica has meanwhile written from a newer journal state (or moved
+        ``done``), and then worked out again. Returns how many fragments it covered."""
+        for _ in range(_DERIVED_TRIES):
+            self._catch_up()
+            done = int(self._read("DERIVED_DONE")[0]["done"])
+            with self._lock:
+                state = (self.projection.last_seq, self._decisions_at, self._erasures_seen)
+                seqs, new_done = pick(done)
+                if not seqs and (new_done is None or new_done == done):
+                    return 0
+                frags, people, events = self._derived_of(seqs)
+
+            job = partial(
+                self._put_derived, done=done, new_done=new_done, state=state, frags=frags, people=people, events=events
+            )
+            if self._write(job):
+                return len(seqs) if new_done is None else new_done - done
+        log.warning("derived graph: gave up after %d refused rounds; write_derived will retry", _DERIVED_TRIES)
+        return 0
+
+    def _put_derived(
+        self,
+        tx: Any,
+        *,
+        done: int,
+        new_done: int | None,
+        state: tuple[int, int, int],
+        frags: set[int],
+        people: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+    ) -> bool:
+        """Inside ``_derive``'s transaction: write the rows unless the derived graph has
+        moved on meanwhile (``done`` moved, or written from a newer state than ``state``)."""
+        d = self._run(tx, "LOCK_DERIVED")[0]
+        if new_done is not None and d["done"] != done:
+            return False  # another replica wrote this round
+        if any(mine < theirs for mine, theirs in zip(state, (d["seq"], d["decisions"], d["erasures"]), strict=True)):
+            return False  # it wrote from a newer journal state than ours
+        ordered = sorted(frags)
+        for k in range(0, len(ordered), _BATCH):
+            self._run(tx, "CLEAR_DERIVED", seqs=ordered[k : k + _BATCH])
+        for k in range(0, len(people), _BATCH):
+            self._run(tx, "WRITE_PEOPLE", people=people[k : k + _BATCH])
+        for k in range(0, len(events), _BATCH):
+            self._run(tx, "WRITE_EVENTS", events=events[k : k + _BATCH])
+        self._run(
+            tx,
+            "SET_DERIVED",
+            done=d["done"] if new_done is None else new_done,
+            seq=state[0],
+            decisions=state[1],
+            erasures=state[2],
+        )
+        return True
+
+    def _derived_of(self, seqs: Sequence[int]) -> tuple[set[int], list[dict[str, Any]], list[dict[str, Any]]]:
+        """The fragments of the people these fragments touch, and those people's derived
+        rows (under the replica's lock)."""
         p = self.projection
         pids: set[int] = set()
         for s in seqs:
-            pids.update(p.mention_people(s))
+            if s in p.fragments:
+                pids.update(p.mention_people(s))
         people: set[int] = set()
         frags: set[int] = set(seqs)
         for pid in pids:
@@ -401,26 +505,43 @@ class Neo4jStore(Store):
                 people |= found_people
                 frags |= found_seqs
         people_rows, event_rows = self.derived_rows(p, people)
+        return frags, people_rows, event_rows
 
-        def work(tx: Any) -> None:
-            ordered = sorted(frags)
-            for k in range(0, len(ordered), _BATCH):
-                self._run(tx, "CLEAR_DERIVED", seqs=ordered[k : k + _BATCH])
-            for k in range(0, len(people_rows), _BATCH):
-                self._run(tx, "WRITE_PEOPLE", people=people_rows[k : k + _BATCH])
-            for k in range(0, len(event_rows), _BATCH):
-                self._run(tx, "WRITE_EVENTS", events=event_rows[k : k + _BATCH])
+    def _write_derived(self, seqs: Sequence[int]) -> None:
+        """Rewrite the people and events of the components these fragments touch now
+        (after a resolution decision or an erasure)."""
+        self._derive(lambda done: (seqs, None))
 
-        self._write(work)
+    def write_derived(self, limit: int = _DERIVED_ROUND) -> int:
+        """Write the derived graph of up to ``limit`` fragments journaled since it was last
+        written (by any replica): the projector each API replica runs every
+        ``JIGSAW_DERIVED_INTERVAL`` seconds. Returns how many it covered (0: up to date)."""
+
+        def pick(done: int) -> tuple[Sequence[int], int | None]:
+            upto = min(self.projection.last_seq, done + limit)
+            if upto <= done:  # up to date (or another replica is ahead of this one)
+                return (), None
+            return [s for s in range(done + 1, upto + 1) if s in self.projection.fragments], upto
+
+        return self._derive(pick)
+
+    def derived_behind(self) -> int:
+        """How many fragments of the journal the derived graph has not been written for yet."""
+        head = self._read("JOURNAL_HEAD")
+        last = int(head[0]["last_seq"]) if head else 0
+        return max(0, last - int(self._read("DERIVED_DONE")[0]["done"]))
 
     def rewrite_derived(self) -> None:
         """Write the whole derived graph from the journal (after a bulk import by
-        neo4j-admin, or if a replica stopped between a write and its derived graph)."""
+        neo4j-admin, a new linkage model, or if the derived graph is ever in doubt)."""
         self._catch_up()
         with self._lock:
+            target = self.projection.last_seq
             seqs = sorted(self.projection.fragments)
-            for k in range(0, len(seqs), 10 * _BATCH):
-                self._write_derived(seqs[k : k + 10 * _BATCH])
+        for k in range(0, len(seqs), 10 * _BATCH):
+            chunk = seqs[k : k + 10 * _BATCH]
+            self._derive(lambda done, chunk=chunk: (chunk, None))  # type: ignore[misc]
+        self._derive(lambda done: ((), max(done, target)))
 
     @staticmethod
     def derived_rows(p: Projection, people: Iterable[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -1087,9 +1208,12 @@ class Neo4jStore(Store):
         ``$person``, and give back every value of its ``fid`` column (a fragment id, or a
         list of them). The caller (``graph.patterns.custom.run_custom``) keeps only ids the
         reader may read; nothing else of the result leaves this method. A query that
-        writes is refused by the server in a read transaction."""
+        writes is refused by the server in a read transaction. The derived graph is
+        brought up to the journal first, so the query sees every fragment written."""
         neo4j = _driver_module()
         params = {"visible": list(visible), "person": person}
+        while self.write_derived(10 * _DERIVED_ROUND):
+            pass
 
         @neo4j.unit_of_work(timeout=timeout)
         def work(tx: Any) -> list[str]:

@@ -363,6 +363,21 @@ class Store(ABC):
         through a reader's view. One per store, shared by its callers."""
         raise NotImplementedError(f"{type(self).__name__} does not run patterns yet")
 
+    # The derived graph, where a backend keeps one apart from the journal (Neo4j's people,
+    # events and places for analysts' Cypher), is written behind the writes.
+
+    def write_derived(self, limit: int = 2_000) -> int:
+        """Write the derived graph of up to ``limit`` fragments journaled since it was
+        last written (by any replica); how many it covered, 0 when it is up to date. The
+        API runs this every ``JIGSAW_DERIVED_INTERVAL`` seconds. A backend whose derived
+        graph is its projection, kept with every write (the embedded store), has nothing
+        to do."""
+        return 0
+
+    def derived_behind(self) -> int:
+        """How many journaled fragments the derived graph has not been written for yet."""
+        return 0
+
     @abstractmethod
     def close(self) -> None: ...
 

@@ -120,6 +120,8 @@ def copy_store(src: Any, dst: Any, *, by: str, fragments: bool = True, batch: in
     report.shared_meaning = meant.counts()
     if not fragments and hasattr(dst, "rewrite_derived"):  # a bulk import brought the journal only
         dst.rewrite_derived()
+    while dst.write_derived(10_000):  # written behind the appends: bring it up to the journal
+        pass
     return report
 
 

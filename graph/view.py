@@ -65,6 +65,7 @@ def _locked(fn: Callable[Concatenate[ReaderView, _P], _T]) -> Callable[Concatena
     @functools.wraps(fn)
     def run(self: ReaderView, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         with self.source.lock:
+            self.source.settle()
             return fn(self, *args, **kwargs)
 
     return run
@@ -103,6 +104,9 @@ class ViewSource:
     # whose two mentions the reader can see
     matcher: Matcher | None = None
     mention_decisions: Callable[[], tuple[list[tuple[int, int]], list[tuple[int, int]]]] = lambda: ([], [])
+    # called before each answer, with the lock held: a backend that projects its own
+    # writes lazily (Neo4j) applies them here, so a view sees what its store has written
+    settle: Callable[[], None] = lambda: None
     # fragment ids never change: remembered across requests (bounded)
     fid_cache: dict[int, str] = field(default_factory=dict)
     # components of the store's projection, valid until the next fragment arrives

@@ -106,6 +106,7 @@ class Emulator:
         m = self.state.meta
         m.setdefault("journal", {"last_seq": 0, "decisions": 0, "pseudonym_key": p["pseudonym_key"]})
         m.setdefault("audit", {"last_seq": 0, "head": p["genesis"]})
+        m.setdefault("derived", {"done": 0, "seq": 0, "decisions": 0, "erasures": 0})
         return [{"pseudonym_key": m["journal"]["pseudonym_key"]}]
 
     def _lock_journal(self, p: dict[str, Any]) -> list[dict[str, Any]]:
@@ -1053,5 +1054,40 @@ _MORE_STATEMENTS.update(
         "RETENTION_DUE": _retention_due,
         "UNCLASSIFIED_FRAGMENTS": _unclassified_fragments,
         "CLASSIFY_FRAGMENTS": _classify_fragments,
+    }
+)
+
+
+# ---------------------------------------------------------------------------- the derived graph behind the journal
+# The 'derived' Meta node (how far the derived graph is written, and from which journal
+# state). ENSURE_META's MERGE of it is emulated here: a store opened before it existed
+# gets it on first use, as the live MERGE gives it on start.
+
+_DERIVED_START = {"done": 0, "seq": 0, "decisions": 0, "erasures": 0}
+
+
+def _derived(db: Emulator) -> dict[str, Any]:
+    return db.state.meta.setdefault("derived", dict(_DERIVED_START))
+
+
+def _derived_done(db: Emulator, p: dict[str, Any]) -> Rows:
+    return [{"done": _derived(db)["done"]}]
+
+
+def _lock_derived(db: Emulator, p: dict[str, Any]) -> Rows:
+    d = _derived(db)
+    return [{k: d[k] for k in _DERIVED_START}]
+
+
+def _set_derived(db: Emulator, p: dict[str, Any]) -> Rows:
+    _derived(db).update({k: p[k] for k in _DERIVED_START})
+    return []
+
+
+_MORE_STATEMENTS.update(
+    {
+        "DERIVED_DONE": _derived_done,
+        "LOCK_DERIVED": _lock_derived,
+        "SET_DERIVED": _set_derived,
     }
 )

@@ -857,6 +857,8 @@ def test_erasure_on_neo4j_removes_the_derived_graph_of_the_content() -> None:
     s = Neo4jStore(db)
     fid, versions, _ = _erasable(s)
     seqs = {db.state.by_fid[f] for f in versions}
+    assert not db.state.people  # appends write the journal only: the derived graph comes behind
+    assert s.write_derived() == 3 and s.derived_behind() == 0
     assert any({m["seq"] for m in p["mentions"]} & seqs for p in db.state.people.values())
     s.erase(fid, authority="court_order", reason="order", by="dpo-1")
     assert not any({m["seq"] for m in p["mentions"]} & seqs for p in db.state.people.values())
