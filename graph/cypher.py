@@ -238,11 +238,15 @@ RETURN j.last_seq AS last_seq
 """
 
 # erasures: how many erasures were ever made (each replica rebuilds its projection when it
-# changes, so erased content leaves every replica's memory; "resolution review and erasure")
+# changes, so erased content leaves every replica's memory; "resolution review and erasure").
+# cases: how many cases were ever opened, and the pseudonym key: a replica that sees either
+# change works out its case map again, or takes the key, before its next answer.
 JOURNAL_HEAD = """
 MATCH (j:Meta {key: 'journal'})
-RETURN j.last_seq AS last_seq, j.decisions AS decisions, coalesce(j.erasures, 0) AS erasures
+RETURN j.last_seq AS last_seq, j.decisions AS decisions, coalesce(j.erasures, 0) AS erasures,
+       coalesce(j.cases, 0) AS cases, j.pseudonym_key AS pseudonym_key
 """
+SCHEMA["propertyKeys"].append("cases")
 
 EXISTING_FRAGMENTS = """
 UNWIND $fids AS wanted
@@ -421,6 +425,9 @@ OPTIONAL MATCH (existing:Case {id: $id})
 WITH existing
 WHERE existing IS NULL
 CREATE (c:Case {id: $id, fragment_id: $fragment_id, mention: $mention, opened_at: $at, opened_by: $by})
+WITH c
+MATCH (j:Meta {key: 'journal'})
+SET j.cases = coalesce(j.cases, 0) + 1
 RETURN c.id AS id
 """
 

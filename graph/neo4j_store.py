@@ -121,8 +121,13 @@ class Neo4jStore(Store):
         *,
         clock: Callable[[], str] = utc_now,
         matcher: Matcher | None = None,
+        bookmarks: Any = None,
     ) -> None:
         self._driver = driver
+        # every session of this replica shares one bookmark manager, so each transaction
+        # is causally after the ones it ran before: on a cluster a read routed to a
+        # secondary waits until that secondary has what this replica wrote or saw
+        self._bookmarks = bookmarks
         self.database = database
         self.clock = clock
         self.matcher = matcher
@@ -130,6 +135,7 @@ class Neo4jStore(Store):
         self._pseudonym_key = b""
         self._decisions_at = -1
         self._erasures_seen = 0
+        self._cases_seen = -1  # cases ever opened, as the journal's head last said
         self.retention_policy = retention.RetentionPolicy()
         self._mention_decisions_cache: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
         self._fid_seq: dict[str, int] = {}
@@ -175,7 +181,7 @@ class Neo4jStore(Store):
         except Exception as exc:
             driver.close()
             raise StoreError(f"cannot reach Neo4j at {uri}: {type(exc).__name__}") from None
-        return cls(driver, database, clock=clock, matcher=matcher)
+        return cls(driver, database, clock=clock, matcher=matcher, bookmarks=neo4j.GraphDatabase.bookmark_manager())
 
     def close(self) -> None:
         self._driver.close()
@@ -188,18 +194,33 @@ class Neo4jStore(Store):
         statement = getattr(cypher, name)
         return [dict(record) for record in tx.run(statement, params)]
 
+    def _session(self) -> Any:
+        """A session chained after this replica's earlier transactions (its bookmarks)."""
+        if self._bookmarks is None:
+            return self._driver.session(database=self.database)
+        return self._driver.session(database=self.database, bookmark_manager=self._bookmarks)
+
     def _read(self, name: str, **params: Any) -> list[dict[str, Any]]:
         """One statement in a managed read transaction (retried on transient errors)."""
-        with self._driver.session(database=self.database) as session:
+        with self._session() as session:
             return list(session.execute_read(lambda tx: self._run(tx, name, **params)))
 
     def _write(self, work: Callable[[Any], Any]) -> Any:
         """``work(tx)`` in one managed write transaction (retried on transient errors)."""
-        with self._driver.session(database=self.database) as session:
+        with self._session() as session:
             return session.execute_write(work)
 
+    def _head(self) -> list[dict[str, Any]]:
+        """The journal's head, read where writes are made (the cluster's leader), so a
+        replica sees every commit, by any replica, before it answers; the bookmark this
+        yields chains its next reads after them, wherever they are routed."""
+        records, _, _ = self._driver.execute_query(
+            cypher.JOURNAL_HEAD, database_=self.database, routing_="w", bookmark_manager_=self._bookmarks
+        )
+        return [dict(r) for r in records]
+
     def _setup(self) -> None:
-        with self._driver.session(database=self.database) as session:
+        with self._session() as session:
             for statement in cypher.CONSTRAINTS:
                 session.run(statement).consume()
 
@@ -239,10 +260,12 @@ class Neo4jStore(Store):
     def _catch_up(self) -> None:
         """Project fragments committed since this replica last looked (by any replica)."""
         with self._lock:
-            head = self._read("JOURNAL_HEAD")
+            head = self._head()
             last, decisions_at, erasures = (
                 (head[0]["last_seq"], head[0]["decisions"], head[0]["erasures"]) if head else (0, 0, 0)
             )
+            if head:
+                self._registry_changes(head[0]["cases"], head[0]["pseudonym_key"])
             if erasures != self._erasures_seen:  # someone erased content: forget it here too
                 self._erasures_seen = erasures
                 self._pending.clear()
@@ -268,6 +291,16 @@ class Neo4jStore(Store):
                 if was_enabled:
                     gc.enable()
             self._case_cache = None
+
+    def _registry_changes(self, cases: int, key: str | None) -> None:
+        """What another replica may have changed without moving the journal: a case
+        opened (the case map is worked out again) or the pseudonym key replaced."""
+        if cases != self._cases_seen:
+            self._cases_seen = cases
+            self._case_cache = None
+        if key and key != self._pseudonym_key.hex():
+            self._pseudonym_key = bytes.fromhex(key)
+            self._source.cache.clear()
 
     def _settle(self) -> None:
         """Project this replica's own writes before a view answers (``append`` leaves
@@ -527,7 +560,7 @@ class Neo4jStore(Store):
 
     def derived_behind(self) -> int:
         """How many fragments of the journal the derived graph has not been written for yet."""
-        head = self._read("JOURNAL_HEAD")
+        head = self._head()
         last = int(head[0]["last_seq"]) if head else 0
         return max(0, last - int(self._read("DERIVED_DONE")[0]["done"]))
 
@@ -1228,7 +1261,7 @@ class Neo4jStore(Store):
                         out.append(fid)
             return out
 
-        with self._driver.session(database=self.database) as session:
+        with self._session() as session:
             return list(session.execute_read(work))
 
     # ------------------------------------------------------------------ shared meaning

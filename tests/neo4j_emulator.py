@@ -66,10 +66,31 @@ class Emulator:
         # write transactions run one at a time, as if each locked everything it touches
         # (so tests may run writers in threads; a real server's locking is for live tests)
         self.write_lock = threading.RLock()
+        self.bookmark_managers: list[Any] = []
+        self.routed: list[str] = []
 
-    # the driver's interface
-    def session(self, database: str = "neo4j") -> _Session:
+    # the driver's interface. One copy of the data, so no replication lag: bookmarks are
+    # recorded (which manager each session was given, how each query was routed), not
+    # waited on; what they guarantee on a cluster only a live cluster can show.
+    def session(self, database: str = "neo4j", bookmark_manager: Any = None) -> _Session:
+        self.bookmark_managers.append(bookmark_manager)
         return _Session(self)
+
+    def execute_query(
+        self,
+        query: str,
+        parameters_: dict[str, Any] | None = None,
+        *,
+        routing_: str = "w",
+        database_: str | None = None,
+        bookmark_manager_: Any = None,
+    ) -> tuple[list[dict[str, Any]], None, list[str]]:
+        """The driver's one-shot query (retried, routed by ``routing_``)."""
+        self.bookmark_managers.append(bookmark_manager_)
+        self.routed.append(routing_)
+        with self.write_lock:
+            rows = self.run(query, parameters_)
+        return rows, None, list(rows[0]) if rows else []
 
     def close(self) -> None:
         self.closed = True
@@ -276,6 +297,8 @@ class Emulator:
         if p["id"] in self.state.cases:
             return []
         self.state.cases[p["id"]] = {"id": p["id"], "fragment_id": p["fragment_id"], "mention": p["mention"]}
+        j = self.state.meta["journal"]
+        j["cases"] = j.get("cases", 0) + 1
         return [{"id": p["id"]}]
 
     def _cases(self, p: dict[str, Any]) -> list[dict[str, Any]]:
@@ -724,7 +747,8 @@ class PatternQueryEmulator(Emulator):
         self.answers: list[list[dict[str, Any]]] = []  # what each test query returned
         self.modes: list[str] = []  # the transaction each ran in
 
-    def session(self, database: str = "neo4j") -> _Session:
+    def session(self, database: str = "neo4j", bookmark_manager: Any = None) -> _Session:
+        self.bookmark_managers.append(bookmark_manager)
         return _TrackedSession(self)
 
     def run(self, statement: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -944,7 +968,15 @@ def _journal_head_with_erasures(db: Emulator, p: dict[str, Any]) -> Rows:
     return (
         []
         if j is None
-        else [{"last_seq": j["last_seq"], "decisions": j["decisions"], "erasures": j.get("erasures", 0)}]
+        else [
+            {
+                "last_seq": j["last_seq"],
+                "decisions": j["decisions"],
+                "erasures": j.get("erasures", 0),
+                "cases": j.get("cases", 0),
+                "pseudonym_key": j["pseudonym_key"],
+            }
+        ]
     )
 
 
