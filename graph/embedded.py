@@ -438,9 +438,9 @@ class EmbeddedStore(Store):
         if rows:
             conn.executemany("INSERT INTO fragments VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
             classify = self.retention_policy.classify
-            conn.executemany(
-                "INSERT INTO retention VALUES (?,?,?,NULL)",
-                [(seq, *classify(doc)) for seq, _, doc, _ in to_apply],
+            conn.executemany(  # a tombstone brought from another store stays erased here
+                "INSERT INTO retention VALUES (?,?,?,?)",
+                [(seq, *classify(doc), retention.when_erased(doc)) for seq, _, doc, _ in to_apply],
             )
             # one audit entry per write, in the same transaction: ids only
             corrections = [r[1] for r in rows if r[5] is not None]

@@ -1728,10 +1728,12 @@ class Neo4jStore(Store):
             return resolution.mention_features(self.projection)
 
     def _review_date(self, doc: dict[str, Any]) -> dict[str, str]:
-        if "erased" in doc:  # a tombstone brought from another store: nothing left to review
-            return {"retention_class": "erased", "review_on": ""}
-        cls, on = self.retention_policy.classify(doc)
-        return {"retention_class": cls, "review_on": on}
+        cls, on = self.retention_policy.classify(doc)  # a tombstone: nothing left to review
+        out = {"retention_class": cls, "review_on": on}
+        erased = retention.when_erased(doc)
+        if erased is not None:  # brought from another store: erased here too
+            out["erased_at"] = erased
+        return out
 
     def _classify_unclassified(self) -> None:
         """Give a review date to fragments that have none (bulk-loaded by neo4j-admin)."""

@@ -33,6 +33,9 @@ def _add_years(d: date, years: int) -> date:
         return d.replace(year=d.year + years, day=28)
 
 
+ERASED = "erased"  # the retention class of a tombstone: nothing left to review
+
+
 @dataclass(frozen=True)
 class RetentionPolicy:
     """Years to keep, by class. ``child_record``: from the youngest child's birth;
@@ -49,13 +52,28 @@ class RetentionPolicy:
         ('child_record', '2046-07-02')
         >>> RetentionPolicy().classify({"recorded_at": "2026-05-14T09:00:00Z", "people": [{"role": "parent"}]})
         ('other', '2032-05-14')
+
+        A tombstone (an erased fragment, kept or brought from another store) has
+        nothing left to review:
+
+        >>> RetentionPolicy().classify({"recorded_at": "2026-05-14T09:00:00Z", "people": [],
+        ...     "erased": {"at": "2026-12-01T10:00:00Z", "authority": "court_order"}})
+        ('erased', '')
         """
+        if "erased" in doc:
+            return ERASED, ""
         dobs = [m["dob"] for m in doc.get("people", ()) if m.get("role") == "child" and m.get("dob")]
         if dobs:
             youngest = date.fromisoformat(max(dobs)[:10])
             return "child_record", _add_years(youngest, self.child_record_years).isoformat()
         recorded = date.fromisoformat(doc["recorded_at"][:10])
         return "other", _add_years(recorded, self.other_years).isoformat()
+
+
+def when_erased(doc: dict[str, Any]) -> str | None:
+    """When a tombstone's record was erased; None for a fragment that is not one."""
+    erased = doc.get("erased")
+    return str(erased["at"]) if erased else None
 
 
 def tombstone(doc: dict[str, Any], *, erased_at: str, authority: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ import orjson
 from graph import moving
 from graph.access import FragmentAccess, needed_clearances
 from graph.projection import Projection
+from graph.retention import RetentionPolicy
 from graph.store import Store, body_hash, canonical_bytes
 from graph.view import ID_CHARS
 
@@ -161,8 +162,15 @@ FRAGMENT_HEADER = [
     "shared_at",
     "summary",
     "when_text",
+    "retention_class",
+    "review_on",
     ":LABEL",
 ]
+# Files written before the retention columns: still read (their fragments are classified
+# the first time the due list is asked for, ``Neo4jStore.retention_due``).
+# A tombstone's class is "erased", which is all the due list needs (no erased_at column:
+# neo4j-admin keeps an empty string field as "", not as no property).
+_FRAGMENT_HEADER_NO_RETENTION = [h for h in FRAGMENT_HEADER if h not in ("retention_class", "review_on")]
 
 
 def write_admin_csv(src: Any, folder: Path) -> list[Path]:
@@ -172,6 +180,7 @@ def write_admin_csv(src: Any, folder: Path) -> list[Path]:
     frag_path, agency_path = folder / "fragments.csv", folder / "agencies.csv"
     held_path, sup_path, meta_path = folder / "held_by.csv", folder / "supersedes.csv", folder / "meta.csv"
     rows = list(src.journal())
+    classify = getattr(src, "retention_policy", RetentionPolicy()).classify
     superseded_by = {sup: seq for seq, _, _, sup in rows if sup is not None}
     fid_of = {seq: fid for seq, fid, _, _ in rows}
     agencies: set[str] = set()
@@ -209,6 +218,7 @@ def write_admin_csv(src: Any, folder: Path) -> list[Path]:
                     doc["shared_at"],
                     ev.get("summary", ""),
                     (ev.get("when") or {}).get("text", ""),
+                    *classify(doc),
                     "Fragment",
                 ]
             )
@@ -233,7 +243,7 @@ def read_admin_csv(folder: Path) -> Iterator[Row]:
     with (folder / "fragments.csv").open(newline="") as f:
         reader = csv.reader(f)
         header = next(reader)
-        if header != FRAGMENT_HEADER:
+        if header not in (FRAGMENT_HEADER, _FRAGMENT_HEADER_NO_RETENTION):
             raise MoveError(f"{folder / 'fragments.csv'}: not a Jigsaw fragments file (header differs)")
         col = {name.split(":")[0] or name: i for i, name in enumerate(header)}
         for row in reader:
