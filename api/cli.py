@@ -1662,7 +1662,7 @@ def patterns_run(
 ) -> None:
     """Run patterns for one child: the flags on their chronology, as you may see them."""
     selection = _selection(pattern, param)
-    s = _open(store)
+    s = _open_configured(store)
     try:
         v = _view(s, reader, purpose)
         pid = _resolve_person(v, person)
@@ -1690,7 +1690,7 @@ def patterns_scan(
 ) -> None:
     """Run patterns across the store: a list ranked by severity, then recency, as you may see it."""
     selection = _selection(pattern, param)
-    s = _open(store)
+    s = _open_configured(store)
     try:
         v = _view(s, reader, purpose)
         flags, more = s.patterns().scan_for(s, v, selection, offset=offset, limit=limit)

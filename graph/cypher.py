@@ -996,7 +996,7 @@ MATCH (f:Fragment {seq: row.seq})
 SET f.body = row.body, f.audience = row.audience, f.named_agencies = row.named_agencies, f.needs = row.needs,
     f.existence_visible = row.existence_visible, f.erased_at = row.erased_at,
     f.retention_class = coalesce(f.retention_class, 'erased'), f.review_on = coalesce(f.review_on, '')
-REMOVE f.summary, f.when_text
+REMOVE f.summary, f.when_text, f.facts, f.facts_version
 """
 
 COUNT_ERASURE = """
@@ -1054,4 +1054,36 @@ RETURN d.done AS done, d.seq AS seq, d.decisions AS decisions, d.erasures AS era
 SET_DERIVED = """
 MATCH (d:Meta {key: 'derived'})
 SET d.done = $done, d.seq = $seq, d.decisions = $decisions, d.erasures = $erasures
+"""
+
+
+# ------------------------------------------------------------------------- pattern facts kept on Neo4j (issue 7)
+# What the pattern library reads of each fragment (graph.patterns.facts.fact_of, about
+# 225 bytes, no names or narratives), kept on its :Fragment node by scans so that every
+# replica's first scan need not read and parse every body again. A cache: facts of
+# another format ($version) are not read; erasure removes them (ERASE_FRAGMENTS); a
+# fragment erased meanwhile is not given any. Facts are a function of the body, so
+# replicas keeping the same fragment's facts at once write the same thing.
+SCHEMA["propertyKeys"] += ["facts", "facts_version"]
+
+KEPT_FACTS_AFTER = """
+MATCH (f:Fragment)
+WHERE f.seq > $after AND f.facts_version = $version
+RETURN f.seq AS seq, f.facts AS facts
+ORDER BY seq
+LIMIT $limit
+"""
+
+KEPT_FACTS = """
+UNWIND $seqs AS wanted
+MATCH (f:Fragment {seq: wanted})
+WHERE f.facts_version = $version
+RETURN f.seq AS seq, f.facts AS facts
+"""
+
+KEEP_FACTS = """
+UNWIND $rows AS row
+MATCH (f:Fragment {seq: row.seq})
+WHERE f.erased_at IS NULL
+SET f.facts = row.facts, f.facts_version = $version
 """

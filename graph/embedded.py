@@ -29,6 +29,7 @@ from graph import audit, decisions, meaning, moving, registry, resolution, reten
 from graph.access import Purpose, Reader
 from graph.errors import NotFound, StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
 from graph.patterns.engine import PatternEngine
+from graph.patterns.facts import FACTS_VERSION
 from graph.projection import FragmentText, Projection
 from graph.resolution import (
     Matcher,
@@ -213,6 +214,15 @@ class EmbeddedStore(Store):
                 )
             elif int(row[0]) != SCHEMA_VERSION:
                 raise StoreCorrupt(f"store schema version {row[0]} is not the supported {SCHEMA_VERSION}")
+            # facts kept in another format are forgotten (a cache: scans make them again);
+            # facts kept before the format had a number are of the first format
+            kept = conn.execute("SELECT value FROM meta WHERE key='pattern_facts_version'").fetchone()
+            if kept is None or int(kept[0]) != FACTS_VERSION:
+                conn.execute("BEGIN IMMEDIATE")
+                if int(kept[0] if kept else 1) != FACTS_VERSION:
+                    conn.execute("DELETE FROM pattern_facts")
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('pattern_facts_version', ?)", (str(FACTS_VERSION),))
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise _translate(exc) from None
         return cls(p, conn, clock, matcher)

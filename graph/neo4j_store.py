@@ -68,6 +68,7 @@ from graph.access import Decision, FragmentAccess, Purpose, Reader, needed_clear
 from graph.errors import NotFound, StoreError
 from graph.meaning import Acknowledgement, Delivery, Notice, NoticeRecord, Outstanding, Webhook
 from graph.patterns.engine import PatternEngine
+from graph.patterns.facts import FACTS_VERSION
 from graph.projection import FragmentText, Projection
 from graph.resolution import Matcher, PairEvidence, ResolutionDecision, ReviewItem, decided_fids, decision_pairs
 from graph.store import (
@@ -87,6 +88,7 @@ log = logging.getLogger(__name__)
 
 _PAGE = 5_000  # fragments per read when catching up
 _BATCH = 1_000  # rows per UNWIND when writing
+_FACTS_PAGE = 50_000  # kept pattern facts per read (about 225 bytes each)
 _PENDING_MAX = 50_000  # own fragments held for projecting before they are read back instead
 _DERIVED_ROUND = 2_000  # fragments per round of the derived graph's projector
 _DERIVED_TRIES = 8  # rounds refused because another replica wrote from a newer state
@@ -290,6 +292,7 @@ class Neo4jStore(Store):
             finally:
                 if was_enabled:
                     gc.enable()
+                gc.freeze()  # as the embedded store: the projection is long-lived, not garbage
             self._case_cache = None
 
     def _registry_changes(self, cases: int, key: str | None) -> None:
@@ -312,7 +315,14 @@ class Neo4jStore(Store):
         self._pending.clear()
         fresh = self._new_projection()
         fresh.set_decisions(*self._mention_decisions_cache)
-        fresh.build(lambda: self._rows(0))
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            fresh.build(lambda: self._rows(0))
+        finally:
+            if was_enabled:
+                gc.enable()
+            gc.freeze()
         self.projection = fresh
         self._source.projection = fresh
         self._source.cache.clear()
@@ -426,6 +436,38 @@ class Neo4jStore(Store):
 
     def fragment_count(self) -> int:
         return int(self._read("FRAGMENT_COUNT")[0]["n"])
+
+    def _pattern_facts(self, seqs: Sequence[int] | None = None) -> dict[int, bytes]:
+        """Pattern facts kept on the fragments (encoded), of these or of all of them."""
+        out: dict[int, bytes] = {}
+        if seqs is not None:
+            want = list(seqs)
+            for k in range(0, len(want), _PAGE):
+                for r in self._read("KEPT_FACTS", seqs=want[k : k + _PAGE], version=FACTS_VERSION):
+                    out[r["seq"]] = r["facts"].encode()
+            return out
+        after = 0
+        while page := self._read("KEPT_FACTS_AFTER", after=after, limit=_FACTS_PAGE, version=FACTS_VERSION):
+            for r in page:
+                out[r["seq"]] = r["facts"].encode()
+            after = page[-1]["seq"]
+        return out
+
+    def _keep_pattern_facts(self, rows: Sequence[tuple[int, bytes]]) -> None:
+        """Keep pattern facts on the fragments for every replica's next scan. A cache: if
+        the write fails they are simply not kept (the next scan makes them again)."""
+        if not rows:
+            return
+        params = [{"seq": s, "facts": b.decode()} for s, b in rows]
+
+        def work(tx: Any) -> None:
+            for k in range(0, len(params), _BATCH):
+                self._run(tx, "KEEP_FACTS", rows=params[k : k + _BATCH], version=FACTS_VERSION)
+
+        try:
+            self._write(work)
+        except Exception as exc:  # the driver's errors, whatever they are: a cache is not worth failing for
+            log.info("pattern facts not kept: %s", type(exc).__name__)
 
     def _load(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
         """Bodies for the store itself (projection, system view): never a reader's answer."""

@@ -1022,6 +1022,8 @@ def _erase_fragments(db: Emulator, p: dict[str, Any]) -> Rows:
         f.setdefault("retention_class", "erased")
         f.setdefault("review_on", "")
         f["summary"] = f["when_text"] = None  # REMOVE: the property reads as null
+        f.pop("facts", None)
+        f.pop("facts_version", None)
     return []
 
 
@@ -1123,3 +1125,37 @@ _MORE_STATEMENTS.update(
         "SET_DERIVED": _set_derived,
     }
 )
+
+
+# ---------------------------------------------------------------------------- pattern facts kept on fragments
+
+
+def _kept_facts_after(db: Emulator, p: dict[str, Any]) -> Rows:
+    out = []
+    for seq in sorted(db.state.fragments):
+        f = db.state.fragments[seq]
+        if seq > p["after"] and f.get("facts_version") == p["version"]:
+            out.append({"seq": seq, "facts": f["facts"]})
+            if len(out) == p["limit"]:
+                break
+    return out
+
+
+def _kept_facts(db: Emulator, p: dict[str, Any]) -> Rows:
+    frags = db.state.fragments
+    return [
+        {"seq": s, "facts": frags[s]["facts"]}
+        for s in p["seqs"]
+        if s in frags and frags[s].get("facts_version") == p["version"]
+    ]
+
+
+def _keep_facts(db: Emulator, p: dict[str, Any]) -> Rows:
+    for row in p["rows"]:
+        f = db.state.fragments.get(row["seq"])
+        if f is not None and f.get("erased_at") is None:
+            f["facts"], f["facts_version"] = row["facts"], p["version"]
+    return []
+
+
+_MORE_STATEMENTS.update({"KEPT_FACTS_AFTER": _kept_facts_after, "KEPT_FACTS": _kept_facts, "KEEP_FACTS": _keep_facts})

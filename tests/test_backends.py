@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -1033,3 +1034,34 @@ def test_every_transaction_of_a_replica_is_chained_by_its_bookmarks() -> None:
     s.system_view().find_people("Mia Walsh")
     assert db.bookmark_managers and all(m is manager for m in db.bookmark_managers)
     assert db.routed and set(db.routed) == {"w"}  # the head, from the leader
+
+
+def test_the_pattern_commands_use_the_configured_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``jigsaw patterns run|scan`` on JIGSAW_BACKEND=neo4j (the emulator, opened as the
+    API opens it) give what they give on the embedded store holding the same demo."""
+    from typer.testing import CliRunner
+
+    import api.app
+    from api.cli import app
+
+    db = Emulator()
+    neo = _demo(Neo4jStore(db, matcher=LINKER))
+    monkeypatch.setattr(api.app, "open_store", lambda settings: Neo4jStore(db, matcher=LINKER))
+    monkeypatch.chdir(tmp_path)  # no .env here
+    embedded = _demo(_open("embedded", tmp_path, LINKER))
+    assert isinstance(embedded, EmbeddedStore)
+    embedded.set_pseudonym_key("test", neo.pseudonym_key)  # children hidden from the reader: the same pseudonyms
+    neo.close()
+    neo4j_env = {"JIGSAW_BACKEND": "neo4j", "NEO4J_URI": "bolt://neo4j.test:7687", "NEO4J_PASSWORD": "pw"}
+    file_env = {"JIGSAW_BACKEND": "embedded", "JIGSAW_STORE": str(embedded.path)}
+    try:
+        sw = ("--as", "sw-northshire-118")
+        (mia,) = embedded.system_view().find_people("Mia Walsh")
+        for args in (["patterns", "run", mia.person_id, *sw, "--json"], ["patterns", "scan", *sw, "--json"]):
+            on_neo4j = CliRunner().invoke(app, args, env=neo4j_env)
+            on_file = CliRunner().invoke(app, args, env=file_env)
+            assert on_neo4j.exit_code == 0 == on_file.exit_code, on_neo4j.output + on_file.output
+            assert json.loads(on_neo4j.output) == json.loads(on_file.output)
+            assert '"pattern":' in on_file.output  # there are flags to compare
+    finally:
+        embedded.close()

@@ -30,6 +30,7 @@ import pytest
 from api.cli import DEMO_NOW, demo_files, setup_demo_access
 from graph import cypher
 from graph.neo4j_store import Neo4jStore
+from graph.patterns import selection_of
 from graph.resolution import ResolutionDecision
 from graph.transfer import copy_store
 from ingest.linkage import Linker
@@ -183,6 +184,9 @@ def _workload() -> list[Emulator]:
     s.undo_decision(system, joined.id, "withdrawn")
     s.resolution_decisions(system)
     s.mention_features()
+    s.patterns().scan(selection_of())  # keeps pattern facts on the fragments
+    Neo4jStore(db).patterns().scan(selection_of())  # another replica reads them all
+    Neo4jStore(db).patterns().for_child(next(iter(s.patterns().source.children())), selection_of())
     db.state.fragments[1].pop("review_on")  # as neo4j-admin leaves a bulk-loaded fragment
     s.retention_due("2100-01-01", limit=5)
     s.erase(seen.fragment_id, authority="court_order", reason="order", by="dpo")

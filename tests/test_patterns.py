@@ -459,3 +459,112 @@ def test_an_erasure_during_a_full_scan_starts_it_again(tmp_path: Path) -> None:
     assert found == _norm(s, PatternEngine(EmbeddedCases(s)).scan(sel))
     assert found != _norm(s, before)
     s.close()
+
+
+# ---------------------------------------------------------------------------- pattern facts kept on Neo4j
+# On the statement emulator (tests/neo4j_emulator.py: no Neo4j server can run here).
+
+
+def _neo4j_scenario_store(db: Any) -> Any:
+    from graph.neo4j_store import Neo4jStore
+
+    s = Neo4jStore(db)
+    for pattern in ALL_NAMES:
+        build, _ = SCENARIOS[pattern]
+        load(s, build(True) + build(False))
+    return s
+
+
+def _kept_on_nodes(db: Any) -> dict[int, Any]:
+    from graph.patterns.facts import FACTS_VERSION
+
+    return {
+        seq: orjson.loads(f["facts"])
+        for seq, f in db.state.fragments.items()
+        if f.get("facts_version") == FACTS_VERSION
+    }
+
+
+def _stable(s: Any, found: list[tuple[Any, Finding]]) -> list[tuple[Any, ...]]:
+    """Flags by the child's person id, not the replica's own number for them."""
+    fids = s._fids(sorted({x for _, f in found for x in f.evidence}))
+    return sorted((s.person_key(c), f.pattern, f.explanation, tuple(fids[x] for x in f.evidence)) for c, f in found)
+
+
+def _scan_reads(db: Any, s: Any, sel: Any) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """A first scan on replica ``s``: its flags, and the statements it ran."""
+    s._catch_up()  # the replica's own start-up, not the scan
+    mark = len(db.calls)
+    flags = _stable(s, s.patterns().scan(sel))
+    return flags, [name for name, _ in db.calls[mark:]]
+
+
+def test_on_neo4j_a_scan_keeps_facts_on_the_fragments_for_every_replica() -> None:
+    from graph.neo4j_store import Neo4jStore
+    from graph.patterns.facts import FACTS_VERSION
+    from tests.neo4j_emulator import Emulator
+
+    db = Emulator()
+    s = _neo4j_scenario_store(db)
+    sel = selection_of(params=AS_OF)
+    assert _kept_on_nodes(db) == {}  # nothing is kept by writing: the write path is untouched
+    first, reads = _scan_reads(db, s, sel)
+    assert first and {"FRAGMENTS_AFTER", "FRAGMENT_BODIES"} & set(reads)  # the first scan anywhere reads bodies
+    kept = _kept_on_nodes(db)
+    p = s.projection
+    assert set(kept) == {q for q in p.fragments if p.is_current(q)}
+    for seq, doc in s._load(sorted(kept)).items():  # what is kept is what the journal says
+        assert kept[seq] == orjson.loads(orjson.dumps(fact_of(doc)))
+    # another replica's first scan reads the kept facts, not the bodies, and flags the same
+    again, reads = _scan_reads(db, Neo4jStore(db), sel)
+    assert again == first
+    assert "KEPT_FACTS_AFTER" in reads and not {"FRAGMENTS_AFTER", "FRAGMENT_BODIES"} & set(reads)
+    # facts kept in another format are not read: made again from the journal, and kept
+    for f in db.state.fragments.values():
+        if "facts_version" in f:
+            f["facts_version"] = FACTS_VERSION + 1
+    third, reads = _scan_reads(db, Neo4jStore(db), sel)
+    assert third == first and {"FRAGMENTS_AFTER", "FRAGMENT_BODIES"} & set(reads)
+    assert _kept_on_nodes(db) == kept
+
+
+def test_on_neo4j_erasing_a_record_erases_the_facts_kept_of_it() -> None:
+    from graph.neo4j_store import Neo4jStore
+    from tests.neo4j_emulator import Emulator
+
+    db = Emulator()
+    s = _neo4j_scenario_store(db)
+    sel = selection_of(params=AS_OF)
+    s.patterns().scan(sel)
+    closure = next(q for q, f in _kept_on_nodes(db).items() if f and f[8])
+    word = _kept_on_nodes(db)[closure][8]
+    fid = s._fids([closure])[closure]
+    s.erase(fid, authority="court_order", reason="test", by="admin")
+    assert closure not in _kept_on_nodes(db)
+    assert word not in repr([f.get("facts") for f in db.state.fragments.values()])
+    # a replica that scanned before keeps nothing of it either: no facts come back
+    s._keep_pattern_facts([(closure, orjson.dumps(["x"]))])
+    assert closure not in _kept_on_nodes(db)
+    after = _stable(s, s.patterns().scan(sel))
+    assert after == _stable(s, Neo4jStore(db).patterns().scan(sel))
+    assert fid not in {x for *_, fids in after for x in fids}
+
+
+def test_facts_kept_in_another_format_are_forgotten_when_the_store_opens(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    s = _scenario_store(path)
+    s.patterns().scan(selection_of(params=AS_OF))
+    kept = _kept(s)
+    s.close()
+    with EmbeddedStore.open(path) as s:  # the same format: kept
+        assert _kept(s) == kept
+        with s.transaction() as conn:  # kept before the format had a number: the first format
+            conn.execute("DELETE FROM meta WHERE key = 'pattern_facts_version'")
+    with EmbeddedStore.open(path) as s:
+        assert _kept(s) == kept
+        with s.transaction() as conn:  # another format (an older release's, say)
+            conn.execute("UPDATE meta SET value = '0' WHERE key = 'pattern_facts_version'")
+    with EmbeddedStore.open(path) as s:
+        assert _kept(s) == {}
+        s.patterns().scan(selection_of(params=AS_OF))
+        assert _kept(s) == kept

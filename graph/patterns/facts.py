@@ -158,6 +158,10 @@ def _ordinal(iso: str) -> int:
 
 
 Fact = list[Any]
+FACTS_VERSION = 1
+"""The format ``fact_of`` writes. Change it whenever ``fact_of`` records anything new or
+differently: stores forget facts kept in another format (they are a cache) and scans
+make them again."""
 """What the library reads of one fragment, without the people its mentions resolved to:
 JSON-able, so a store can keep it beside the fragment (``fact_of``). Resolution can move
 a mention to another person; these fields never change while the fragment exists."""

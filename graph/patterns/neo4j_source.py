@@ -8,9 +8,10 @@ Neo4j store keeps the rest, all read through named statements of ``graph.cypher`
 
 * documents by seq for one child's case: ``FRAGMENT_BODIES`` (the store's own loader,
   never a reader's);
-* a full scan reads the journal in seq order, a page at a time (``FRAGMENTS_AFTER``, as
-  the replica's catch-up does), and makes each current fragment's pattern fact; facts
-  are not kept in Neo4j (yet), so every first scan of a replica reads every body; a
+* pattern facts are kept on each ``:Fragment`` node (``KEPT_FACTS``, ``KEEP_FACTS``),
+  written by the first scan of any replica, so later scans, on every replica, read
+  them instead of the bodies; what is not kept yet is made from the journal, read in
+  seq order a page at a time (``FRAGMENTS_AFTER``, as the replica's catch-up does); a
   fragment another replica commits meanwhile is left for the next refresh, which the
   mark then says to evaluate;
 * fragment ids from the projection, summaries from ``FRAGMENT_TEXT``, the case map from
@@ -22,7 +23,7 @@ Neo4j store keeps the rest, all read through named statements of ``graph.cypher`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from graph.patterns.projection_source import ProjectionCases
@@ -43,6 +44,13 @@ class Neo4jCases(ProjectionCases):
             if seq > last:
                 return
             yield seq, doc
+
+    def _kept_facts(self, seqs: Sequence[int] | None = None) -> dict[int, bytes]:
+        # on each :Fragment node (KEPT_FACTS): a cache, filled by scans, removed on erasure
+        return self.store._pattern_facts(seqs)
+
+    def _keep_facts(self, rows: Sequence[tuple[int, bytes]]) -> None:
+        self.store._keep_pattern_facts(rows)
 
     def _case_map(self) -> dict[int, frozenset[str]]:
         return self.store._cases()[1]
