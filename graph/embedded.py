@@ -9,7 +9,6 @@ commit made by another connection (``PRAGMA data_version``) before each read.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import hmac
 import logging
@@ -30,7 +29,7 @@ from graph.access import Purpose, Reader
 from graph.errors import NotFound, StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
 from graph.patterns.engine import PatternEngine
 from graph.patterns.facts import FACTS_VERSION
-from graph.projection import FragmentText, Projection
+from graph.projection import FragmentText, Projection, collector_paused
 from graph.resolution import (
     Matcher,
     PairEvidence,
@@ -280,26 +279,14 @@ class EmbeddedStore(Store):
 
     @staticmethod
     def _apply_to(projection: Projection, rows: Iterable[tuple[int, str, dict[str, Any], int | None]]) -> None:
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused():
             projection.extend(rows)
-        finally:
-            if was_enabled:
-                gc.enable()
-            gc.freeze()
 
     def _build(self, projection: Projection) -> None:
         """Build an empty projection from the whole journal (two passes when resolving:
         ``Projection.build``), with the collector out of the way as in ``_apply``."""
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused():
             projection.build(lambda: self._rows(0))
-        finally:
-            if was_enabled:
-                gc.enable()
-            gc.freeze()
 
     def _select_in(self, sql: str, values: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         """Rows of ``sql`` (ending ``IN``) for ``values``, in chunks SQLite accepts."""

@@ -49,7 +49,6 @@ imported only when this backend is opened.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import hmac
 import logging
@@ -69,7 +68,7 @@ from graph.errors import NotFound, StoreError
 from graph.meaning import Acknowledgement, Delivery, Notice, NoticeRecord, Outstanding, Webhook
 from graph.patterns.engine import PatternEngine
 from graph.patterns.facts import FACTS_VERSION
-from graph.projection import FragmentText, Projection
+from graph.projection import FragmentText, Projection, collector_paused
 from graph.resolution import Matcher, PairEvidence, ResolutionDecision, ReviewItem, decided_fids, decision_pairs
 from graph.store import (
     ALREADY_SUPERSEDED,
@@ -282,17 +281,11 @@ class Neo4jStore(Store):
                 self._load_decisions()
             if last == self.projection.last_seq:
                 return
-            was_enabled = gc.isenabled()
-            gc.disable()
-            try:
+            with collector_paused():
                 if self.projection.last_seq == 0:
                     self.projection.build(lambda: self._rows(0, pending=True))
                 else:
                     self.projection.extend(self._rows(self.projection.last_seq, pending=True))
-            finally:
-                if was_enabled:
-                    gc.enable()
-                gc.freeze()  # as the embedded store: the projection is long-lived, not garbage
             self._case_cache = None
 
     def _registry_changes(self, cases: int, key: str | None) -> None:
@@ -315,14 +308,8 @@ class Neo4jStore(Store):
         self._pending.clear()
         fresh = self._new_projection()
         fresh.set_decisions(*self._mention_decisions_cache)
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused():
             fresh.build(lambda: self._rows(0))
-        finally:
-            if was_enabled:
-                gc.enable()
-            gc.freeze()
         self.projection = fresh
         self._source.projection = fresh
         self._source.cache.clear()

@@ -24,9 +24,11 @@ apart until entity resolution (ingest) records decisions.
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -68,6 +70,22 @@ _intern = sys.intern
 
 def _ordinal(iso: str) -> int:
     return date.fromisoformat(iso).toordinal()
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Build or extend a projection with Python's cyclic collector out of the way (a
+    growing graph of fresh objects makes it rescan them all, again and again), then
+    freeze what is there: the projection is long-lived, not garbage, so later full
+    collections, during writes and reads, need not walk it. Both stores use this."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.freeze()
 
 
 @dataclass(frozen=True, slots=True)
