@@ -1056,6 +1056,15 @@ MATCH (d:Meta {key: 'derived'})
 SET d.done = $done, d.seq = $seq, d.decisions = $decisions, d.erasures = $erasures
 """
 
+# Inside a resolution decision's or an erasure's own transaction: derived writes worked
+# out before it are refused from now on (above all, one from a projection that still
+# holds an erased record must never write its people back).
+REFUSE_OLDER_DERIVED = """
+MATCH (j:Meta {key: 'journal'})
+MATCH (d:Meta {key: 'derived'})
+SET d.decisions = j.decisions, d.erasures = coalesce(j.erasures, 0)
+"""
+
 
 # ------------------------------------------------------------------------- pattern facts kept on Neo4j (issue 7)
 # What the pattern library reads of each fragment (graph.patterns.facts.fact_of, about

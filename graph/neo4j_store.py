@@ -1677,6 +1677,7 @@ class Neo4jStore(Store):
             if undoes is not None:
                 detail["undoes"] = undoes
             self._audit(tx, at=at, actor=by, action="resolution.decision", purpose=None, detail=detail)
+            self._run(tx, "REFUSE_OLDER_DERIVED")
             return int(row["id"])
 
         decision_id = self._write(work)
@@ -1825,6 +1826,7 @@ class Neo4jStore(Store):
                 self._run(tx, "ERASE_DERIVED", seqs=seqs)
                 self._run(tx, "ERASE_FRAGMENTS", rows=rows)
                 self._run(tx, "COUNT_ERASURE")
+                self._run(tx, "REFUSE_OLDER_DERIVED")
                 erased = [f for _, f, _ in stones]
                 detail = retention.erasure_detail(erased, authority=authority, reason=reason)
                 self._audit(tx, at=at, actor=by, action="fragment.erase", purpose=None, detail=detail)

@@ -1118,8 +1118,15 @@ def _set_derived(db: Emulator, p: dict[str, Any]) -> Rows:
     return []
 
 
+def _refuse_older_derived(db: Emulator, p: dict[str, Any]) -> Rows:
+    j = db.state.meta["journal"]
+    _derived(db).update(decisions=j["decisions"], erasures=j.get("erasures", 0))
+    return []
+
+
 _MORE_STATEMENTS.update(
     {
+        "REFUSE_OLDER_DERIVED": _refuse_older_derived,
         "DERIVED_DONE": _derived_done,
         "LOCK_DERIVED": _lock_derived,
         "SET_DERIVED": _set_derived,

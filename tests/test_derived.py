@@ -245,3 +245,33 @@ def test_a_replica_that_wrote_more_than_it_holds_for_projecting_reads_the_rest_b
     (same,) = theirs.find_people("Mia Walsh")
     assert mine.chronology(mia.person_id) == theirs.chronology(same.person_id)
     assert sorted(s.projection.fragments) == sorted(plain.projection.fragments) == list(range(1, 15))
+
+
+def test_a_replica_that_has_not_seen_an_erasure_cannot_write_the_erased_content_back() -> None:
+    """A slow replica works out people and events from its projection, which still holds
+    a record another replica erases meanwhile: its write must be refused (the erasure
+    moves the derived graph's state on), or the erased name would be back in Neo4j."""
+    db = Emulator()
+    a, slow = Neo4jStore(db), _Interleaved(db)
+    secret = canon(frag("INC-9", people=[{"ref": "c", "role": "child", "name": "Zed Quill", "dob": "2018-08-08"}]))
+    (o,) = a.append([secret])
+    a.append(_docs(3))
+    slow._catch_up()  # the slow replica has read the record
+
+    def meanwhile() -> None:
+        assert a.erase(o.fragment_id, authority="court_order", reason="order", by="dpo-1")
+
+    slow.meanwhile = meanwhile
+    slow.write_derived()
+    while a.write_derived() or slow.write_derived():
+        pass
+    assert "Zed Quill" not in repr(db.state.people) and "Zed Quill" not in repr(db.state.events)
+    # the graph the journal gives, as a store that saw it all in order writes it
+    calm_db = Emulator()
+    calm = Neo4jStore(calm_db)
+    (o2,) = calm.append([secret])
+    calm.append(_docs(3))
+    calm.erase(o2.fragment_id, authority="court_order", reason="order", by="dpo-1")
+    while calm.write_derived():
+        pass
+    assert _graph(db) == _graph(calm_db)
