@@ -14,8 +14,9 @@ The graph (``docs/scaling.md`` draws it):
   ``audience``, ``named_agencies``, ``needs`` — the clearances its special-category
   content asks for, ``existence_visible``, ``current``). ``(:Fragment)-[:SUPERSEDES]->``
   its earlier version; ``-[:HELD_BY]->(:Agency)``.
-* Derived, rewritten from the journal by ``Neo4jStore`` after each write (the same
-  projection code as the embedded store, so both backends resolve people alike):
+* Derived, written from the journal by ``Neo4jStore`` just behind the writes (its
+  projector, ``write_derived``; the same projection code as the embedded store, so both
+  backends resolve people alike):
   ``(:Person {key})`` with ``(:Fragment)-[:MENTIONS {idx, role}]->(:Person)``,
   ``(:Event {key})`` with ``-[:RECORDED_IN]->(:Fragment)`` and
   ``(:Person)-[:INVOLVED_IN {role}]->(:Event)``, ``(:Place {key})`` with
