@@ -265,6 +265,7 @@ class NormalisedName(_Model):
     given: list[str] = Field(default_factory=list)
     family: str | None = None
     title: str | None = None
+    previous_family: list[str] | None = Field(None, description="Folded family names of previous_names.")
 
 
 class Identifier(_Model):
@@ -289,6 +290,11 @@ class Mention(_Model):
     ref: Slug = Field(description="Local reference within this fragment, e.g. 'p1', used by relationships.")
     role: PersonRole
     name: Name | None = None
+    previous_names: list[Name] | None = Field(
+        None,
+        max_length=5,
+        description="Names this person was known by before, e.g. a maiden name: 'Leanne Doyle'. Used in matching.",
+    )
     description: Text | None = Field(None, description="When no name is known: 'the neighbour at no. 14'.")
     dob: Day | None = None
     sex: Literal["female", "male", "unknown"] | None = None
@@ -303,6 +309,11 @@ class Mention(_Model):
     @classmethod
     def _name_from_string(cls, v: Any) -> Any:
         return {"full": v} if isinstance(v, str) else v
+
+    @field_validator("previous_names", mode="before")
+    @classmethod
+    def _names_from_strings(cls, v: Any) -> Any:
+        return [{"full": x} if isinstance(x, str) else x for x in v] if isinstance(v, list) else v
 
 
 class Relationship(_Model):

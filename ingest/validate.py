@@ -166,6 +166,15 @@ def normalise(frag: Fragment, doc: dict[str, Any], *, now: datetime) -> list[Fie
                 norm["family"] = parts.family
             if parts.title is not None:
                 norm["title"] = parts.title
+            previous = sorted(
+                {
+                    fam
+                    for pn in m.previous_names or ()
+                    if (fam := split_name(pn.full, pn.given, pn.family).family) and fam != parts.family
+                }
+            )
+            if previous:
+                norm["previous_family"] = previous
             md["norm"] = norm
         if m.dob is not None:
             if m.dob > recorded_day:
