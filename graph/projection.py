@@ -44,9 +44,12 @@ from graph.resolution import (
     Candidates,
     Edge,
     Matcher,
+    MentionContext,
+    Review,
     cluster,
     compatible_sets,
     edge_between,
+    mention_contexts,
     mention_key,
 )
 from graph.text import fold
@@ -301,6 +304,10 @@ class Projection:
         # thresholds, or above the upper one but kept apart by a rule -> match weight
         self.review: dict[tuple[int, int], float] = {}
         self._pending: set[int] = set()
+        # each mention's place in its record (role, relations), for relational evidence,
+        # and the other way: mention key -> the mentions of its record related to it
+        self._contexts: dict[int, MentionContext] = {}
+        self._related: dict[int, list[int]] = {}
         # Where chronology lines get their words: the journal (embedded store) or, for a
         # projection built on its own, memory.
         self._text_source = text_source
@@ -362,6 +369,8 @@ class Projection:
         ev = doc.get("event")
         if ev is None:  # a retraction carries no event of its own
             return
+        if self.candidates is not None and seq * MENTIONS_PER_FRAGMENT not in self._contexts:
+            self._add_contexts(seq, doc)
         pids = self._resolve_people(seq, doc, forced)
         when = ev["when"]
         start, end = _ordinal(when["start"]), _ordinal(when["end"])
@@ -417,6 +426,18 @@ class Projection:
                 self.person_relationships.setdefault(rkey[2], []).append(rkey)
             else:
                 seqs.append(seq)
+
+    def _add_contexts(self, seq: int, doc: dict[str, Any]) -> None:
+        """Keep the fragment's mention contexts (``graph.resolution.mention_contexts``);
+        the first mention's key always gets one, marking the fragment as done."""
+        ctxs = mention_contexts(seq, doc)
+        first = mention_key(seq, 0)
+        if first not in ctxs:
+            ctxs[first] = MentionContext("", 0, ())
+        for mk, ctx in ctxs.items():
+            self._contexts[mk] = ctx
+            for _, o in ctx.relations:
+                self._related.setdefault(o, []).append(mk)
 
     def _place(self, place: dict[str, Any], seq: int) -> str | None:
         addr = place.get("address") or {}
@@ -635,7 +656,10 @@ class Projection:
         v = cands.add(mk, m)
         f = cands.feats[v]
         upper = cands.matcher.upper_weight
-        unsettled = mk in self._joins or mk in self._aparts
+        ctx = self._contexts.get(mk)
+        # a mention in a relation, or one others relate to, may be (or make) relational
+        # evidence: the clustering decides (``_settle``)
+        unsettled = mk in self._joins or mk in self._aparts or bool(ctx and ctx.relations) or mk in self._related
         ordered: list[int] = []
         for k in keys:
             holders = self._key_holders(k)
@@ -734,6 +758,10 @@ class Projection:
             todo.extend(mention_key(s, i) for s, i, _ in self.people[pid].mentions)
             todo.extend(o for o in self._aparts.get(mk, ()) if o in self._mention_pid)
             todo.extend(o for o in self._joins.get(mk, ()) if o in self._mention_pid)
+            ctx = self._contexts.get(mk)
+            if ctx is not None:
+                todo.extend(o for _, o in ctx.relations if o in self._mention_pid)
+            todo.extend(o for o in self._related.get(mk, ()) if o in self._mention_pid)
             v = cands.of[mk]
             if v in variants:
                 continue
@@ -749,11 +777,16 @@ class Projection:
         apart = [(a, b) for a in mentions for b in self._aparts.get(a, ()) if b in mentions]
         order = {mk: self._order(mk) for mk in mentions}
         feats = {mk: cands.features(mk) for mk in mentions}
-        rep = cluster(sorted(mentions), feats, groups, apart, order)
+        contexts = {mk: c for mk in mentions if (c := self._contexts.get(mk)) is not None and c.relations}
+        offered: Review = []
+        rep = cluster(
+            sorted(mentions), feats, groups, apart, order, contexts=contexts, matcher=cands.matcher, review=offered
+        )
         # scored evidence the rules kept apart goes to review
         for (va, vb), e in found:
             if e.tier == SCORE and any(rep[x] != rep[y] for x, y in e.pairs()):
                 self.review[(va, vb)] = e.weight
+        self._offer(offered, rep)
         now: dict[int, int] = {}
         same = True
         for mk in mentions:
@@ -765,6 +798,18 @@ class Projection:
         if same and len(set(now.values())) == len(now):
             return
         self._rebuild(mentions, rep)
+
+    def _offer(self, offered: Review, rep: dict[int, int]) -> None:
+        """Pairs the clustering could not decide (relational evidence between the
+        thresholds, a mention that fits two people) go to review, by variant."""
+        assert self.candidates is not None
+        of = self.candidates.of
+        for x, y, w in offered:
+            if rep.get(x) != rep.get(y):
+                va, vb = of[x], of[y]
+                key = (min(va, vb), max(va, vb))
+                if w > self.review.get(key, float("-inf")):
+                    self.review[key] = w
 
     def _rebuild(self, mentions: set[int], rep: dict[int, int]) -> None:
         """Re-project the fragments of ``mentions`` with each mention assigned its
@@ -962,9 +1007,13 @@ class Projection:
         cands = self.candidates
         matcher = cands.matcher
         order: dict[int, tuple[str, int]] = {}
+        contexts: dict[int, MentionContext] = {}
         for seq, fid, doc, _ in rows():
             if doc.get("event") is None:
                 continue
+            for mk, ctx in mention_contexts(seq, doc).items():
+                if ctx.relations:
+                    contexts[mk] = ctx
             for i, m in enumerate(doc.get("people", ())):
                 mk = mention_key(seq, i)
                 cands.add(mk, m)
@@ -988,8 +1037,19 @@ class Projection:
             edges += [Edge(REVIEWER, 0.0, (a,), (b,)) for b in bs if a < b and b in order and a in order]
         apart = [(a, b) for a, bs in self._aparts.items() for b in bs if a in order and b in order]
         lap("score")
-        rep = cluster(list(order), {mk: feats[v] for mk, v in cands.of.items()}, edges, apart, order)
-        del edges
+        offered: Review = []
+        rep = cluster(
+            list(order),
+            {mk: feats[v] for mk, v in cands.of.items()},
+            edges,
+            apart,
+            order,
+            contexts=contexts,
+            matcher=matcher,
+            review=offered,
+        )
+        del edges, contexts
+        self._offer(offered, rep)
         lap("cluster")
         forced: dict[int, int] = {}
         fresh: dict[int, int] = {}

@@ -21,8 +21,11 @@ arrived in: every tie is broken by fragment id and mention index, never by arriv
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
 from itertools import combinations
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -80,6 +83,13 @@ class Matcher(Protocol):
 
     def explain(self, a: Any, b: Any) -> PairEvidence: ...
 
+    # relational evidence (collective resolution): see ``cluster``
+    ambiguity_margin: float
+
+    def relation_weight(self, a: Any, b: Any, relation: str) -> float | None: ...
+
+    def compatible(self, a: Any, b: Any) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True)
 class FieldEvidence:
@@ -127,14 +137,29 @@ def active_decisions(decisions: Iterable[ResolutionDecision]) -> list[Resolution
     return [d for d in ds if d.kind != "undo" and d.id not in undone]
 
 
+@lru_cache(maxsize=1 << 14)
+def _day(iso: str) -> int | None:
+    try:
+        return date.fromisoformat(iso).toordinal()
+    except ValueError:
+        return None
+
+
+def adjacent_days(a: str, b: str) -> bool:
+    """Two ISO dates a day apart: 2019-03-31 and 2019-04-01 (a slip of a day at a
+    month's or year's end changes several digits)."""
+    da, db = _day(a), _day(b)
+    return da is not None and db is not None and abs(da - db) == 1
+
+
 def dobs_compatible(a: str, b: str) -> bool:
     """Two written dates of birth that can be one person's: equal, day and month
-    swapped, or one digit wrong (or two adjacent transposed)."""
+    swapped, one digit wrong (or two adjacent transposed), or a day apart."""
     if a == b:
         return True
     if a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7]:
         return True
-    return OSA.distance(a, b) <= 1
+    return OSA.distance(a, b) <= 1 or adjacent_days(a, b)
 
 
 def dobs_consistent(dobs: set[str]) -> bool:
@@ -145,6 +170,79 @@ def dobs_consistent(dobs: set[str]) -> bool:
     if len(dobs) < 2:
         return True
     return any(all(dobs_compatible(x, y) for y in dobs) for x in dobs)
+
+
+# ---------------------------------------------------------------- the record's context
+# Who is named with whom, and in what role, as one record says it. Only relations a
+# person has one of at a time are evidence that two mentions are one person: a child's
+# mother, father or step-parent, a mother's partner. (Children and siblings are many.)
+_RELATION_OF = {
+    "mother_of": "parent",
+    "father_of": "parent",
+    "parent_of": "parent",
+    "step_parent_of": "step_parent",
+    "carer_of": "step_parent",
+}
+_ROLE_RELATION = {"parent": "parent", "step_parent": "step_parent", "carer": "step_parent"}
+CHILD_ROLE = "child"
+PARENT_GAP_DAYS = 12 * 365  # a parent is at least about 12 years older than their child
+CHILD_MAX_AGE_DAYS = 26 * 365  # a mention recorded as a child is not someone older than this
+
+
+@dataclass(frozen=True, slots=True)
+class MentionContext:
+    """A mention's place in its own record: its role, the record's day (an ordinal),
+    and its relations to the record's other mentions as (relation, mention key)."""
+
+    role: str
+    day: int
+    relations: tuple[tuple[str, int], ...]
+
+
+def mention_contexts(seq: int, doc: Mapping[str, Any]) -> dict[int, MentionContext]:
+    """The context of each mention of a fragment that has one worth keeping: a
+    relation that is evidence (``_RELATION_OF``), or a role that bounds an age (a
+    child). A parent named with children and no relationship written out is taken as
+    parent of each child in the record; a partner named beside exactly one parent, as
+    that parent's partner."""
+    people = doc.get("people") or ()
+    ev = doc.get("event")
+    if not people or ev is None:
+        return {}
+    refs = {m["ref"]: i for i, m in enumerate(people)}
+    rel: dict[int, list[tuple[str, int]]] = {}
+    written: set[tuple[int, str]] = set()
+    for r in doc.get("relationships") or ():
+        a, b = refs.get(r["subject"]), refs.get(r["object"])
+        if a is None or b is None:
+            continue
+        kind = r["kind"]
+        if kind == "partner_of":
+            rel.setdefault(a, []).append(("partner", mention_key(seq, b)))
+            rel.setdefault(b, []).append(("partner", mention_key(seq, a)))
+            written.update({(a, "partner"), (b, "partner")})
+        elif kind in _RELATION_OF:
+            rel.setdefault(a, []).append((_RELATION_OF[kind], mention_key(seq, b)))
+            written.add((a, _RELATION_OF[kind]))
+    children = [i for i, m in enumerate(people) if m["role"] == CHILD_ROLE]
+    parents = [i for i, m in enumerate(people) if m["role"] == "parent"]
+    for i, m in enumerate(people):
+        relation = _ROLE_RELATION.get(m["role"])
+        if relation is not None and (i, "parent") not in written and (i, "step_parent") not in written:
+            rel.setdefault(i, []).extend((relation, mention_key(seq, c)) for c in children)
+        if m["role"] == "partner" and (i, "partner") not in written and len(parents) == 1:
+            rel.setdefault(i, []).append(("partner", mention_key(seq, parents[0])))
+            rel.setdefault(parents[0], []).append(("partner", mention_key(seq, i)))
+    try:
+        day = date.fromisoformat(ev["when"]["start"]).toordinal()
+    except (KeyError, TypeError, ValueError):
+        day = 0
+    out: dict[int, MentionContext] = {}
+    for i, m in enumerate(people):
+        rs = tuple(sorted(set(rel.get(i, ()))))
+        if rs or m["role"] == CHILD_ROLE:
+            out[mention_key(seq, i)] = MentionContext(sys.intern(m["role"]), day, rs)
+    return out
 
 
 # evidence tiers, strongest first
@@ -211,7 +309,7 @@ def edge_between(
 
 
 class _Cluster:
-    __slots__ = ("dobs", "dobs_differ", "members", "nhs", "seqs", "strong", "upn")
+    __slots__ = ("dobs", "dobs_differ", "members", "nhs", "seqs", "strong", "upn", "variants")
 
     def __init__(self, mk: int, f: MentionFeatures | None) -> None:
         self.members = [mk]
@@ -223,6 +321,8 @@ class _Cluster:
         self.strong = f is None or f.has_strong
         # joined across dates of birth that disagree, on a shared identifier
         self.dobs_differ = False
+        # the distinct ways its mentions read (for names that must be one person's)
+        self.variants: list[MentionFeatures] = [] if f is None else [f]
 
 
 def compatible_sets(
@@ -252,28 +352,33 @@ def _dobs_allow(ca: _Cluster, cb: _Cluster, vouched: bool) -> tuple[bool, bool]:
     return False, False
 
 
-def cluster(
-    mentions: Sequence[int],
-    features: Mapping[int, MentionFeatures | None],
-    edges: Iterable[Edge],
-    apart: Iterable[tuple[int, int]],
-    order: Mapping[int, Any],
-) -> dict[int, int]:
-    """People from evidence: each mention key -> a representative mention key.
+def _day_of(iso: str) -> int | None:
+    return _day(iso)
 
-    Edges are taken strongest first (tier, then weight, then the stable ``order`` of
-    their first mentions, which must not depend on arrival; an edge's mentions are taken
-    in that order too); each pair joins its two clusters unless the union would break a
-    rule (see the module docstring). ``apart`` pairs never end up in one cluster."""
-    clusters: dict[int, _Cluster] = {mk: _Cluster(mk, features.get(mk)) for mk in mentions}
-    parent = {mk: mk for mk in mentions}
-    blocked: dict[int, set[int]] = {}
-    for x, y in apart:
-        if x in parent and y in parent:
-            blocked.setdefault(x, set()).add(y)
-            blocked.setdefault(y, set()).add(x)
 
-    def find(x: int) -> int:
+class _Clustering:
+    """The union-find and rules of one ``cluster`` call."""
+
+    def __init__(
+        self,
+        mentions: Sequence[int],
+        features: Mapping[int, MentionFeatures | None],
+        apart: Iterable[tuple[int, int]],
+        order: Mapping[int, Any],
+        contexts: Mapping[int, MentionContext],
+    ) -> None:
+        self.clusters: dict[int, _Cluster] = {mk: _Cluster(mk, features.get(mk)) for mk in mentions}
+        self.parent = {mk: mk for mk in mentions}
+        self.order = order
+        self.contexts = contexts
+        self.blocked: dict[int, set[int]] = {}
+        for x, y in apart:
+            if x in self.parent and y in self.parent:
+                self.blocked.setdefault(x, set()).add(y)
+                self.blocked.setdefault(y, set()).add(x)
+
+    def find(self, x: int) -> int:
+        parent = self.parent
         root = x
         while parent[root] != root:
             root = parent[root]
@@ -281,51 +386,254 @@ def cluster(
             parent[x], x = root, parent[x]
         return root
 
+    def allowed(self, ra: int, rb: int, vouched: bool) -> tuple[bool, bool]:
+        """May clusters ``ra`` and ``rb`` be one person (the module's rules), and do
+        their dates of birth then disagree?"""
+        ca, cb = self.clusters[ra], self.clusters[rb]
+        if ca.seqs & cb.seqs:
+            return False, False  # two mentions in one record are two people
+        if (ca.nhs and cb.nhs and ca.nhs != cb.nhs) or (ca.upn and cb.upn and ca.upn != cb.upn):
+            return False, False
+        dobs_ok, dobs_differ = _dobs_allow(ca, cb, vouched)
+        if not dobs_ok:
+            return False, False
+        blocked = self.blocked
+        if blocked and any(blocked[m] & set(cb.members) for m in ca.members if m in blocked):
+            return False, False
+        return True, dobs_differ
+
+    def ages_allow(self, ra: int, rb: int) -> bool:
+        """Age against role: a mention recorded as a child is not someone much older,
+        and a parent is at least about 12 years older than the child of their record."""
+        ca, cb = self.clusters[ra], self.clusters[rb]
+        for mine, other in ((ca, cb), (cb, ca)):
+            if not other.dobs:
+                continue
+            born = [d for d in (_day_of(x) for x in other.dobs) if d is not None]
+            if not born:
+                continue
+            for mk in mine.members:
+                ctx = self.contexts.get(mk)
+                if ctx is None:
+                    continue
+                if ctx.role == CHILD_ROLE and ctx.day and any(ctx.day - b > CHILD_MAX_AGE_DAYS for b in born):
+                    return False
+                for relation, o in ctx.relations:
+                    if relation == "partner" or o not in self.parent:
+                        continue
+                    kid = self.clusters[self.find(o)]
+                    kid_born = [d for d in (_day_of(x) for x in kid.dobs) if d is not None]
+                    if any(k - b < PARENT_GAP_DAYS for k in kid_born for b in born):
+                        return False
+        return True
+
+    def names_allow(self, ra: int, rb: int, matcher: Matcher) -> bool:
+        """Every way one cluster's mentions read can be the other's person: joins on
+        weak or relational evidence never bridge "Dean" and "Dan" through "D Price"."""
+        va, vb = self.clusters[ra].variants, self.clusters[rb].variants
+        return all(matcher.compatible(x, y) for x in va[:20] for y in vb[:20])
+
+    def union(self, ra: int, rb: int, dobs_differ: bool) -> None:
+        ca, cb = self.clusters[ra], self.clusters[rb]
+        big, small = (ra, rb) if len(ca.members) >= len(cb.members) else (rb, ra)
+        cbig, csmall = self.clusters[big], self.clusters.pop(small)
+        self.parent[small] = big
+        cbig.members += csmall.members
+        cbig.seqs |= csmall.seqs
+        cbig.nhs |= csmall.nhs
+        cbig.upn |= csmall.upn
+        cbig.dobs |= csmall.dobs
+        cbig.strong = cbig.strong or csmall.strong
+        cbig.dobs_differ = dobs_differ
+        for f in csmall.variants:
+            if f not in cbig.variants:
+                cbig.variants.append(f)
+
+
+Review = list[tuple[int, int, float]]
+
+
+def cluster(
+    mentions: Sequence[int],
+    features: Mapping[int, MentionFeatures | None],
+    edges: Iterable[Edge],
+    apart: Iterable[tuple[int, int]],
+    order: Mapping[int, Any],
+    *,
+    contexts: Mapping[int, MentionContext] | None = None,
+    matcher: Matcher | None = None,
+    review: Review | None = None,
+) -> dict[int, int]:
+    """People from evidence: each mention key -> a representative mention key.
+
+    First, the evidence between mentions that each have a date of birth or an
+    identifier (and reviewers' joins), strongest first (tier, then weight, then the
+    stable ``order`` of their first mentions, which must not depend on arrival); each
+    pair joins its two clusters unless the union would break a rule (see the module
+    docstring). ``apart`` pairs never end up in one cluster.
+
+    Then, in rounds, the weaker evidence: scored edges with a mention that has neither
+    (a weak mention), and, given the mentions' ``contexts`` and a ``matcher``, relational
+    evidence: two mentions each recorded in the same relation to one person as resolved
+    so far (both parent of one child; both partner of one mother) whose names can be one
+    person's (``Matcher.relation_weight``). Each round decides every candidate join at
+    once from the clusters as they stand, so its outcome does not depend on the order of
+    mentions: a cluster that fits two people who cannot be one (two people with dates of
+    birth, or names that cannot be one person's), about equally (within the matcher's
+    ambiguity margin), joins neither. Such pairs, and relational pairs scoring between
+    the thresholds, are appended to ``review`` as (mention key, mention key, weight).
+    Joins made in a round inform the next (a partner of the mother becomes evidence once
+    "Mrs L Walsh" is known to be the mother)."""
+    st = _Clustering(mentions, features, apart, order, contexts or {})
+    find = st.find
+
     def rank(e: Edge) -> tuple[Any, ...]:
         ends = sorted((order[e.a[0]], order[e.b[0]]))
         return (-e.tier, -e.weight, ends[0], ends[1])
 
+    weak_edges: list[Edge] = []
     for e in sorted(edges, key=rank):
-        score = e.tier == SCORE
-        weak_a = weak_b = False
-        if score:
+        if e.tier == SCORE:
             fa, fb = features.get(e.a[0]), features.get(e.b[0])
-            weak_a = fa is not None and not fa.has_strong
-            weak_b = fb is not None and not fb.has_strong
+            if (fa is not None and not fa.has_strong) or (fb is not None and not fb.has_strong):
+                weak_edges.append(e)
+                continue
         for x, y in e.pairs():
             ra, rb = find(x), find(y)
             if ra == rb:
                 continue
-            ca, cb = clusters[ra], clusters[rb]
-            if ca.seqs & cb.seqs:
-                continue  # two mentions in one record are two people
-            if (ca.nhs and cb.nhs and ca.nhs != cb.nhs) or (ca.upn and cb.upn and ca.upn != cb.upn):
-                continue
-            dobs_ok, dobs_differ = _dobs_allow(ca, cb, e.vouched)
-            if not dobs_ok:
-                continue
-            if blocked and any(blocked[m] & set(cb.members) for m in ca.members if m in blocked):
-                continue
-            # a weak mention is never the bridge between two people who each have a date
-            # of birth or an identifier: it joins (with any like it) at most one of them
-            if (weak_a or weak_b) and ca.strong and cb.strong:
-                continue
-            big, small = (ra, rb) if len(ca.members) >= len(cb.members) else (rb, ra)
-            cbig, csmall = clusters[big], clusters.pop(small)
-            parent[small] = big
-            cbig.members += csmall.members
-            cbig.seqs |= csmall.seqs
-            cbig.nhs |= csmall.nhs
-            cbig.upn |= csmall.upn
-            cbig.dobs |= csmall.dobs
-            cbig.strong = cbig.strong or csmall.strong
-            cbig.dobs_differ = dobs_differ
+            ok, differ = st.allowed(ra, rb, e.vouched)
+            if ok:
+                st.union(ra, rb, differ)
+    if weak_edges or (contexts and matcher is not None):
+        _attach(st, features, weak_edges, matcher, review)
     rep: dict[int, int] = {}
-    for c in clusters.values():
+    for c in st.clusters.values():
         first = min(c.members, key=order.__getitem__)
         for mk in c.members:
             rep[mk] = first
     return rep
+
+
+def _attach(
+    st: _Clustering,
+    features: Mapping[int, MentionFeatures | None],
+    weak_edges: Sequence[Edge],
+    matcher: Matcher | None,
+    review: Review | None,
+) -> None:
+    """The rounds of weaker evidence (see ``cluster``)."""
+    find = st.find
+    margin = matcher.ambiguity_margin if matcher is not None else 0.0
+    upper = matcher.upper_weight if matcher is not None else float("inf")
+    lower = matcher.lower_weight if matcher is not None else float("inf")
+    offered: set[tuple[int, int]] = set()
+
+    def offer(x: int, y: int, w: float) -> None:
+        key = (min(x, y), max(x, y))
+        if review is not None and key not in offered:
+            offered.add(key)
+            review.append((key[0], key[1], w))
+
+    for _ in range(8):
+        # candidate joins between clusters: root -> other root -> (weight, a mention pair)
+        cand: dict[int, dict[int, tuple[float, int, int]]] = {}
+
+        def consider(
+            x: int, y: int, w: float, vouched: bool, cand: dict[int, dict[int, tuple[float, int, int]]] = cand
+        ) -> None:
+            rx, ry = find(x), find(y)
+            if rx == ry:
+                return
+            ok, _ = st.allowed(rx, ry, vouched)
+            if not ok or not st.ages_allow(rx, ry):
+                return
+            for a, b in ((rx, ry), (ry, rx)):
+                row = cand.setdefault(a, {})
+                old = row.get(b)
+                if old is None or w > old[0]:
+                    row[b] = (w, x, y)
+
+        for e in weak_edges:
+            for x, y in e.pairs():
+                consider(x, y, e.weight, e.vouched)
+        if matcher is not None and st.contexts:
+            groups: dict[tuple[str, int], list[int]] = {}
+            for mk, ctx in st.contexts.items():
+                if mk not in st.parent:
+                    continue
+                for relation, o in ctx.relations:
+                    if o in st.parent:
+                        groups.setdefault((relation, find(o)), []).append(mk)
+            for (relation, _), ms in sorted(groups.items(), key=lambda kv: (kv[0][0], st.order[kv[0][1]])):
+                if len(ms) < 2:
+                    continue
+                ms.sort(key=st.order.__getitem__)
+                for i, x in enumerate(ms):
+                    fx = features.get(x)
+                    for y in ms[i + 1 :]:
+                        if find(x) == find(y):
+                            continue
+                        w = matcher.relation_weight(fx, features.get(y), relation)
+                        if w is None or w < lower:
+                            continue
+                        if w < upper:
+                            offer(x, y, w)
+                            continue
+                        consider(x, y, w, False)
+        accepted: list[tuple[float, Any, int, int]] = []
+        for ra, row in cand.items():
+            for rb, (w, x, y) in row.items():
+                if st.order[ra] > st.order[rb]:
+                    continue  # each pair once
+                if _ambiguous(st, cand, ra, rb, w, margin, matcher) or _ambiguous(st, cand, rb, ra, w, margin, matcher):
+                    for r in (ra, rb):
+                        for w2, x2, y2 in cand[r].values():
+                            offer(x2, y2, w2)
+                    continue
+                if matcher is not None and not st.names_allow(ra, rb, matcher):
+                    offer(x, y, w)
+                    continue
+                accepted.append((-w, st.order[ra], ra, rb))
+        joined = False
+        for _w, _o, ra, rb in sorted(accepted):
+            ra, rb = find(ra), find(rb)
+            if ra == rb:
+                continue
+            ok, differ = st.allowed(ra, rb, False)
+            if ok and st.ages_allow(ra, rb) and (matcher is None or st.names_allow(ra, rb, matcher)):
+                st.union(ra, rb, differ)
+                joined = True
+        if not joined:
+            return
+
+
+def _ambiguous(
+    st: _Clustering,
+    cand: Mapping[int, Mapping[int, tuple[float, int, int]]],
+    ra: int,
+    rb: int,
+    w: float,
+    margin: float,
+    matcher: Matcher | None,
+) -> bool:
+    """Would joining ``ra`` to ``rb`` be an arbitrary choice? It is when ``ra`` fits
+    another cluster about as well (within ``margin``) that cannot be ``rb``'s person:
+    both have a date of birth or an identifier (two people as far as anything shows),
+    or the rules or names keep them apart."""
+    cb = st.clusters[rb]
+    for rc, (w2, _, _) in cand[ra].items():
+        if rc == rb or w2 < w - margin:
+            continue
+        cc = st.clusters[rc]
+        if cb.strong and cc.strong:
+            return True
+        ok, _ = st.allowed(rb, rc, False)
+        if not ok or not st.ages_allow(rb, rc):
+            return True
+        if matcher is not None and not st.names_allow(rb, rc, matcher):
+            return True
+    return False
 
 
 class Candidates:

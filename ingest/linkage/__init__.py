@@ -16,7 +16,7 @@ from typing import Any
 from graph.resolution import PairEvidence
 from ingest.linkage.blocking import blocking_keys
 from ingest.linkage.features import Features, features_of
-from ingest.linkage.model import Model, probability
+from ingest.linkage.model import Model, compatible, probability
 
 
 class Linker:
@@ -27,6 +27,7 @@ class Linker:
         self.version = self.model.version
         self.upper_weight = self.model.upper_weight
         self.lower_weight = self.model.lower_weight
+        self.ambiguity_margin = self.model.ambiguity_margin
 
     @classmethod
     def from_file(cls, path: str | Path | None) -> Linker:
@@ -40,6 +41,12 @@ class Linker:
 
     def weight(self, a: Features, b: Features) -> float:
         return self.model.weight(a, b)
+
+    def relation_weight(self, a: Features, b: Features, relation: str) -> float | None:
+        return self.model.relation_weight(a, b, relation)
+
+    def compatible(self, a: Features, b: Features) -> bool:
+        return compatible(a, b)
 
     def explain(self, a: Features, b: Features) -> PairEvidence:
         s = self.model.score(a, b)

@@ -14,14 +14,15 @@ variation agencies make leaves at least one key intact:
   surname first);
 - surname sound + postcode (catches initials, "Mrs L Walsh");
 - given-name sound + postcode (catches a surname changed, or misspelt past sounding alike);
-- date of birth + postcode (catches both names misspelt).
+- date of birth + postcode (catches both names misspelt);
+- a previous surname's sound + the same date, or + postcode (catches a maiden name).
 """
 
 from __future__ import annotations
 
 import sys
 
-from ingest.linkage.features import Features
+from ingest.linkage.features import Features, phonetic
 
 _intern = sys.intern
 
@@ -55,4 +56,11 @@ def blocking_keys(f: Features) -> list[str]:
         keys.append(f"q{f.given_sound}|{f.postcode}")
     if f.dob and f.postcode:
         keys.append(f"d{f.dob}|{f.postcode}")
+    for prev in f.previous:
+        # a previous (maiden) surname: where the other record still uses it
+        sound = phonetic(prev)
+        if f.dob:
+            keys.append(f"s{sound}|{when}")
+        if f.postcode:
+            keys.append(f"p{sound}|{f.postcode}")
     return [_intern(k) for k in keys]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from rapidfuzz.distance import OSA, JaroWinkler
 
+from graph.resolution import adjacent_days
 from ingest.linkage.features import Features, name_family
 
 NULL = 0
@@ -55,11 +56,13 @@ def _surname(a: Features, b: Features) -> int:
         return 2  # one part of a double-barrelled name: Smith-Jones / Jones
     if a.family_parts and b.family_parts and set(a.family_parts) & set(b.family_parts):
         return 2
+    if fa in b.previous or fb in a.previous or set(a.previous) & set(b.previous):
+        return 3  # a previous (maiden) name of one is the other's name
     if JaroWinkler.similarity(fa, fb) >= 0.9 or a.family_sound == b.family_sound:
-        return 3
-    if _swapped(a, b):
         return 4
-    return 5
+    if _swapped(a, b):
+        return 5
+    return 6
 
 
 def _dob(a: Features, b: Features) -> int:
@@ -72,9 +75,11 @@ def _dob(a: Features, b: Features) -> int:
         return 2  # day and month swapped
     if OSA.distance(da, db) <= 1:
         return 3  # one digit wrong or two adjacent digits transposed
+    if adjacent_days(da, db):
+        return 4  # a day out, even across a month or year: 31/03 and 01/04
     if da[:4] == db[:4]:
-        return 4  # the same year
-    return 5
+        return 5  # the same year
+    return 6
 
 
 def _identifier(va: str | None, vb: str | None) -> int:
@@ -130,12 +135,15 @@ def _sex(a: Features, b: Features) -> int:
 
 
 Compare = Callable[[Features, Features], int]
+# the name comparisons' levels, for judging whether two names can be one person's
+forename_level: Compare = _forename
+surname_level: Compare = _surname
 
 # name -> (function, level names); level 0 is always "null".
 COMPARISONS: dict[str, tuple[Compare, tuple[str, ...]]] = {
     "forename": (_forename, ("null", "exact", "nickname", "close", "sounds_alike", "initial", "swapped", "else")),
-    "surname": (_surname, ("null", "exact", "part", "close", "swapped", "else")),
-    "dob": (_dob, ("null", "exact", "swapped", "typo", "year", "else")),
+    "surname": (_surname, ("null", "exact", "part", "previous", "close", "swapped", "else")),
+    "dob": (_dob, ("null", "exact", "swapped", "typo", "adjacent", "year", "else")),
     "nhs": (_nhs, ("null", "exact", "typo", "else")),
     "upn": (_upn, ("null", "exact", "typo", "else")),
     "agency_person_id": (_apid, ("null", "exact", "typo", "else")),

@@ -22,6 +22,7 @@ from graph.text import clean_identifier, fold
 _intern = sys.intern
 _PARTS = re.compile(r"[\s\-]+")
 _NICKNAMER: NickNamer | None = None
+_TITLE_SEX = {"mrs": "female", "ms": "female", "miss": "female", "mr": "male", "master": "male"}
 
 
 def _nicknamer() -> NickNamer:
@@ -88,6 +89,7 @@ class Features:
         "nhs",
         "nhs_verified",
         "postcode",
+        "previous",
         "sex",
         "upn",
         "upn_verified",
@@ -113,6 +115,7 @@ class Features:
         self.postcode: str | None = None
         self.district: str | None = None
         self.address: str | None = None
+        self.previous: tuple[str, ...] = ()  # earlier family names (a maiden name), folded
 
     @property
     def has_strong(self) -> bool:
@@ -162,8 +165,14 @@ def features_of(m: Mapping[str, Any]) -> Features:
         f.family_parts = _family_parts(raw) or _family_parts(family)
     if m.get("dob"):
         f.dob = _intern(m["dob"])
+    previous = norm.get("previous_family")
+    if previous:
+        f.previous = tuple(_intern(x.replace(" ", "")) for x in previous)
     if m.get("sex") in ("female", "male"):
         f.sex = _intern(m["sex"])
+    elif norm.get("title") in _TITLE_SEX:
+        # "Mrs L Walsh": the title is the only word on sex most records give
+        f.sex = _TITLE_SEX[norm["title"]]
     for ident in m.get("identifiers", ()):
         value = clean_identifier(ident["value"])
         scheme = ident["scheme"]

@@ -25,8 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from graph.resolution import FieldEvidence
-from ingest.linkage.comparisons import COMPARISONS, levels
+from graph.resolution import FieldEvidence, dobs_compatible
+from ingest.linkage.comparisons import COMPARISONS, forename_level, levels, surname_level
 from ingest.linkage.features import Features
 
 
@@ -34,6 +34,17 @@ class Level(BaseModel):
     name: str
     m: float = Field(gt=0, le=1, description="P(this level | same person)")
     u: float = Field(gt=0, le=1, description="P(this level | different people)")
+
+
+# Relational evidence, by the kind of relation two mentions have to one resolved person.
+# Only relations a person has one of at a time count: a child has one mother and one
+# father, a mother one partner at a time; siblings and children are many, so sharing a
+# sibling or a parent is no evidence of being one person.
+RELATIONS = ("parent", "step_parent", "partner")
+_DEFAULT_RELATIONS = (("parent", 0.6, 1e-6), ("step_parent", 0.3, 1e-6), ("partner", 0.4, 1e-6))
+# levels added to a comparison after model files were written: level, the level it goes
+# before, and its shipped m and u
+_ADDED_LEVELS = {"surname": ("previous", "close", 0.03, 0.0005), "dob": ("adjacent", "year", 0.01, 0.0005)}
 
 
 class ModelSettings(BaseModel):
@@ -49,11 +60,47 @@ class ModelSettings(BaseModel):
         description="Levels that stop an automatic join whatever the score: the pair goes to review at most. "
         "Twins and siblings share surname, date of birth or address; a different first name must not be outvoted.",
     )
+    relations: list[Level] = Field(
+        default_factory=lambda: [Level(name=n, m=m, u=u) for n, m, u in _DEFAULT_RELATIONS],
+        description="Relational evidence: two mentions each recorded, in their own record, in this relation "
+        "to the same resolved person (both parent of one child, both partner of one mother). Names must still "
+        "be compatible (an initial against a full name, a first name alone, a previous surname).",
+    )
+    ambiguity_margin: float = Field(
+        3.0,
+        ge=0,
+        description="A mention without a date of birth or identifier that fits two people joins the better only "
+        "if its match weight is at least this many bits (2^margin times likelier) above the other's; otherwise "
+        "it joins neither and goes to review.",
+    )
     review_only_unless: list[tuple[str, str]] = Field(
         default_factory=lambda: [("nhs", "exact"), ("upn", "exact"), ("agency_person_id", "exact")],
         description="Levels that lift the review_only stop: the same identifier, exactly, outweighs a first name "
         "that was written differently. Only exact agreement: twins' NHS numbers are often consecutive.",
     )
+
+    @field_validator("relations")
+    @classmethod
+    def _known_relations(cls, v: list[Level]) -> list[Level]:
+        got = tuple(lv.name for lv in v)
+        if got != RELATIONS:
+            raise ValueError(f"relations: levels must be {list(RELATIONS)} in that order, got {list(got)}")
+        return v
+
+    @field_validator("comparisons", mode="before")
+    @classmethod
+    def _added_levels(cls, v: Any) -> Any:
+        """A model file written before a level was added (``_ADDED_LEVELS``) gets the
+        shipped weights for it, so a store's trained model keeps loading."""
+        if not isinstance(v, dict):
+            return v
+        for name, (level, before, m, u) in _ADDED_LEVELS.items():
+            lvls = v.get(name)
+            if isinstance(lvls, list) and all(isinstance(x, dict) for x in lvls):
+                names = [x.get("name") for x in lvls]
+                if level not in names and before in names:
+                    lvls.insert(names.index(before), {"name": level, "m": m, "u": u})
+        return v
 
     @field_validator("comparisons")
     @classmethod
@@ -123,6 +170,8 @@ class Model:
         }
         self._cap = self.upper_weight - 1e-6
         self._by_pattern: dict[tuple[int, ...], float] = {}
+        self.relation_weights = {lv.name: math.log2(lv.m / lv.u) for lv in settings.relations}
+        self.ambiguity_margin = settings.ambiguity_margin
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Model:
@@ -156,6 +205,14 @@ class Model:
         w = self._pattern_weight(lv)
         return Score(w, probability(w), lv)
 
+    def relation_weight(self, a: Features, b: Features, relation: str) -> float | None:
+        """The match weight of two mentions each in ``relation`` to one resolved person:
+        their own weight plus the relation's, or None when their names or details cannot
+        be one person's (``compatible``)."""
+        if not compatible(a, b):
+            return None
+        return self.weight(a, b) + self.relation_weights[relation]
+
     def explain(self, lv: Iterable[int]) -> tuple[FieldEvidence, ...]:
         """Field-by-field evidence for a pair's levels (null levels left out)."""
         return tuple(
@@ -163,6 +220,34 @@ class Model:
             for name, ws, i in zip(self.names, self.weights, lv, strict=True)
             if i
         )
+
+
+_AGREE_FORENAME = frozenset({1, 2, 3, 4, 5})  # exact, nickname, close, sounds alike, initial
+_AGREE_SURNAME = frozenset({1, 2, 3, 4})  # exact, part, previous, close
+
+
+def compatible(a: Features, b: Features) -> bool:
+    """Can two mentions be one person, read as a practitioner reads names? Neither side
+    contradicts the other (a title or sex, a first name or initial, a surname unless
+    one is the other's previous name, a date of birth that cannot be one date mistyped,
+    identifiers of one scheme that differ) and at least one part of the name agrees:
+    "Mrs L Walsh" and "Leanne Walsh", "Dean" and "Dean Price", "Leanne Doyle" and
+    "Leanne Walsh" (née Doyle). A description alone is never enough."""
+    if a.sex is not None and b.sex is not None and a.sex != b.sex:
+        return False
+    fore = forename_level(a, b)
+    sur = surname_level(a, b)
+    if fore not in (0, *_AGREE_FORENAME) or sur not in (0, *_AGREE_SURNAME):
+        return False
+    if not (fore in _AGREE_FORENAME or sur in _AGREE_SURNAME):
+        return False
+    if a.dob and b.dob and not dobs_compatible(a.dob, b.dob):
+        return False
+    if a.nhs_verified and b.nhs_verified and a.nhs != b.nhs:
+        return False
+    if a.upn_verified and b.upn_verified and a.upn != b.upn:
+        return False
+    return not (a.apid_verified and b.apid_verified and a.apid_issuer == b.apid_issuer and a.apid != b.apid)
 
 
 def settings_json(settings: ModelSettings) -> str:
