@@ -1178,6 +1178,8 @@ def resolve_queue(
                 escape(", ".join(f"{f.comparison} {f.level} {f.weight:+.1f}" for f in it.evidence.fields)),
                 "",
             )
+            for words in it.evidence.context:
+                t.add_row("context", escape(words), "")
             out.print(t)
         out.print(
             "Decide with `jigsaw resolve decide join|apart A B --reason ...`; undo with `jigsaw resolve undo ID`."
@@ -1267,6 +1269,8 @@ def resolve_explain(
         out.print(f"match probability {ev.probability:.4f}, weight {ev.weight:+.2f} (model {ev.model})")
         for f in ev.fields:
             out.print(f"  {f.comparison:<18} {f.level:<14} {f.weight:+.2f}")
+        for words in ev.context:
+            out.print(f"  {escape(words)}")
     finally:
         s.close()
 

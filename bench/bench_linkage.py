@@ -121,6 +121,7 @@ def run_jigsaw(
         edges,
         [],
         dict(zip(keys, order, strict=True)),
+        matcher=linker,  # the ambiguity margin, as the store clusters
     )
     stages["cluster"] = time.perf_counter() - t
     seconds = time.perf_counter() - t0

@@ -343,9 +343,12 @@ class Projection:
         supersedes: int | None = None,
         *,
         forced: dict[int, int] | None = None,
+        settle: bool = True,
     ) -> None:
         """Add one accepted fragment. Fragments must arrive in increasing ``seq``.
-        ``forced`` (mention key -> person id) is for ``build``, which has resolved them."""
+        ``forced`` (mention key -> person id) is for ``build``, which has resolved them.
+        ``settle=False`` leaves the people this fragment may change to the next
+        ``settle`` (``extend`` settles a batch once, at its end)."""
         if seq <= self.last_seq:
             raise ValueError(f"fragment seq {seq} applied out of order (last {self.last_seq})")
         self.last_seq = seq
@@ -361,6 +364,11 @@ class Projection:
             rec.setdefault(field, {}).setdefault(agency[field], []).append(seq)
 
         self._apply_content(seq, meta, doc, forced)
+        if settle and self._pending:
+            self._settle()
+
+    def settle(self) -> None:
+        """Work out the people around every mention applied without settling."""
         if self._pending:
             self._settle()
 
@@ -777,7 +785,7 @@ class Projection:
         apart = [(a, b) for a in mentions for b in self._aparts.get(a, ()) if b in mentions]
         order = {mk: self._order(mk) for mk in mentions}
         feats = {mk: cands.features(mk) for mk in mentions}
-        contexts = {mk: c for mk in mentions if (c := self._contexts.get(mk)) is not None and c.relations}
+        contexts = {mk: c for mk in mentions if (c := self._contexts.get(mk)) is not None and (c.relations or c.role)}
         offered: Review = []
         rep = cluster(
             sorted(mentions), feats, groups, apart, order, contexts=contexts, matcher=cands.matcher, review=offered
@@ -953,6 +961,19 @@ class Projection:
         if self._pending:
             self._settle()
 
+    def mention_context(self, mk: int) -> MentionContext | None:
+        """A mention's role and relations in its own record (with a matcher only)."""
+        return self._contexts.get(mk)
+
+    def mention_name(self, seq: int, idx: int) -> str | None:
+        """The name mention ``idx`` of fragment ``seq`` gives, as written."""
+        pid = self.person_of(seq, idx)
+        person = self.people.get(pid) if pid is not None else None
+        if person is None:
+            return None
+        names = [v for v, seqs in person.field("name") if seq in seqs]
+        return names[0] if len(names) == 1 else None
+
     def person_of(self, seq: int, idx: int) -> int | None:
         """The person mention ``idx`` of fragment ``seq`` belongs to."""
         if self.candidates is not None:
@@ -974,8 +995,12 @@ class Projection:
         return out
 
     def extend(self, rows: Iterable[tuple[int, str, dict[str, Any], int | None]]) -> None:
+        """Apply fragments in order, settling the people they touch once at the end:
+        clustering the union of a batch's neighbourhoods gives what settling after each
+        fragment would (resolution does not depend on arrival order), for one walk."""
         for seq, fid, doc, sup in rows:
-            self.apply(seq, fid, doc, sup)
+            self.apply(seq, fid, doc, sup, settle=False)
+        self.settle()
 
     def build(
         self,
@@ -1011,9 +1036,7 @@ class Projection:
         for seq, fid, doc, _ in rows():
             if doc.get("event") is None:
                 continue
-            for mk, ctx in mention_contexts(seq, doc).items():
-                if ctx.relations:
-                    contexts[mk] = ctx
+            contexts.update(mention_contexts(seq, doc))
             for i, m in enumerate(doc.get("people", ())):
                 mk = mention_key(seq, i)
                 cands.add(mk, m)

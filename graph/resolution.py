@@ -106,6 +106,8 @@ class PairEvidence:
     probability: float
     fields: tuple[FieldEvidence, ...]
     model: str
+    # the record's context in plain words: "both recorded as parent of Mia Walsh (NHS number match)"
+    context: tuple[str, ...] = ()
 
 
 DecisionKind = Literal["join", "apart", "undo"]
@@ -430,8 +432,17 @@ class _Clustering:
     def names_allow(self, ra: int, rb: int, matcher: Matcher) -> bool:
         """Every way one cluster's mentions read can be the other's person: joins on
         weak or relational evidence never bridge "Dean" and "Dan" through "D Price"."""
-        va, vb = self.clusters[ra].variants, self.clusters[rb].variants
-        return all(matcher.compatible(x, y) for x in va[:20] for y in vb[:20])
+        ca, cb = self.clusters[ra], self.clusters[rb]
+        va, vb = ca.variants[:20], cb.variants[:20]
+        if ca.strong and cb.strong:
+            return True  # dates of birth and identifiers decide between such people
+        if ca.strong or cb.strong:
+            # a person anchored by a date of birth or identifier may have been written
+            # many ways (an identifier vouches for a nickname the list lacks): each way
+            # the other side reads must fit one of them
+            weak, anchored = (vb, va) if ca.strong else (va, vb)
+            return all(any(matcher.compatible(x, y) for y in anchored) for x in weak)
+        return all(matcher.compatible(x, y) for x in va for y in vb)
 
     def union(self, ra: int, rb: int, dobs_differ: bool) -> None:
         ca, cb = self.clusters[ra], self.clusters[rb]
@@ -581,7 +592,7 @@ def _attach(
                             offer(x, y, w)
                             continue
                         consider(x, y, w, False)
-        accepted: list[tuple[float, Any, int, int]] = []
+        accepted: list[tuple[float, Any, int, int, bool]] = []
         for ra, row in cand.items():
             for rb, (w, x, y) in row.items():
                 if st.order[ra] > st.order[rb]:
@@ -594,12 +605,15 @@ def _attach(
                 if matcher is not None and not st.names_allow(ra, rb, matcher):
                     offer(x, y, w)
                     continue
-                accepted.append((-w, st.order[ra], ra, rb))
+                both = st.clusters[ra].strong and st.clusters[rb].strong
+                accepted.append((-w, st.order[ra], ra, rb, both))
         joined = False
-        for _w, _o, ra, rb in sorted(accepted):
+        for _w, _o, ra, rb, both in sorted(accepted):
             ra, rb = find(ra), find(rb)
             if ra == rb:
                 continue
+            if not both and st.clusters[ra].strong and st.clusters[rb].strong:
+                continue  # a weak mention is never the bridge between two people
             ok, differ = st.allowed(ra, rb, False)
             if ok and st.ages_allow(ra, rb) and (matcher is None or st.names_allow(ra, rb, matcher)):
                 st.union(ra, rb, differ)
@@ -619,15 +633,18 @@ def _ambiguous(
 ) -> bool:
     """Would joining ``ra`` to ``rb`` be an arbitrary choice? It is when ``ra`` fits
     another cluster about as well (within ``margin``) that cannot be ``rb``'s person:
-    both have a date of birth or an identifier (two people as far as anything shows),
-    or the rules or names keep them apart."""
-    cb = st.clusters[rb]
+    the rules keep them apart (dates of birth that cannot be one date, identifiers that
+    differ, one record naming both, age against role) or their names cannot be one
+    person's. Two candidates that could be one person (one person's records not yet
+    joined) are no dilemma: the mention joins the better, and nothing wrong is shown.
+    A cluster with a date of birth or an identifier that several weak mentions fit has
+    no dilemma either: each of them may join it, and each one's own choice is checked
+    from its side."""
+    if st.clusters[ra].strong:
+        return False
     for rc, (w2, _, _) in cand[ra].items():
         if rc == rb or w2 < w - margin:
             continue
-        cc = st.clusters[rc]
-        if cb.strong and cc.strong:
-            return True
         ok, _ = st.allowed(rb, rc, False)
         if not ok or not st.ages_allow(rb, rc):
             return True
@@ -768,7 +785,66 @@ def explain_mentions(
     cands = projection.candidates
     if matcher is None or cands is None:
         raise InvalidDecision("this store was opened without a matcher", field="matcher")
-    return matcher.explain(cands.features(mention_key(*a)), cands.features(mention_key(*b)))
+    fa, fb = cands.features(mention_key(*a)), cands.features(mention_key(*b))
+    base = matcher.explain(fa, fb)
+    fields, words = list(base.fields), []
+    weight = base.weight
+    for relation, how, name in _shared_relations(matcher, projection, a, b):
+        w = matcher.relation_weight(fa, fb, relation)
+        if w is None:
+            continue
+        fields.append(FieldEvidence("relation", relation, round(w - matcher.weight(fa, fb), 3)))
+        words.append(f"both recorded as {_RELATION_WORDS[relation]} of {name} ({how})")
+        weight = max(weight, round(w, 3))
+    if not words:
+        return base
+    prob = 1.0 if weight > 60 else 2.0**weight / (1 + 2.0**weight)
+    return PairEvidence(weight, prob, tuple(fields), base.model, tuple(words))
+
+
+_RELATION_WORDS = {"parent": "parent", "step_parent": "step-parent or carer", "partner": "partner"}
+
+
+def _shared_relations(
+    matcher: Matcher, projection: Projection, a: tuple[int, int], b: tuple[int, int]
+) -> list[tuple[str, str, str]]:
+    """Relations the two mentions' records give them to one person, as (relation, how
+    the two records' mentions of that person match, that person's name in ``a``'s
+    record). Only a match the two records show between themselves counts (an
+    identifier, name and date of birth, or a score over the threshold), so the words
+    rest on nothing but the two records the reviewer is looking at."""
+    ca = projection.mention_context(mention_key(*a))
+    cb = projection.mention_context(mention_key(*b))
+    cands = projection.candidates
+    if ca is None or cb is None or cands is None:
+        return []
+    out: list[tuple[str, str, str]] = []
+    for relation, oa in ca.relations:
+        for relation_b, ob in cb.relations:
+            if relation != relation_b:
+                continue
+            xa, xb = cands.features(oa), cands.features(ob)
+            if xa is None or xb is None:
+                continue
+            tier = evidence_tier(xa, xb)
+            if tier == IDENTIFIER:
+                how = (
+                    "NHS number match"
+                    if xa.nhs_verified and xa.nhs == xb.nhs
+                    else "UPN match"
+                    if xa.upn_verified and xa.upn == xb.upn
+                    else "agency person id match"
+                )
+            elif tier == NAME_DOB:
+                how = "name and date of birth match"
+            elif matcher.weight(xa, xb) >= matcher.upper_weight and not (xa.too_little or xb.too_little):
+                how = "matched on name and details"
+            else:
+                continue
+            name = projection.mention_name(*split_key(oa)) or "the same person"
+            out.append((relation, how, name))
+            break
+    return out
 
 
 def check_undo(decision_id: int, old: ResolutionDecision | None, *, visible: bool, undone: bool) -> None:
@@ -841,6 +917,8 @@ def review_queue(
 
     for (va, vb), w in p.review.items():
         for a, b in _pairs(cands.members[va], cands.members[vb], va == vb):
+            if a // MENTIONS_PER_FRAGMENT == b // MENTIONS_PER_FRAGMENT:
+                continue  # two mentions of one record are two people: nothing to decide
             pa, pb = p.person_of(*split_key(a)), p.person_of(*split_key(b))
             if pa is None or pb is None or pa == pb or (min(a, b), max(a, b)) in done:
                 continue

@@ -132,7 +132,9 @@ def split_name(full: str | None, given: str | None = None, family: str | None = 
     if given is not None or family is not None:
         g = tuple(fold(given or "").split())
         f = fold(family or "") or None
-        if g and g[0] in _TITLES:
+        # a title is taken off only when a name is left: "Mrs" + "Walsh", not a given
+        # name that happens to be spelt like one with nothing beside it
+        if g and g[0] in _TITLES and (len(g) > 1 or f):
             title, g = g[0], g[1:]
         return NameParts(g, f, title)
     if full and full.count(",") == 1:
@@ -141,13 +143,14 @@ def split_name(full: str | None, given: str | None = None, family: str | None = 
         if fam.strip() and giv.strip():
             return split_name(None, giv, fam)
     words = fold(full or "").split()
-    if words and words[0] in _TITLES:
+    if len(words) > 1 and words[0] in _TITLES:
         title, words = words[0], words[1:]
     if not words:
         return NameParts((), None, title)
     if len(words) == 1:
-        # One word alone ("Craig") is a given name as written; family unknown.
-        return NameParts((words[0],), None, title)
+        # After a title, one word is the family name ("Mrs Walsh"); alone ("Craig") it
+        # is a given name as written, family unknown.
+        return NameParts((), words[0], title) if title else NameParts((words[0],), None, title)
     return NameParts(tuple(words[:-1]), words[-1], title)
 
 

@@ -39,6 +39,7 @@ from graph.embedded import EmbeddedStore
 from graph.projection import Projection
 from graph.store import fragment_id
 from graph.view import ReaderView, SystemView, ViewSource
+from ingest.linkage import Linker
 from ingest.validate import check_fragment
 from tests.conftest import NOW
 from tests.test_replay import AGENCIES, POOL, bodies
@@ -66,10 +67,16 @@ SETTINGS = settings(
 
 
 class AccessModel(RuleBasedStateMachine):
+    # the store's entity resolution: None is the Core's exact keys; LinkedAccessModel
+    # runs the same machine with the Fellegi-Sunter matcher and relational evidence
+    matcher: Linker | None = None
+
     def __init__(self) -> None:
         super().__init__()
         self.dir = tempfile.TemporaryDirectory()
-        self.store = EmbeddedStore.open(Path(self.dir.name) / "s.sqlite", create=True, clock=lambda: CLOCK)
+        self.store = EmbeddedStore.open(
+            Path(self.dir.name) / "s.sqlite", create=True, clock=lambda: CLOCK, matcher=self.matcher
+        )
         self.refs: dict[str, list[str]] = {a[0]: [] for a in AGENCIES}
         self.markers: dict[str, str] = {}  # fragment id -> its marker
         self.decisions: list[tuple[str, str]] = []  # (request id, decision id) with live grants
@@ -276,13 +283,15 @@ class AccessModel(RuleBasedStateMachine):
             current = seq not in superseded and not doc.get("supersedes", {}).get("retract")
             if current and d is Decision.see:
                 visible.append(seq)
-        ref = Projection()
+        shown_docs: dict[int, dict[str, Any]] = {}
+        ref = Projection(matcher=self.matcher, docs=lambda seqs: {s: shown_docs[s] for s in seqs})
         for seq in visible:
             doc = docs[seq]
             access = FragmentAccess.of(doc)
             if access.protected_mentions and not may_see_identity(reader, access):
                 for i in access.protected_mentions:
                     doc = redact_protected(doc, [i], store._pseudonym(reader.agency, seq, i))
+            shown_docs[seq] = doc
             ref.apply(seq, fids[seq], doc, sups[seq])
         source = ViewSource(
             projection=ref,
@@ -361,6 +370,20 @@ class AccessModel(RuleBasedStateMachine):
 
 AccessModel.TestCase.settings = SETTINGS
 TestAccessModel = AccessModel.TestCase
+
+
+class LinkedAccessModel(AccessModel):
+    """The same machine with entity resolution as the API runs it: scored joins,
+    relational evidence ("Ms L WALSH", parent of the child beside her) and ambiguity.
+    A join must never rest on a record the reader may not read, so each reader's view
+    must still equal the brute-force projection of only what they may read."""
+
+    matcher = Linker()
+
+
+LINKED_SETTINGS = settings(SETTINGS, max_examples=25, stateful_step_count=40)
+LinkedAccessModel.TestCase.settings = LINKED_SETTINGS
+TestLinkedAccessModel = LinkedAccessModel.TestCase
 
 
 def test_the_model_runs_enough_steps() -> None:

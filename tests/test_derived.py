@@ -173,14 +173,30 @@ def test_a_decision_on_one_replica_is_in_the_derived_graph_whoever_projects() ->
     setup_demo_access(a)
     assert b.write_derived(limit=100_000) > 0
     view = a.system_view()
-    item = next(it for it in a.review_queue(view, 200) if "Mrs L Walsh" in str(it.a.mention) + str(it.b.mention))
+    # the school's "Mrs L Walsh" is joined to Leanne on the record's context (both parent
+    # of Mia and Noah); a reviewer on replica a says she is someone else
+    (leanne,) = [p for p in view.find_people("Leanne Walsh") if "1994-10-05" in p.dobs]
+    mrs_l = next(p for p in view.find_people("Mrs L Walsh"))
+    assert mrs_l.person_id == leanne.person_id
+    proj = a.projection
+    person = next(q for q in proj.people.values() if any(v == "Mrs L Walsh" for v, _ in q.field("name")))
+    named = {(s, i): proj.mention_name(s, i) for s, i, _ in person.mentions}
+    anchor_key = min(k for k, n in named.items() if n == "Leanne Walsh")
+    school_key = min(k for k, n in named.items() if n == "Mrs L Walsh")
+    anchor, school = a.mention_id(*anchor_key), a.mention_id(*school_key)
     before = _graph(db)
-    a.decide(view, "join", item.a.mention_id, item.b.mention_id, "same address, school confirms mother's name")
+    a.decide(view, "apart", anchor, school, "the school confirms this is the grandmother")
     while b.write_derived():
         pass
     written = _graph(db)
-    assert written != before  # the join is in it: one person where there were two
-    assert len(written[0]) == len(before[0]) - 1
+    assert written != before  # the split is in it
+
+    def holder(key: tuple[int, int], g: dict[str, Any]) -> str:
+        return next(pid for pid, (_, _, ms) in g.items() if any(f"'seq': {key[0]}, 'idx': {key[1]}," in m for m in ms))
+
+    assert holder(anchor_key, before[0]) == holder(school_key, before[0])
+    assert holder(anchor_key, written[0]) != holder(school_key, written[0])
+    assert len(written[0]) > len(before[0])
     a.rewrite_derived()  # the whole graph again from the journal and the decisions
     assert _graph(db) == written
 

@@ -44,7 +44,7 @@ RELATIONS = ("parent", "step_parent", "partner")
 _DEFAULT_RELATIONS = (("parent", 0.6, 1e-6), ("step_parent", 0.3, 1e-6), ("partner", 0.4, 1e-6))
 # levels added to a comparison after model files were written: level, the level it goes
 # before, and its shipped m and u
-_ADDED_LEVELS = {"surname": ("previous", "close", 0.03, 0.0005), "dob": ("adjacent", "year", 0.01, 0.0005)}
+_ADDED_LEVELS = {"surname": ("previous", "close", 0.05, 0.0005), "dob": ("adjacent", "year", 0.01, 0.0005)}
 
 
 class ModelSettings(BaseModel):
@@ -67,7 +67,7 @@ class ModelSettings(BaseModel):
         "be compatible (an initial against a full name, a first name alone, a previous surname).",
     )
     ambiguity_margin: float = Field(
-        3.0,
+        2.0,
         ge=0,
         description="A mention without a date of birth or identifier that fits two people joins the better only "
         "if its match weight is at least this many bits (2^margin times likelier) above the other's; otherwise "
