@@ -120,6 +120,4 @@ def test_the_dsl_sees_the_mother_once_from_what_the_school_may_read(server: Serv
     assert len(expect) == 1
     for field in ("names", "dobs"):
         assert sorted(mothers[0][field]) == sorted(getattr(expect[0], field)), field
-    assert sorted(i["value"] for i in mothers[0]["identifiers"]) == sorted(
-        i["value"] for i in expect[0].identifiers
-    )
+    assert sorted(i["value"] for i in mothers[0]["identifiers"]) == sorted(i["value"] for i in expect[0].identifiers)

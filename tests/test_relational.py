@@ -68,7 +68,9 @@ def record(
     return doc
 
 
-MIA = person("c", "Mia Walsh", "child", "2019-03-14", sex="female", identifiers=[{"scheme": "nhs", "value": "9789304978"}])
+MIA = person(
+    "c", "Mia Walsh", "child", "2019-03-14", sex="female", identifiers=[{"scheme": "nhs", "value": "9789304978"}]
+)
 
 
 def open_store(path: Path, docs: list[dict[str, Any]]) -> EmbeddedStore:
@@ -171,13 +173,10 @@ def test_explain_says_why_in_plain_words(tmp_store: Path) -> None:
 
 def test_without_the_child_the_initial_joins_no_one(tmp_store: Path) -> None:
     """The same "Mrs L Walsh" named with a different child is not evidence about Leanne."""
-    docs = walsh_records()[:1] + [
-        record(
-            "SCH-9",
-            "school",
-            [person("c", "Ava Walsh", "child", "2018-01-01"), person("m", "Mrs L Walsh", "parent")],
-        )
-    ]
+    other_child = record(
+        "SCH-9", "school", [person("c", "Ava Walsh", "child", "2018-01-01"), person("m", "Mrs L Walsh", "parent")]
+    )
+    docs = [*walsh_records()[:1], other_child]
     s = open_store(tmp_store, docs)
     try:
         who = people_by_ref(s)
@@ -290,7 +289,8 @@ def test_relational_clustering_is_a_function_of_the_evidence_not_of_ids(perm: li
         {"people": [MIA | {"name": {"full": "Mia Walsh"}, "norm": {"given": ["mia"], "family": "walsh"}}], "rel": ()},
         {"people": [{"role": "parent", "name": {"full": "Leanne Walsh"}, "dob": "1994-10-05",
                      "norm": {"given": ["leanne"], "family": "walsh"}}], "rel": (0,)},
-        {"people": [{"role": "parent", "name": {"full": "Mrs L Walsh"}, "norm": {"given": ["l"], "family": "walsh", "title": "mrs"}}], "rel": (0,)},
+        {"people": [{"role": "parent", "name": {"full": "Mrs L Walsh"},
+                     "norm": {"given": ["l"], "family": "walsh", "title": "mrs"}}], "rel": (0,)},
         {"people": [{"role": "parent", "name": {"full": "Lisa Walsh"}, "dob": "1990-01-01",
                      "norm": {"given": ["lisa"], "family": "walsh"}}], "rel": (0,)},
     ]  # fmt: skip
