@@ -444,7 +444,10 @@ class _Gen:
         for k, d in enumerate(dobs):
             sex = rng.choice(("female", "male"))
             if named_after and k == 0:
-                sex = "female" if not home or rng.random() < 0.6 else "male"
+                # a daughter named after her mother, when they share a surname; else a son
+                # named after his father
+                mother_shares = mother.family == surname
+                sex = "female" if mother_shares and (not home or rng.random() < 0.6) else "male"
                 given = mother.given if sex == "female" else father.given
             elif twins and k == 1 and rng.random() < 0.5:
                 # twins with the same initial: Lily and Lola
@@ -544,10 +547,14 @@ class _Gen:
 
     # ---- writing: mentions as each agency holds them
 
-    def _dob_as_held(self, p: Person) -> str:
+    def _dob_as_held(self, p: Person, on: date) -> str:
+        """The date of birth as an agency holds it: now and then day and month swapped."""
         d = p.dob
         if self.rng.random() < self.v.dob_slip and d.day <= 12 and d.day != d.month:
-            return date(d.year, d.day, d.month).isoformat()
+            slip = date(d.year, d.day, d.month)
+            if slip < on - timedelta(days=2):
+                self.truth.note("dob_slip", p.pid)
+                return slip.isoformat()
         return d.isoformat()
 
     def _apid(self, agency: Agency, p: Person) -> dict[str, str]:
@@ -604,7 +611,7 @@ class _Gen:
             other = p.family if fam == p.maiden else p.maiden
             m["previous_names"] = [f"{p.given} {other}"]
         if dob:
-            m["dob"] = self._dob_as_held(p)
+            m["dob"] = self._dob_as_held(p, d)
         if sex:
             m["sex"] = p.sex
         ids = []
