@@ -271,6 +271,10 @@ def event_measures(
     for fk, inc in corpus.truth.fragment_incident.items():
         by_incident[inc].append(fk)
     approx = set(corpus.truth.features.get("approx_same_incident", ()))
+    label = {
+        (r["agency"]["id"], r["record_ref"]): f"{r['agency']['type']} {r['event']['kind']}" for r in corpus.fragments
+    }
+    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # "a + b (dated|vague)" -> [merged, pairs]
     same = merged = offered_n = 0
     same_approx = merged_approx = 0
     for inc, fks in by_incident.items():
@@ -278,6 +282,9 @@ def event_measures(
             same += 1
             hit = events[a] is not None and events[a] == events[b]
             merged += hit
+            tally = by_kind[" + ".join(sorted((label[a], label[b]))) + (" (vague)" if inc in approx else "")]
+            tally[0] += hit
+            tally[1] += 1
             offered_n += (not hit) and frozenset((a, b)) in offered
             if inc in approx:
                 same_approx += 1
@@ -286,10 +293,13 @@ def event_measures(
     for fk, ev in events.items():
         if ev is not None:
             by_event[ev].append(fk)
-    wrong = 0
+    traps = {frozenset(p) for p in corpus.truth.features.get("same_day_different_incidents", ())}
+    wrong = wrong_trap = 0
     for fks in by_event.values():
         for a, b in combinations(fks, 2):
-            wrong += corpus.truth.fragment_incident[a] != corpus.truth.fragment_incident[b]
+            ia, ib = corpus.truth.fragment_incident[a], corpus.truth.fragment_incident[b]
+            wrong += ia != ib
+            wrong_trap += ia != ib and frozenset((ia, ib)) in traps
     return {
         "same_pairs": same,
         "merged": merged,
@@ -297,6 +307,9 @@ def event_measures(
         "same_approx": same_approx,
         "merged_approx": merged_approx,
         "different_merged": wrong,
+        "different_merged_trap": wrong_trap,
+        "traps": len(traps),
+        "by_kind": dict(sorted(by_kind.items())),
     }
 
 
@@ -423,6 +436,10 @@ def report(name: str, loaded: Loaded, core: Loaded | None = None, *, splink: boo
         f"{loaded.reopen_seconds:.1f} | "
         + ("n/a" if core is None else f"{core.load_seconds:.1f} / {core.reopen_seconds:.1f}")
         + f" | {sp_seconds:.1f} ({sp_note}) |",
+        "",
+        "Same-incident pairs merged, by the two reports (shipped model): "
+        + "; ".join(f"{k}: {m}/{n}" for k, (m, n) in ev["by_kind"].items())
+        + ".",
         "",
         f"Reopened store's people against the loaded store's: pairwise precision {reopen_agrees['precision']:.4f}, "
         f"recall {reopen_agrees['recall']:.4f}. {_review_note(loaded)}.",

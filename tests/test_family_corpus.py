@@ -208,3 +208,15 @@ def test_heldout_name_pools_are_disjoint() -> None:
         return out
 
     assert not words(a) & words(b)
+
+
+def test_bench_measures_a_small_corpus() -> None:
+    """The benchmark's plumbing: load into a real store, read people and events, score."""
+    from bench.bench_family_resolution import load, report
+
+    corpus = generate_corpus("main", 12)
+    loaded = load(corpus, review=False, matcher=None)
+    assert set(loaded.people) == set(corpus.truth.mention_person)
+    assert set(loaded.events) == set(corpus.truth.fragment_incident)
+    lines = report("main", loaded, None, splink=False)
+    assert any(line.startswith("| pairwise precision |") for line in lines)
