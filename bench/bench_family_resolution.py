@@ -432,6 +432,9 @@ def report(name: str, loaded: Loaded, core: Loaded | None = None, *, splink: boo
         erow(
             "different incidents merged into one event (fragment pairs; target 0)", lambda e: str(e["different_merged"])
         ),
+        erow(
+            f"… of them two visits on one day (of {ev['traps']} such pairs)", lambda e: str(e["different_merged_trap"])
+        ),
         f"| seconds: load (validate + append + read) / reopen (whole-store link) | {loaded.load_seconds:.1f} / "
         f"{loaded.reopen_seconds:.1f} | "
         + ("n/a" if core is None else f"{core.load_seconds:.1f} / {core.reopen_seconds:.1f}")
