@@ -867,6 +867,9 @@ class Projection:
         mine = {pid for pid, _, s in ev.people if s == seq}
         ev.people = [x for x in ev.people if x[2] != seq]
         ev.sources = [s for s in ev.sources if s != seq]
+        # the places this fragment named (its event's and its people's addresses): only
+        # these can hold its seq, so only these are visited (not every place in the store)
+        touched = {pkey for pkey, s in ev.place if s == seq}
         ev.place = [x for x in ev.place if x[1] != seq]
         for pid in mine:
             person = self.people[pid]
@@ -880,6 +883,10 @@ class Projection:
                     val.remove(seq)
                     if len(val) == 1:
                         person.values[k] = val[0]
+                else:
+                    continue
+                if k[0] == "address":
+                    touched.add(k[1])
             for rkey in list(self.person_relationships.get(pid, ())):
                 rs = self.relationships.get(rkey)
                 if rs is None or seq not in rs:
@@ -891,8 +898,8 @@ class Projection:
                         lst = self.person_relationships.get(end)
                         if lst and rkey in lst:
                             lst.remove(rkey)
-        for rec in self.places.values():
-            for values in rec.values():
+        for pkey in touched:
+            for values in self.places.get(pkey, {}).values():
                 for text, ss in list(values.items()):
                     if seq in ss:
                         ss.remove(seq)

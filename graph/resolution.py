@@ -175,9 +175,11 @@ def dobs_consistent(dobs: set[str]) -> bool:
 
 
 # ---------------------------------------------------------------- the record's context
-# Who is named with whom, and in what role, as one record says it. Only relations a
-# person has one of at a time are evidence that two mentions are one person: a child's
-# mother, father or step-parent, a mother's partner. (Children and siblings are many.)
+# Who is named with whom, and in what role, as one record says it. A relation is
+# evidence that two mentions are one person when the names must still agree: a child's
+# mother, father or step-parent, a mother's partner, a parent's child or the household
+# member listed with them (children are many, but their first names tell them apart,
+# and names that cannot decide between them leave the mention to review).
 _RELATION_OF = {
     "mother_of": "parent",
     "father_of": "parent",
@@ -226,6 +228,9 @@ def mention_contexts(seq: int, doc: Mapping[str, Any]) -> dict[int, MentionConte
         elif kind in _RELATION_OF:
             rel.setdefault(a, []).append((_RELATION_OF[kind], mention_key(seq, b)))
             written.add((a, _RELATION_OF[kind]))
+            if _RELATION_OF[kind] == "parent":
+                rel.setdefault(b, []).append(("child", mention_key(seq, a)))
+                written.add((b, "child"))
     children = [i for i, m in enumerate(people) if m["role"] == CHILD_ROLE]
     parents = [i for i, m in enumerate(people) if m["role"] == "parent"]
     for i, m in enumerate(people):
@@ -235,6 +240,14 @@ def mention_contexts(seq: int, doc: Mapping[str, Any]) -> dict[int, MentionConte
         if m["role"] == "partner" and (i, "partner") not in written and len(parents) == 1:
             rel.setdefault(i, []).append(("partner", mention_key(seq, parents[0])))
             rel.setdefault(parents[0], []).append(("partner", mention_key(seq, i)))
+        if m["role"] == CHILD_ROLE and (i, "child") not in written:
+            rel.setdefault(i, []).extend(("child", mention_key(seq, p)) for p in parents)
+        elif m["role"] == "household_member":
+            # listed with the parents (a housing record's tenancy): most often a child,
+            # but it may be an adult (a father of the children's name), so no age is
+            # implied; it is compared with their children ("child" and "household"
+            # group together, ``_attach``)
+            rel.setdefault(i, []).extend(("household", mention_key(seq, p)) for p in parents)
     try:
         day = date.fromisoformat(ev["when"]["start"]).toordinal()
     except (KeyError, TypeError, ValueError):
@@ -421,11 +434,14 @@ class _Clustering:
                 if ctx.role == CHILD_ROLE and ctx.day and any(ctx.day - b > CHILD_MAX_AGE_DAYS for b in born):
                     return False
                 for relation, o in ctx.relations:
-                    if relation == "partner" or o not in self.parent:
+                    if relation in ("partner", "household") or o not in self.parent:
                         continue
-                    kid = self.clusters[self.find(o)]
-                    kid_born = [d for d in (_day_of(x) for x in kid.dobs) if d is not None]
-                    if any(k - b < PARENT_GAP_DAYS for k in kid_born for b in born):
+                    kin = self.clusters[self.find(o)]
+                    kin_born = [d for d in (_day_of(x) for x in kin.dobs) if d is not None]
+                    if relation == "child":  # ``o`` is this mention's parent
+                        if any(b - k < PARENT_GAP_DAYS for k in kin_born for b in born):
+                            return False
+                    elif any(k - b < PARENT_GAP_DAYS for k in kin_born for b in born):
                         return False
         return True
 
@@ -570,13 +586,19 @@ def _attach(
                 consider(x, y, e.weight, e.vouched)
         if matcher is not None and st.contexts:
             groups: dict[tuple[str, int], list[int]] = {}
+            # the people each person is related to, either way (their family as far as
+            # the records say), for the rivals a weak mention must be told apart from
+            kin: dict[int, set[int]] = {}
             for mk, ctx in st.contexts.items():
                 if mk not in st.parent:
                     continue
                 for relation, o in ctx.relations:
                     if o in st.parent:
-                        groups.setdefault((relation, find(o)), []).append(mk)
-            for (relation, _), ms in sorted(groups.items(), key=lambda kv: (kv[0][0], st.order[kv[0][1]])):
+                        ro, rm = find(o), find(mk)
+                        groups.setdefault((_COMPARED_AS.get(relation, relation), ro), []).append(mk)
+                        kin.setdefault(ro, set()).add(rm)
+                        kin.setdefault(rm, set()).add(ro)
+            for (relation, r), ms in sorted(groups.items(), key=lambda kv: (kv[0][0], st.order[kv[0][1]])):
                 if len(ms) < 2:
                     continue
                 ms.sort(key=st.order.__getitem__)
@@ -590,6 +612,11 @@ def _attach(
                             continue
                         if w < upper:
                             offer(x, y, w)
+                            continue
+                        rival = _family_rival(st, features, matcher, kin, r, x, y)
+                        if rival is not None:
+                            offer(x, y, w)
+                            offer(rival[0], rival[1], w)
                             continue
                         consider(x, y, w, False)
         accepted: list[tuple[float, Any, int, int, bool]] = []
@@ -620,6 +647,46 @@ def _attach(
                 joined = True
         if not joined:
             return
+
+
+def _family_rival(
+    st: _Clustering,
+    features: Mapping[int, MentionFeatures | None],
+    matcher: Matcher,
+    kin: Mapping[int, set[int]],
+    r: int,
+    x: int,
+    y: int,
+) -> tuple[int, int] | None:
+    """A relative of the person ``r`` whom the weaker of mentions ``x`` and ``y`` fits
+    by name as well, but who cannot be the other's person: "Stuart Hughes", a household
+    member listed with Carly, may be her son Stuart or his father Stuart, whatever the
+    record's roles suggest. Returns (the weak mention, a mention of that relative), or
+    None when the family holds no such rival."""
+    rx, ry = st.find(x), st.find(y)
+    cx, cy = st.clusters[rx], st.clusters[ry]
+    if cx.strong and cy.strong:
+        return None  # dates of birth and identifiers tell such people apart
+    weak, other = (x, ry) if not cx.strong else (y, rx)
+    fw = features.get(weak)
+    if fw is None:
+        return None
+    family = set(kin.get(r, ()))
+    for q in list(family):
+        family |= kin.get(q, set())
+    rw = st.find(weak)
+    family -= {rw, other, r}
+    for z in sorted(family, key=st.order.__getitem__):
+        cz = st.clusters[z]
+        if not any(matcher.compatible(fw, f) for f in cz.variants[:20]):
+            continue
+        fits, _ = st.allowed(rw, z, False)
+        if not fits or not st.ages_allow(rw, z):
+            continue  # the weak mention's own record rules this relative out
+        ok, _ = st.allowed(other, z, False)
+        if not ok or not st.ages_allow(other, z) or not st.names_allow(other, z, matcher):
+            return weak, cz.members[0]
+    return None
 
 
 def _ambiguous(
@@ -802,7 +869,14 @@ def explain_mentions(
     return PairEvidence(weight, prob, tuple(fields), base.model, tuple(words))
 
 
-_RELATION_WORDS = {"parent": "parent", "step_parent": "step-parent or carer", "partner": "partner"}
+# relations compared as another: a household member listed with a parent, as a child
+_COMPARED_AS = {"household": "child"}
+_RELATION_WORDS = {
+    "parent": "parent",
+    "step_parent": "step-parent or carer",
+    "partner": "partner",
+    "child": "child",
+}
 
 
 def _shared_relations(
@@ -819,9 +893,10 @@ def _shared_relations(
     if ca is None or cb is None or cands is None:
         return []
     out: list[tuple[str, str, str]] = []
-    for relation, oa in ca.relations:
+    for relation_a, oa in ca.relations:
+        relation = _COMPARED_AS.get(relation_a, relation_a)
         for relation_b, ob in cb.relations:
-            if relation != relation_b:
+            if relation != _COMPARED_AS.get(relation_b, relation_b):
                 continue
             xa, xb = cands.features(oa), cands.features(ob)
             if xa is None or xb is None:

@@ -36,12 +36,16 @@ class Level(BaseModel):
     u: float = Field(gt=0, le=1, description="P(this level | different people)")
 
 
-# Relational evidence, by the kind of relation two mentions have to one resolved person.
-# Only relations a person has one of at a time count: a child has one mother and one
-# father, a mother one partner at a time; siblings and children are many, so sharing a
-# sibling or a parent is no evidence of being one person.
-RELATIONS = ("parent", "step_parent", "partner")
-_DEFAULT_RELATIONS = (("parent", 0.6, 1e-6), ("step_parent", 0.3, 1e-6), ("partner", 0.4, 1e-6))
+# Relational evidence, by the kind of relation two mentions have to one resolved person:
+# a child has one mother and one father, a mother one partner at a time; a parent has a
+# few children, whom their first names tell apart (and a sibling is no evidence at all).
+RELATIONS = ("parent", "step_parent", "partner", "child")
+_DEFAULT_RELATIONS = (
+    ("parent", 0.6, 1e-6),
+    ("step_parent", 0.3, 1e-6),
+    ("partner", 0.4, 1e-6),
+    ("child", 0.6, 3e-6),  # a parent has a few children: first names must tell them apart
+)
 # levels added to a comparison after model files were written: level, the level it goes
 # before, and its shipped m and u
 _ADDED_LEVELS = {"surname": ("previous", "close", 0.05, 0.0005), "dob": ("adjacent", "year", 0.01, 0.0005)}
