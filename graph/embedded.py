@@ -99,6 +99,9 @@ CREATE TABLE IF NOT EXISTS pattern_facts (
 _DDL += registry.REGISTRY_DDL + audit.AUDIT_DDL + decisions.DECISIONS_DDL + meaning.MEANING_DDL
 
 _CHUNK = 500
+# pending mentions (applied, people not yet worked out) past which a write settles them
+# itself rather than leaving them to the next answer or the projector (``_apply_to``)
+SETTLE_BACKLOG = 2_000
 
 
 def _translate(exc: sqlite3.Error) -> StoreError:
@@ -166,6 +169,7 @@ class EmbeddedStore(Store):
             pseudonym=self._pseudonym,
             case_anchors=self._case_anchors,
             lock=self._lock,
+            settle=lambda: self.projection.settle(),
             matcher=matcher,
             mention_decisions=lambda: self._mention_decisions_cache,
         )
@@ -246,26 +250,32 @@ class EmbeddedStore(Store):
             for seq, fid, body, sup in batch:
                 yield seq, fid, loads(body), sup
 
-    def _catch_up(self) -> None:
-        """Apply any fragments committed since the projection last looked (by anyone)."""
+    def _catch_up(self, *, settle: bool = True) -> None:
+        """Apply any fragments committed since the projection last looked (by anyone),
+        and (``settle``, every read) work out the people the writes left pending."""
         with self._lock:
             try:
-                version = self._conn.execute("PRAGMA data_version").fetchone()[0]
-                if version == self._data_version:
-                    return
-                self._data_version = version
-                erasures = self._erasures()
-                if erasures != self._erasures_seen:  # someone erased content: forget it here too
-                    self._erasures_seen = erasures
-                    self._rebuild()
-                    return
-                self._load_decisions()
-                if self.projection.last_seq == 0:  # opening: build in one go
-                    self._build(self.projection)
-                else:
-                    self._apply(self._rows(self.projection.last_seq))
+                self._catch_up_locked()
             except sqlite3.Error as exc:
                 raise _translate(exc) from None
+            if settle:
+                self.projection.settle()
+
+    def _catch_up_locked(self) -> None:
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
+            return
+        self._data_version = version
+        erasures = self._erasures()
+        if erasures != self._erasures_seen:  # someone erased content: forget it here too
+            self._erasures_seen = erasures
+            self._rebuild()
+            return
+        self._load_decisions()
+        if self.projection.last_seq == 0:  # opening: build in one go
+            self._build(self.projection)
+        else:
+            self._apply(self._rows(self.projection.last_seq))
 
     def _apply(self, rows: Iterable[tuple[int, str, dict[str, Any], int | None]]) -> None:
         """Project fragments with the collector out of the way.
@@ -279,8 +289,15 @@ class EmbeddedStore(Store):
 
     @staticmethod
     def _apply_to(projection: Projection, rows: Iterable[tuple[int, str, dict[str, Any], int | None]]) -> None:
+        """Apply without settling: who the new mentions are is worked out behind the
+        acknowledgement (``write_derived``, which the API runs every
+        ``JIGSAW_DERIVED_INTERVAL``) or before the next answer, whichever comes first;
+        past ``SETTLE_BACKLOG`` pending mentions the write settles them itself, so no
+        reader ever waits for more than that."""
         with collector_paused():
-            projection.extend(rows)
+            projection.extend(rows, settle=False)
+            if projection.unsettled > SETTLE_BACKLOG:
+                projection.settle()
 
     def _build(self, projection: Projection) -> None:
         """Build an empty projection from the whole journal (two passes when resolving:
@@ -331,12 +348,12 @@ class EmbeddedStore(Store):
         """Write queued calls in one transaction (under the write lock)."""
         conn = self._conn
         try:
-            self._catch_up()
+            self._catch_up(settle=False)
             conn.execute("BEGIN IMMEDIATE")
             # Another connection (a second `jigsaw serve` worker, `jigsaw ingest`) may have
             # committed while this one waited for the write lock: project its fragments now,
             # or ours (numbered after theirs) would move last_seq past them for good.
-            self._catch_up()
+            self._catch_up(settle=False)
             to_apply: list[tuple[int, str, dict[str, Any], int | None]] = []
             for job in group:
                 job.outcomes, applied = self._stage(job.prepared, job.all_or_nothing, job.actor)
@@ -1455,4 +1472,20 @@ class EmbeddedStore(Store):
         """Hold the store still while reading the projection directly (tests, benchmarks)."""
         self._catch_up()
         with self._lock:
+            self.projection.settle()
             yield self.projection
+
+    def write_derived(self, limit: int = 2_000) -> int:
+        """Work out the people that writes left pending (``_apply_to``): the embedded
+        store's derived graph is its projection, settled behind the acknowledgement.
+        Returns how many mentions were pending (0: up to date)."""
+        with self._lock:
+            n = self.projection.unsettled
+            if n:
+                with collector_paused():
+                    self.projection.settle()
+            return n
+
+    def derived_behind(self) -> int:
+        with self._lock:
+            return self.projection.unsettled

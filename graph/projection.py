@@ -308,6 +308,7 @@ class Projection:
         # and the other way: mention key -> the mentions of its record related to it
         self._contexts: dict[int, MentionContext] = {}
         self._related: dict[int, list[int]] = {}
+        self._relations_seen: set[tuple[int, str, int]] = set()
         # Where chronology lines get their words: the journal (embedded store) or, for a
         # projection built on its own, memory.
         self._text_source = text_source
@@ -380,6 +381,8 @@ class Projection:
         if self.candidates is not None and seq * MENTIONS_PER_FRAGMENT not in self._contexts:
             self._add_contexts(seq, doc)
         pids = self._resolve_people(seq, doc, forced)
+        if self.candidates is not None and forced is None:
+            self._note_relations(seq, pids)
         when = ev["when"]
         start, end = _ordinal(when["start"]), _ordinal(when["end"])
         precision = when["precision"]
@@ -446,6 +449,25 @@ class Projection:
             self._contexts[mk] = ctx
             for _, o in ctx.relations:
                 self._related.setdefault(o, []).append(mk)
+
+    def _note_relations(self, seq: int, pids: list[int]) -> None:
+        """Mark for settling each mention that gives its person a relation they did not
+        have yet (the first record saying Leanne is Mia's mother: "Mrs L Walsh", parent
+        of Mia in the school's records, may now be her). A relation already known changes
+        nothing, so most records of a family settle nothing. (Remembered by person id: a
+        person renumbered by a rebuild only looks new, which costs a settle, never a
+        missed one.)"""
+        for i, pid in enumerate(pids):
+            mk = mention_key(seq, i)
+            ctx = self._contexts.get(mk)
+            if ctx is None or not ctx.relations:
+                continue
+            for relation, o in ctx.relations:
+                other = pids[o % MENTIONS_PER_FRAGMENT]
+                key = (pid, relation, other)
+                if key not in self._relations_seen:
+                    self._relations_seen.add(key)
+                    self._pending.add(mk)
 
     def _place(self, place: dict[str, Any], seq: int) -> str | None:
         addr = place.get("address") or {}
@@ -665,9 +687,14 @@ class Projection:
         f = cands.feats[v]
         upper = cands.matcher.upper_weight
         ctx = self._contexts.get(mk)
-        # a mention in a relation, or one others relate to, may be (or make) relational
-        # evidence: the clustering decides (``_settle``)
-        unsettled = mk in self._joins or mk in self._aparts or bool(ctx and ctx.relations) or mk in self._related
+        # a weak mention in a relation, or one others relate to, may join on relational
+        # evidence: the clustering decides (``_settle``); strong mentions are marked when
+        # they bring a person a relation they did not have (``_apply_content``)
+        unsettled = (
+            mk in self._joins
+            or mk in self._aparts
+            or (not f.has_strong and (bool(ctx and ctx.relations) or mk in self._related))
+        )
         ordered: list[int] = []
         for k in keys:
             holders = self._key_holders(k)
@@ -711,6 +738,7 @@ class Projection:
                     unsettled = True
             elif self._joinable(self.people[keep], self.people[pid]) and self._fits(self.people[pid], f):
                 keep = self._merge(keep, pid)
+                unsettled = True  # two people became one: their relations may now meet
             else:
                 unsettled = True
         if unsettled:
@@ -1001,13 +1029,21 @@ class Projection:
                     out.add(other)
         return out
 
-    def extend(self, rows: Iterable[tuple[int, str, dict[str, Any], int | None]]) -> None:
+    def extend(self, rows: Iterable[tuple[int, str, dict[str, Any], int | None]], *, settle: bool = True) -> None:
         """Apply fragments in order, settling the people they touch once at the end:
         clustering the union of a batch's neighbourhoods gives what settling after each
-        fragment would (resolution does not depend on arrival order), for one walk."""
+        fragment would (resolution does not depend on arrival order), for one walk.
+        ``settle=False`` leaves that to a later ``settle`` (the embedded store settles
+        behind the acknowledgement, and before any answer)."""
         for seq, fid, doc, sup in rows:
             self.apply(seq, fid, doc, sup, settle=False)
-        self.settle()
+        if settle:
+            self.settle()
+
+    @property
+    def unsettled(self) -> int:
+        """Mentions applied whose people are not yet worked out (``settle``)."""
+        return len(self._pending)
 
     def build(
         self,

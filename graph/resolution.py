@@ -675,6 +675,8 @@ def _family_rival(
     for q in list(family):
         family |= kin.get(q, set())
     rw = st.find(weak)
+    if len(family) <= 2:
+        return None  # nobody else in the family
     family -= {rw, other, r}
     for z in sorted(family, key=st.order.__getitem__):
         cz = st.clusters[z]
