@@ -710,20 +710,29 @@ class Neo4jStore(Store):
             "active": reader.active,
         }
 
-    def decide_in_database(self, reader: Reader, purpose: Purpose, seqs: Sequence[int]) -> dict[int, str]:
-        """The policy's answer for each fragment, computed by Neo4j (``cypher.DECIDE``)."""
+    def decide_in_database(
+        self, reader: Reader, purpose: Purpose, seqs: Sequence[int], on_case: Sequence[int] | None = None
+    ) -> dict[int, str]:
+        """The policy's answer for each fragment, computed by Neo4j (``cypher.DECIDE``).
+        ``on_case``: the fragments on one of the reader's cases (default: those naming a
+        child of one; a reader's view adds the child's circle, ``ReaderView.cases_for``)."""
         params = self.reader_params(reader, purpose)
-        on_case = [s for s in seqs if reader.cases & self._cases_of(s)]
+        if on_case is None:
+            on_case = [s for s in seqs if reader.cases & self._cases_of(s)]
         out: dict[int, str] = {}
         for k in range(0, len(seqs), _PAGE):
             for r in self._read("DECIDE", seqs=list(seqs[k : k + _PAGE]), on_case=on_case, **params):
                 out[r["seq"]] = r["decision"]
         return out
 
-    def bodies_as_reader(self, reader: Reader, purpose: Purpose, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """The bodies of ``seqs`` that the database lets this reader see; no others."""
+    def bodies_as_reader(
+        self, reader: Reader, purpose: Purpose, seqs: Sequence[int], on_case: Sequence[int] | None = None
+    ) -> dict[int, dict[str, Any]]:
+        """The bodies of ``seqs`` that the database lets this reader see; no others
+        (``on_case`` as for ``decide_in_database``)."""
         params = self.reader_params(reader, purpose)
-        on_case = [s for s in seqs if reader.cases & self._cases_of(s)]
+        if on_case is None:
+            on_case = [s for s in seqs if reader.cases & self._cases_of(s)]
         out: dict[int, dict[str, Any]] = {}
         for k in range(0, len(seqs), _PAGE):
             for r in self._read("BODIES_AS_READER", seqs=list(seqs[k : k + _PAGE]), on_case=on_case, **params):
@@ -740,8 +749,11 @@ class Neo4jStore(Store):
         self._catch_up()
         reader = self.reader(reader_id)
         p = registry.parse_purpose(purpose)
-        source = replace(self._source, load=lambda seqs: self.bodies_as_reader(reader, p, seqs))
-        return Neo4jReaderView(self, source, reader, p)
+        view = Neo4jReaderView(self, self._source, reader, p)
+        view.source = replace(
+            self._source, load=lambda seqs: self.bodies_as_reader(reader, p, seqs, on_case=view.on_case(seqs))
+        )
+        return view
 
     def system_view(self) -> ReaderView:
         self._catch_up()
@@ -1908,20 +1920,29 @@ class Neo4jReaderView(ReaderView):
         super().__init__(source, reader, purpose)
         self._store = store
 
-    def decision(self, seq: int) -> Decision:
-        d = self._decisions.get(seq)
+    def _direct(self, seq: int) -> Decision:
+        d = self._direct_cache.get(seq)
         if d is None:
             # decide the whole component at once: one round trip for a chronology
             seqs = {seq}
             for pid in self._p.mention_people(seq):
                 seqs |= self._component(pid)[1]
-            want = sorted(s for s in seqs if s not in self._decisions)
+            want = sorted(s for s in seqs if s not in self._direct_cache)
             for s, answer in self._store.decide_in_database(self.reader, self.purpose, want).items():
-                self._decisions[s] = Decision(answer)
-            d = self._decisions.setdefault(seq, Decision.absent)
+                self._direct_cache[s] = Decision(answer)
+            d = self._direct_cache.setdefault(seq, Decision.absent)
         return d
+
+    def _decide_on(self, seq: int, cases: frozenset[str]) -> Decision:
+        on_case = [seq] if self.reader.cases & cases else []
+        answer = self._store.decide_in_database(self.reader, self.purpose, [seq], on_case=on_case)
+        return Decision(answer.get(seq, "absent"))
+
+    def on_case(self, seqs: Sequence[int]) -> list[int]:
+        """Which of ``seqs`` are on one of the reader's cases, circles included."""
+        return [s for s in seqs if s in self._p.fragments and self.reader.cases & self.cases_for(s)]
 
     def fragment_count(self) -> int:
         seqs = sorted(self._p.fragments)
-        decided = self._store.decide_in_database(self.reader, self.purpose, seqs)
+        decided = self._store.decide_in_database(self.reader, self.purpose, seqs, on_case=self.on_case(seqs))
         return sum(1 for s in seqs if self._p.is_current(s) and decided.get(s) == "see")

@@ -46,7 +46,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import networkx as nx
 
-from graph.access import Decision, Purpose, Reader, decide, may_see_identity, redact_protected
+from graph.access import CASE_PURPOSES, Decision, Purpose, Reader, decide, may_see_identity, redact_protected
 from graph.chronology import ChronologyFilters, ChronologyLine, chronology, format_when
 from graph.projection import Projection, Visible
 from graph.resolution import MENTIONS_PER_FRAGMENT, Matcher
@@ -54,6 +54,12 @@ from graph.search import match_people
 from graph.store import PersonSummary
 
 ID_CHARS = 16  # hex characters of a fragment id in a person or event id: 64 bits
+_RANK = {Decision.absent: 0, Decision.placeholder: 1, Decision.see: 2}
+CHILD_ROLE = "child"
+# who is in a child's circle: named beside the child in these roles, or so related
+_PARENT_ROLES = frozenset({"parent", "step_parent", "carer"})
+_CIRCLE_ROLES = _PARENT_ROLES | {"household_member"}
+_CIRCLE_KINDS = frozenset({"mother_of", "father_of", "parent_of", "step_parent_of", "carer_of", "lives_with"})
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -134,20 +140,120 @@ class ReaderView:
         self.purpose = purpose
         self._p = source.projection
         self._decisions: dict[int, Decision] = {}
+        self._direct_cache: dict[int, Decision] = {}
+        self._circles: dict[int, frozenset[int]] = {}
         self._identity: dict[int, bool] = {}
         self._parts: dict[int, _Part] = {}
 
     # ------------------------------------------------------------------ the policy
 
     def decision(self, seq: int) -> Decision:
-        """The policy's answer for one fragment (any version), cached for this request."""
+        """The policy's answer for one fragment (any version), cached for this request:
+        ``decide`` given the cases the fragment is on for this reader (``cases_for``)."""
         d = self._decisions.get(seq)
         if d is None:
-            meta = self._p.fragments[seq]
-            granted = self.source.granted(seq, self.reader.agency, self.purpose)
-            d = decide(self.reader, self.purpose, meta.access, self.source.cases_of(seq), granted=granted)
+            d = self._direct(seq)
+            if d is not Decision.see:
+                extra = self._circle_cases(seq)
+                if extra:
+                    wider = self._decide_on(seq, self.source.cases_of(seq) | extra)
+                    if _RANK[wider] > _RANK[d]:
+                        d = wider
             self._decisions[seq] = d
         return d
+
+    def cases_for(self, seq: int) -> frozenset[str]:
+        """The cases fragment ``seq`` is on as this reader may know it: those of the
+        children it names, and those of the reader's cases whose child's circle it names
+        (``_circle_cases``)."""
+        return self.source.cases_of(seq) | self._circle_cases(seq)
+
+    # ------------------------------------------------------------------ a child's circle
+    # A record that names only the adults around a child (a police record about the
+    # mother's partner) is on the child's case: its people are the child's parents,
+    # step-parents, carers or household, or a parent's partner. Which adults those are
+    # is itself evidence, so it is read only from records this reader may read on the
+    # child's own account (``_direct``: never through another circle), and the record
+    # then meets the same rule as any other on the case (``decide``).
+
+    def _decide_on(self, seq: int, cases: frozenset[str]) -> Decision:
+        """The policy's answer for one fragment taken to be on ``cases``."""
+        meta = self._p.fragments[seq]
+        granted = self.source.granted(seq, self.reader.agency, self.purpose)
+        return decide(self.reader, self.purpose, meta.access, cases, granted=granted)
+
+    def _direct(self, seq: int) -> Decision:
+        """The policy's answer on the cases of the children the fragment names only."""
+        d = self._direct_cache.get(seq)
+        if d is None:
+            d = self._direct_cache[seq] = self._decide_on(seq, self.source.cases_of(seq))
+        return d
+
+    def _circle_cases(self, seq: int) -> frozenset[str]:
+        """The reader's cases whose child's circle a person of fragment ``seq`` is in
+        (the fragment not naming that child itself)."""
+        if not self.reader.cases or self.purpose not in CASE_PURPOSES:
+            return frozenset()
+        p = self._p
+        meta = p.fragments.get(seq)
+        if meta is None or meta.event is None:
+            return frozenset()
+        named = {pid for pid, _, s in p.events[meta.event].people if s == seq}
+        anchors = self.source.case_anchors()
+        out = set()
+        for case in sorted(self.reader.cases):
+            anchor = anchors.get(case)
+            child = p.person_of(*anchor) if anchor is not None else None
+            if child is None or child in named:
+                continue
+            if named & self._circle(child):
+                out.add(case)
+        return frozenset(out)
+
+    def _circle(self, child: int) -> frozenset[int]:
+        """The adults around a child as records this reader may read on the child's
+        own account say: named as parent, step-parent, carer or household member beside
+        the child, related to the child (mother of, lives with, ...), or the partner of
+        one of the child's parents."""
+        found = self._circles.get(child)
+        if found is not None:
+            return found
+        p = self._p
+
+        def readable(s: int) -> bool:
+            return p.is_current(s) and self._direct(s) is Decision.see
+
+        circle: set[int] = set()
+        parents: set[int] = set()
+        person = p.people.get(child)
+        for s, _, role in person.mentions if person is not None else ():
+            if role != CHILD_ROLE or not readable(s):
+                continue
+            ev = p.events[p.fragments[s].event]  # type: ignore[index]
+            for pid, r, s2 in ev.people:
+                if s2 == s and pid != child and r in _CIRCLE_ROLES:
+                    circle.add(pid)
+                    if r in _PARENT_ROLES:
+                        parents.add(pid)
+        for a, kind, b in p.person_relationships.get(child, ()):
+            if kind in _CIRCLE_KINDS and any(readable(s) for s in p.relationships.get((a, kind, b), ())):
+                other = a if b == child else b
+                if kind == "lives_with" or b == child:
+                    circle.add(other)
+                    if kind != "lives_with":
+                        parents.add(other)
+        for q in sorted(parents):
+            for a, kind, b in p.person_relationships.get(q, ()):
+                if kind == "partner_of" and any(readable(s) for s in p.relationships.get((a, kind, b), ())):
+                    circle.add(a if b == q else b)
+            pq = p.people.get(q)
+            for s, _, role in pq.mentions if pq is not None else ():
+                if role == "parent" and readable(s):
+                    ev = p.events[p.fragments[s].event]  # type: ignore[index]
+                    circle.update(pid for pid, r, s2 in ev.people if s2 == s and r == "partner")
+        circle.discard(child)
+        found = self._circles[child] = frozenset(circle)
+        return found
 
     def may_read(self, seq: int) -> bool:
         """May this reader read this fragment (current or an earlier version)?"""

@@ -263,25 +263,35 @@ class AccessModel(RuleBasedStateMachine):
             seq = next(s for s, f in fids.items() if f == fid)
             case_of.setdefault(everything.mention_people(seq)[mention], set()).add(case_id)
         grants = {(a, f, p) for a, f, p, exp in registry.live_grants(conn) if exp is None or exp > CLOCK}
+
+        def current(seq: int) -> bool:
+            return seq not in superseded and not docs[seq].get("supersedes", {}).get("retract")
+
+        def decided(seq: int, cases: frozenset[str]) -> Decision:
+            granted = (reader.agency, fids[seq], "safeguarding") in grants
+            return decide(reader, Purpose.safeguarding, FragmentAccess.of(docs[seq]), cases, granted=granted)
+
+        direct_cases = {
+            seq: frozenset(
+                c for m, pid in zip(doc.get("people", ()), everything.mention_people(seq), strict=False)
+                if m["role"] == "child" for c in case_of.get(pid, ())
+            )
+            for seq, doc in docs.items()
+        }  # fmt: skip
+        direct = {seq: decided(seq, direct_cases[seq]) for seq in docs}
+        circles = self._circles(reader.cases, docs, everything, case_of, current, direct)
         decisions: dict[str, Decision] = {}
         visible: list[int] = []
-        for seq, doc in docs.items():
-            people = everything.mention_people(seq)
-            cases = frozenset(
-                c for m, pid in zip(doc.get("people", ()), people, strict=False) if m["role"] == "child"
-                for c in case_of.get(pid, ())
-            )  # fmt: skip
-            access = FragmentAccess.of(doc)
-            d = decide(
-                reader,
-                Purpose.safeguarding,
-                access,
-                cases,
-                granted=(reader.agency, fids[seq], "safeguarding") in grants,
-            )
+        rank = {Decision.absent: 0, Decision.placeholder: 1, Decision.see: 2}
+        for seq in docs:
+            d = direct[seq]
+            named = set(everything.mention_people(seq))
+            extra = frozenset(c for c, (child, circle) in circles.items() if child not in named and named & circle)
+            if d is not Decision.see and extra:
+                wider = decided(seq, direct_cases[seq] | extra)
+                d = wider if rank[wider] > rank[d] else d
             decisions[fids[seq]] = d
-            current = seq not in superseded and not doc.get("supersedes", {}).get("retract")
-            if current and d is Decision.see:
+            if current(seq) and d is Decision.see:
                 visible.append(seq)
         shown_docs: dict[int, dict[str, Any]] = {}
         ref = Projection(matcher=self.matcher, docs=lambda seqs: {s: shown_docs[s] for s in seqs})
@@ -303,6 +313,55 @@ class AccessModel(RuleBasedStateMachine):
             pseudonym=store._pseudonym,
         )
         return SystemView(source), decisions
+
+    @staticmethod
+    def _circles(
+        cases: frozenset[str],
+        docs: dict[int, dict[str, Any]],
+        everything: Projection,
+        case_of: dict[int, set[str]],
+        current: Any,
+        direct: dict[int, Decision],
+    ) -> dict[str, tuple[int, set[int]]]:
+        """Brute force, from the documents: for each of the reader's cases, its child and
+        the adults around the child as records the reader may read on the child's own
+        account say (beside the child as parent, step-parent, carer or household member;
+        related to the child; partner of such a parent)."""
+        out: dict[str, tuple[int, set[int]]] = {}
+        for child, cs in case_of.items():
+            for case in cs & cases:
+                circle: set[int] = set()
+                parents: set[int] = set()
+                readable = [s for s in docs if current(s) and direct[s] is Decision.see]
+                for s in readable:
+                    doc, pids = docs[s], everything.mention_people(s)
+                    roles = {m["ref"]: (m["role"], pid) for m, pid in zip(doc.get("people", ()), pids, strict=False)}
+                    if any(r == "child" and pid == child for r, pid in roles.values()):
+                        for r, pid in roles.values():
+                            if pid != child and r in ("parent", "step_parent", "carer", "household_member"):
+                                circle.add(pid)
+                                if r != "household_member":
+                                    parents.add(pid)
+                    for rel in doc.get("relationships", ()):
+                        a, b = roles[rel["subject"]][1], roles[rel["object"]][1]
+                        parental = ("mother_of", "father_of", "parent_of", "step_parent_of", "carer_of")
+                        if rel["kind"] in parental and b == child:
+                            circle.add(a)
+                            parents.add(a)
+                        elif rel["kind"] == "lives_with" and child in (a, b):
+                            circle.add(b if a == child else a)
+                for s in readable:
+                    doc, pids = docs[s], everything.mention_people(s)
+                    roles = {m["ref"]: (m["role"], pid) for m, pid in zip(doc.get("people", ()), pids, strict=False)}
+                    for rel in doc.get("relationships", ()):
+                        a, b = roles[rel["subject"]][1], roles[rel["object"]][1]
+                        if rel["kind"] == "partner_of" and (a in parents or b in parents):
+                            circle.update({a, b} - parents if a in parents and b in parents else {a, b})
+                    if any(r == "parent" and pid in parents for r, pid in roles.values()):
+                        circle.update(pid for r, pid in roles.values() if r == "partner")
+                circle.discard(child)
+                out[case] = (child, circle)
+        return out
 
     @staticmethod
     def _lines(view: ReaderView, pid: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
