@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graph.embedded import EmbeddedStore
+from graph.patterns import library
+from graph.patterns.facts import incidents_of
 from graph.projection import Projection
 from graph.store import fragment_id
 from tests.api_server import serve
@@ -203,15 +205,24 @@ def test_replaying_the_journal_equals_the_incremental_build(
 
 
 def test_a_pattern_counts_the_incident_once(store: EmbeddedStore) -> None:
-    from graph.patterns.facts import incidents_of
-
-    p, s = police(concerns=["neglect"]), social_care(concerns=["neglect"])
-    add(store, p, s)
-    v = store.system_view()
+    """Escalation: at least three concerns in the latest 180 days, twice as many as
+    before. Police and social care telling one visit make one concern, not two."""
+    p, s = police(), social_care()
+    earlier = canon(frag("H-0", ag=HEALTH, kind="home_visit", when="2025-10-01", people=[MIA]))
+    school = canon(frag("H-5", ag=HEALTH, kind="home_visit", when="2026-03-01", people=[MIA]))
+    add(store, earlier, school, p, s)
     engine = store.patterns()
-    (case,) = [c for c in engine.source.cases(v) if c.reports]  # type: ignore[attr-defined]
-    assert len(case.reports) == 2
-    assert len(incidents_of(case.reports)) == 1
+    mia = store.system_view().find_people("Mia Walsh")[0].person_id
+    child = engine.source.child_of(store.system_view(), mia)
+    (case,) = [c for c in engine.source.cases([child]) if c.child == child]
+    assert len(case.reports) == 4 and len(incidents_of(case.reports)) == 3
+    escalation = library.get("escalation")
+    assert escalation.evaluate(case) == []
+    # a reviewer says they were two visits: then there are three recent concerns
+    store.decide_incident(store.system_view(), "apart", fid(p), fid(s), "two visits, per the duty log")
+    (case,) = [c for c in engine.source.cases([child]) if c.child == child]
+    (finding,) = escalation.evaluate(case)
+    assert "3 in the 180 days" in finding.explanation
 
 
 # ---------------------------------------------------------------------- review over HTTP, and access
