@@ -311,3 +311,41 @@ def test_a_join_never_rests_on_a_record_the_reader_cannot_read(store: EmbeddedSt
     (line,) = [ln for ln in v.chronology(mia) if not ln.held_back]
     assert not line.corroborated and line.agencies == [POLICE[0]]
     assert store.incident_queue(v) == []
+
+
+def test_the_incidents_commands(tmp_path: Path) -> None:
+    import re
+
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    path = tmp_path / "s.sqlite"
+    s = EmbeddedStore.open(path, create=True)
+    p, w = police(), social_care(when="2026-05")
+    add(s, p, w)
+    add_readers(s, {SW: (CSC[0], ["social_worker"], [])}, {})
+    open_case(s, "case-1", "Mia Walsh", "2019-03-14")
+    add_readers(s, {}, {"case-1": [SW]})
+    s.close()
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        result = runner.invoke(app, [*args, "--as", SW, "--store", str(path)], env={"COLUMNS": "250"})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    queue = run("incidents", "queue")
+    assert sorted(set(re.findall(r"F[0-9a-f]{24}", queue))) == sorted([fid(p), fid(w)])
+    assert "Decision 1:" in run("incidents", "decide", "join", fid(p), fid(w), "--reason", "same visit")
+    assert "empty" in run("incidents", "queue")
+    assert "undone" in run("incidents", "undo", "1", "--reason", "withdrawn")
+    assert "withdrawn" in run("incidents", "decisions")
+    s = EmbeddedStore.open(path)
+    try:
+        assert frozenset({fid(p), fid(w)}) not in groups(s.projection)
+        actions = [r[0] for r in s._conn.execute("SELECT action FROM audit ORDER BY seq")]
+        assert actions.count("incident.decision") == 2 and "read.incident_review" in actions
+        assert s.audit_verify().ok
+    finally:
+        s.close()
