@@ -119,15 +119,22 @@ def group(
     the pairs to review, seq pair -> reason. ``joins``/``aparts``: reviewers' decisions
     in force, seq -> seqs."""
     by_seq = {c.seq: c for c in claims}
-    cs = sorted(by_seq.values(), key=lambda c: (c.start, c.order))
+    # only records that name a child in common can link, and only if their dates overlap:
+    # a sweep over each child's records by date
+    of_child: dict[int, list[Claim]] = {}
+    for c in by_seq.values():
+        for child in c.children:
+            of_child.setdefault(child, []).append(c)
     links: dict[tuple[int, int], int] = {}
-    for i, ca in enumerate(cs):  # a sweep: only records whose dates overlap can link
-        for cb in cs[i + 1 :]:
-            if cb.start > ca.end:
-                break
-            s = strength(ca, cb)
-            if s:
-                links[(min(ca.seq, cb.seq), max(ca.seq, cb.seq))] = s
+    for mine in of_child.values():
+        mine.sort(key=lambda c: (c.start, c.order))
+        for i, ca in enumerate(mine):
+            for cb in mine[i + 1 :]:
+                if cb.start > ca.end:
+                    break
+                pair = (min(ca.seq, cb.seq), max(ca.seq, cb.seq))
+                if pair not in links and (s := strength(ca, cb)):
+                    links[pair] = s
     apart = {(min(a, b), max(a, b)) for a, bs in aparts.items() for b in bs if a in by_seq and b in by_seq}
     for a, bs in joins.items():
         for b in bs:

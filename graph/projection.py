@@ -323,6 +323,7 @@ class Projection:
         self._inc_joins: dict[int, set[int]] = {}
         self._inc_aparts: dict[int, set[int]] = {}
         self.incident_review: dict[tuple[int, int], str] = {}
+        self._review_of: dict[int, set[tuple[int, int]]] = {}
         self._inc_pending: set[int] = set()
         self._next_person = 1
         self._next_event = 1
@@ -959,12 +960,15 @@ class Projection:
 
     def _settle_incidents(self) -> None:
         """Group the records around the pending ones into events as the evidence and the
-        reviewers' decisions say (``incidents.group``): the records reachable through a
-        child they share or a decision, all of them at once, so the answer does not
-        depend on the order they arrived in."""
+        reviewers' decisions say (``incidents.group``). The records taken are everything
+        linked to the pending ones (through evidence, a decision, or a shared event),
+        all of them at once, so the answer does not depend on the order they arrived in.
+        The grouping of a set of records depends only on the records linked to them, so
+        only that part is worked out: a record's links are found among the records of its
+        children whose dates overlap its own."""
         pending, self._inc_pending = self._inc_pending, set()
         hood: set[int] = set()
-        children: set[int] = set()
+        claims: dict[int, incidents.Claim] = {}
         todo = [s for s in pending if s in self._claims and self.fragments[s].event is not None]
         while todo:
             s = todo.pop()
@@ -979,18 +983,32 @@ class Projection:
             todo.extend(self._inc_aparts.get(s, ()))
             if not self.is_current(s):
                 continue
-            for pid in self.children_of(s):
-                if pid not in children:
-                    children.add(pid)
-                    todo.extend(s2 for s2, _, role in self.people[pid].mentions if role == "child")
+            c = claims.get(s) or claims.setdefault(s, self.claim(s))
+            for pid in c.children:
+                for s2, _, role in self.people[pid].mentions:
+                    if role != "child" or s2 in hood or s2 == s:
+                        continue
+                    _, start, end, _, _ = self._claims[s2]
+                    if end < c.start or start > c.end or not self.is_current(s2):
+                        continue
+                    c2 = claims.get(s2) or claims.setdefault(s2, self.claim(s2))
+                    if incidents.strength(c, c2):
+                        todo.append(s2)
         if not hood:
             return
-        current = [self.claim(s) for s in hood if self.is_current(s)]
+        current = [claims.get(s) or self.claim(s) for s in hood if self.is_current(s)]
         groups, review = incidents.group(current, self._inc_joins, self._inc_aparts)
         groups += [(s,) for s in hood if not self.is_current(s)]
-        for pair in [k for k in self.incident_review if k[0] in hood or k[1] in hood]:
-            del self.incident_review[pair]
-        self.incident_review.update(review)
+        for s in hood:
+            for pair in self._review_of.pop(s, ()):
+                if self.incident_review.pop(pair, None) is not None:
+                    for x in pair:
+                        if x != s:
+                            self._review_of.get(x, set()).discard(pair)
+        for pair, reason in review.items():
+            self.incident_review[pair] = reason
+            for x in pair:
+                self._review_of.setdefault(x, set()).add(pair)
         changed = [
             g
             for g in groups
