@@ -1378,6 +1378,22 @@ class EmbeddedStore(Store):
             self.record(conn, d.decided_by, "resolution.decision", {"kind": d.kind, "imported": True})
         self._load_decisions()
 
+    def incident_decision_records(self) -> list[incidents.IncidentDecision]:
+        """Every incident decision, undos included, in the order made."""
+        with self._lock:
+            return incidents.all_decisions(self._conn)
+
+    def add_incident_decision(self, d: incidents.IncidentDecision) -> int:
+        """Record an incident decision as it was made in another store; returns its id here."""
+        with self.transaction() as conn:
+            new = incidents.add(
+                conn, kind=d.kind, a=d.a, b=d.b, reason=d.reason, by=d.decided_by, at=d.decided_at, undoes=d.undoes
+            )
+            self.record(conn, d.decided_by, "incident.decision", {"kind": d.kind, "imported": True})
+        with self._lock:
+            self._load_incident_decisions()
+        return new.id
+
     def all_share_records(self) -> tuple[list[registry.ShareRequest], list[registry.ShareDecision]]:
         with self._lock:
             rows = self._conn.execute("SELECT * FROM share_requests ORDER BY at, id").fetchall()

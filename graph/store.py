@@ -358,6 +358,14 @@ class Store(ABC):
         """The incident decisions (undos included) about records ``view`` may read."""
         raise InvalidDecision("incident review is not available on this backend yet", field="backend")
 
+    def incident_decision_records(self) -> list[IncidentDecision]:
+        """Every incident decision, undos included, in the order made (for moving a store)."""
+        raise InvalidDecision("incident review is not available on this backend yet", field="backend")
+
+    def add_incident_decision(self, d: IncidentDecision) -> int:
+        """Record an incident decision as made in another store; returns its id here."""
+        raise InvalidDecision("incident review is not available on this backend yet", field="backend")
+
     @abstractmethod
     def relink(self) -> None:
         """Resolve every mention again from the journal and the decisions (after the

@@ -349,3 +349,50 @@ def test_the_incidents_commands(tmp_path: Path) -> None:
         assert s.audit_verify().ok
     finally:
         s.close()
+
+
+# ---------------------------------------------------------------------- Neo4j (on the statement emulator)
+
+
+def test_incident_decisions_on_neo4j_and_moving_a_store_keeps_them(tmp_path: Path) -> None:
+    from graph.neo4j_store import Neo4jStore
+    from graph.transfer import copy_store
+    from tests.neo4j_emulator import Emulator
+
+    db = Emulator()
+    s = Neo4jStore(db)
+    p, w = police(), social_care(when="2026-05")
+    s.append([p, w])
+    system = s.system_view()
+    (item,) = s.incident_queue(system)
+    assert {item.a.fragment_id, item.b.fragment_id} == {fid(p), fid(w)}
+    joined = s.decide_incident(system, "join", fid(p), fid(w), "one visit")
+    assert frozenset({s._seq_of_prefix(fid(p)[1:]), s._seq_of_prefix(fid(w)[1:])}) in {
+        frozenset(ev.sources) for ev in s.projection.events.values()
+    }
+    assert s.incident_queue(system) == []
+    # another replica sees the decision before its next answer
+    other = Neo4jStore(db)
+    assert any(len(ev.sources) == 2 for ev in other.projection.events.values())
+    s.undo_incident_decision(system, joined.id, "withdrawn")
+    assert all(len(ev.sources) == 1 for ev in s.projection.events.values())
+    assert [d.kind for d in s.incident_decisions(system)] == ["join", "undo"]
+    with pytest.raises(Exception, match="already undone"):
+        s.undo_incident_decision(system, joined.id, "again")
+
+    # embedded -> Neo4j: the decisions move, an undo still names what it undoes
+    e = EmbeddedStore.open(tmp_path / "e.sqlite", create=True)
+    add(e, p, w)
+    d = e.decide_incident(e.system_view(), "join", fid(p), fid(w), "one visit")
+    e.undo_incident_decision(e.system_view(), d.id, "withdrawn")
+    e.decide_incident(e.system_view(), "apart", fid(p), fid(w), "two visits")
+    db2 = Emulator()
+    report = copy_store(e, Neo4jStore(db2), by="migration")
+    assert report.incident_decisions == 3
+    moved = Neo4jStore(db2)
+    kinds = [(x.kind, x.undoes is not None) for x in moved.incident_decision_records()]
+    assert kinds == [("join", False), ("undo", True), ("apart", False)]
+    join_here, undo_here, _ = moved.incident_decision_records()
+    assert undo_here.undoes == join_here.id
+    assert moved.incident_queue(moved.system_view()) == []
+    e.close()
