@@ -296,6 +296,11 @@ def test_reviewers_join_separate_and_undo_over_http(served: tuple[str, EmbeddedS
         kinds = [d["kind"] for d in pc.get("/incidents/decisions").json()]
         assert kinds == ["join", "undo", "apart"]
         assert other.get("/incidents/decisions").json() == []
+    # an analyst's purpose is not case work: no review for it
+    with httpx.Client(
+        base_url=base, headers={"Authorization": f"Bearer {tokens[PC]}", "X-Jigsaw-Purpose": "analysis"}, timeout=30
+    ) as analysis:
+        assert analysis.get("/incidents/review").status_code == 403
 
 
 def test_a_join_never_rests_on_a_record_the_reader_cannot_read(store: EmbeddedStore) -> None:

@@ -2,7 +2,8 @@
 
 A reviewer sees only pairs of records they may read both of; they join two records
 into one event or keep them apart, with a reason, and may undo a decision. Decisions
-are appended, never changed, and audited (``incident.decision``)."""
+are appended, never changed, and audited (``incident.decision``). Reviewing is case
+work: practitioners, for safeguarding or a meeting (as for adding records)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
-from api.deps import Reading, StoreDep, Writing
+from api.deps import StoreDep, Writing
 from api.limits import JsonRoute
 from api.routers.common import audit, view_of
 from api.schemas import _In
@@ -35,7 +36,7 @@ class UndoIn(_In):
 
 
 @router.get("/review", response_model=list[IncidentItem], summary="Pairs of records that may be one incident")
-def review(who: Reading, store: StoreDep, limit: int = Query(50, ge=1, le=500)) -> list[IncidentItem]:
+def review(who: Writing, store: StoreDep, limit: int = Query(50, ge=1, le=500)) -> list[IncidentItem]:
     v = view_of(store, who)
     items = store.incident_queue(v, limit)
     shown = sorted({s.fragment_id for it in items for s in (it.a, it.b)})
@@ -61,6 +62,6 @@ def undo(body: UndoIn, who: Writing, store: StoreDep, decision_id: int = Path(ge
 @router.get(
     "/decisions", response_model=list[IncidentDecision], summary="Incident decisions about records you may read"
 )
-def decisions(who: Reading, store: StoreDep) -> list[IncidentDecision]:
+def decisions(who: Writing, store: StoreDep) -> list[IncidentDecision]:
     v = view_of(store, who)
     return store.incident_decisions(v)
