@@ -186,6 +186,44 @@ def test_the_events_do_not_depend_on_arrival_order(orders: tuple[list[str], list
         assert len({DOCS[k]["agency"]["id"] for k in POOL if fid(DOCS[k]) in agencies}) == len(g)
 
 
+def decided(keys: list[str], pairs: list[tuple[str, str, str]], *, first: bool) -> Projection:
+    """``keys`` projected in that order with reviewers' decisions (kind, key, key) made
+    before the records arrive (``first``) or after."""
+    seq = {k: i for i, k in enumerate(keys, 1)}
+    joins = [(seq[a], seq[b]) for kind, a, b in pairs if kind == "join" and a in seq and b in seq and a != b]
+    aparts = [(seq[a], seq[b]) for kind, a, b in pairs if kind == "apart" and a in seq and b in seq and a != b]
+    p = Projection()
+    if first:
+        p.set_incident_decisions(joins, aparts)
+    for k in keys:
+        p.apply(seq[k], fid(DOCS[k]), DOCS[k])
+    if not first:
+        p.set_incident_decisions(joins, aparts)
+    return p
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.permutations(sorted(POOL)),
+    st.permutations(sorted(POOL)),
+    st.lists(
+        st.tuples(st.sampled_from(["join", "apart"]), st.sampled_from(sorted(POOL)), st.sampled_from(sorted(POOL))),
+        max_size=4,
+    ),
+)
+def test_decisions_whenever_made_and_undone_leave_no_trace(a: list[str], b: list[str], pairs: list[Any]) -> None:
+    one, two = decided(a, pairs, first=True), decided(b, pairs, first=False)
+    assert groups(one) == groups(two) and review(one) == review(two)
+    for g in groups(one):  # a reviewer's apart is never overruled
+        for kind, x, y in pairs:
+            if kind == "apart" and x != y:
+                assert not {fid(DOCS[x]), fid(DOCS[y])} <= g
+    # undoing every decision restores the picture without them
+    two.set_incident_decisions([], [])
+    plain = project(b)
+    assert groups(two) == groups(plain) and review(two) == review(plain)
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.permutations(sorted(POOL)))
 def test_replaying_the_journal_equals_the_incremental_build(
