@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import problems
 from api.auth import OidcVerifier
 from api.limits import AccessLog, BodyLimit, JsonRoute
-from api.routers import admin, audit, events, fragments, health, meaning, pages, patterns, people, shares
+from api.routers import admin, audit, events, fragments, health, incidents, meaning, pages, patterns, people, shares
 from api.settings import Settings
 from api.webhooks import deliver_due
 from graph.embedded import EmbeddedStore
@@ -179,7 +179,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    for module in (fragments, meaning, people, events, shares, patterns, audit, admin, health):
+    for module in (fragments, meaning, people, events, incidents, shares, patterns, audit, admin, health):
         app.include_router(module.router)
     pages.install(app)  # the meeting view: HTML pages under /pages, same tokens, their own CSP
 

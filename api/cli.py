@@ -1257,6 +1257,113 @@ def resolve_decisions(reader: ReaderOpt = None, purpose: PurposeOpt = "safeguard
         s.close()
 
 
+incidents_app = typer.Typer(help="The same incident told twice: the review queue, decisions and their undoing.")
+app.add_typer(incidents_app, name="incidents")
+
+
+@incidents_app.command("queue")
+def incidents_queue(
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many pairs to show.")] = 20,
+    reader: ReaderOpt = None,
+    purpose: PurposeOpt = "safeguarding",
+    store: StoreOpt = None,
+) -> None:
+    """Pairs of two agencies' records that may be one incident, side by side (only
+    pairs of records the reviewer may read both of)."""
+    s = _open_configured(store)
+    try:
+        v = _view(s, reader, purpose)
+
+        def read() -> list[Any]:
+            items = s.incident_queue(v, limit)
+            shown = sorted({x.fragment_id for it in items for x in (it.a, it.b)})
+            s.audit_read(v, "read.incident_review", {"fragments": shown})
+            return items
+
+        items = _store_call(s, read)
+        if not items:
+            out.print("The incident review queue is empty.")
+            return
+        for n, it in enumerate(items, 1):
+            t = Table(title=f"{n}. same incident? {escape(it.reason)}")
+            t.add_column("")
+            t.add_column(it.a.fragment_id)
+            t.add_column(it.b.fragment_id)
+            for label, x, y in (
+                ("agency", it.a.agency, it.b.agency),
+                ("kind", it.a.kind, it.b.kind),
+                (
+                    "when",
+                    f"{it.a.start}..{it.a.end} ({it.a.precision})",
+                    f"{it.b.start}..{it.b.end} ({it.b.precision})",
+                ),
+                ("as written", it.a.when_text or "", it.b.when_text or ""),
+                ("summary", it.a.summary or "", it.b.summary or ""),
+            ):
+                t.add_row(label, escape(x), escape(y))
+            out.print(t)
+        out.print(
+            "Decide with `jigsaw incidents decide join|apart A B --reason ...`; undo with `jigsaw incidents undo ID`."
+        )
+    finally:
+        s.close()
+
+
+@incidents_app.command("decide")
+def incidents_decide(
+    kind: DecisionKind,
+    a: Annotated[str, typer.Argument(help="One record, its fragment id as the queue shows it.")],
+    b: Annotated[str, typer.Argument(help="The other record.")],
+    reason: Annotated[str, typer.Option(help="Why: recorded with the decision.")],
+    reader: ReaderOpt = None,
+    purpose: PurposeOpt = "safeguarding",
+    store: StoreOpt = None,
+) -> None:
+    """Record that two records tell one incident (join) or two (apart). Chronologies and
+    patterns follow at once."""
+    s = _open_configured(store)
+    try:
+        v = _view(s, reader, purpose)
+        d = _store_call(s, lambda: s.decide_incident(v, kind.value, a, b, reason))
+        out.print(f"Decision {d.id}: {a} and {b} {'are one incident' if kind.value == 'join' else 'are kept apart'}.")
+    finally:
+        s.close()
+
+
+@incidents_app.command("undo")
+def incidents_undo(
+    decision_id: int,
+    reason: Annotated[str, typer.Option(help="Why the decision is withdrawn.")],
+    reader: ReaderOpt = None,
+    purpose: PurposeOpt = "safeguarding",
+    store: StoreOpt = None,
+) -> None:
+    """Withdraw an incident decision: the events return to what they were without it."""
+    s = _open_configured(store)
+    try:
+        v = _view(s, reader, purpose)
+        d = _store_call(s, lambda: s.undo_incident_decision(v, decision_id, reason))
+        out.print(f"Decision {decision_id} undone (record {d.id}).")
+    finally:
+        s.close()
+
+
+@incidents_app.command("decisions")
+def incidents_decisions(reader: ReaderOpt = None, purpose: PurposeOpt = "safeguarding", store: StoreOpt = None) -> None:
+    """Every incident decision about records the reviewer may read: who, when, why."""
+    s = _open_configured(store)
+    try:
+        ds = _store_call(s, lambda: s.incident_decisions(_view(s, reader, purpose)))
+        t = Table("id", "kind", "a", "b", "by", "at", "reason", "undoes")
+        for d in ds:
+            t.add_row(
+                str(d.id), d.kind, d.a, d.b, escape(d.decided_by), d.decided_at, escape(d.reason), str(d.undoes or "")
+            )
+        out.print(t)
+    finally:
+        s.close()
+
+
 @resolve_app.command("explain")
 def resolve_explain(
     a: str, b: str, reader: ReaderOpt = None, purpose: PurposeOpt = "safeguarding", store: StoreOpt = None

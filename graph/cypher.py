@@ -52,6 +52,7 @@ SCHEMA: Final[dict[str, list[str]]] = {
         "ShareDecision",
         "Grant",
         "ResolutionDecision",
+        "IncidentDecision",
         "AuditEntry",
         "AuditRef",
         "Meta",
@@ -216,6 +217,9 @@ CONSTRAINTS: Final[tuple[str, ...]] = (
     # resolution review and erasure (issue 7; statements at the end of this file)
     "CREATE INDEX resolution_decision_undoes IF NOT EXISTS FOR (d:ResolutionDecision) ON (d.undoes)",
     "CREATE INDEX fragment_review_on IF NOT EXISTS FOR (f:Fragment) ON (f.review_on)",
+    # the same incident told twice (graph/incidents.py; statements at the end of this file)
+    "CREATE CONSTRAINT incident_decision_id IF NOT EXISTS FOR (d:IncidentDecision) REQUIRE d.id IS UNIQUE",
+    "CREATE INDEX incident_decision_undoes IF NOT EXISTS FOR (d:IncidentDecision) ON (d.undoes)",
 )
 
 ENSURE_META = """
@@ -1096,4 +1100,33 @@ UNWIND $rows AS row
 MATCH (f:Fragment {seq: row.seq})
 WHERE f.erased_at IS NULL
 SET f.facts = row.facts, f.facts_version = $version
+"""
+
+
+# ---------------------------------------------------------------------------- incident decisions
+# Reviewers' decisions that two records are one incident or two (graph/incidents.py) are
+# (:IncidentDecision) nodes, numbered on the journal's Meta node with the resolution
+# decisions (``decisions``), so that every replica notices one and applies it.
+
+ADD_INCIDENT_DECISION = """
+MATCH (j:Meta {key: 'journal'})
+SET j.decisions = j.decisions + 1
+CREATE (d:IncidentDecision {id: j.decisions, kind: $kind, a_fid: $a_fid, b_fid: $b_fid, reason: $reason,
+                            by: $by, at: $at, undoes: $undoes})
+RETURN d.id AS id
+"""
+
+INCIDENT_DECISIONS = """
+MATCH (d:IncidentDecision)
+RETURN d.id AS id, d.kind AS kind, d.a_fid AS a_fid, d.b_fid AS b_fid, d.reason AS reason, d.by AS by,
+       d.at AS at, d.undoes AS undoes
+ORDER BY d.id
+"""
+
+# One decision, and whether an undo names it (read after LOCK_JOURNAL).
+INCIDENT_DECISION = """
+MATCH (d:IncidentDecision {id: $id})
+RETURN d.id AS id, d.kind AS kind, d.a_fid AS a_fid, d.b_fid AS b_fid, d.reason AS reason, d.by AS by,
+       d.at AS at, d.undoes AS undoes,
+       EXISTS { MATCH (u:IncidentDecision) WHERE u.undoes = $id } AS undone
 """

@@ -24,9 +24,9 @@ from typing import Any
 
 import orjson
 
-from graph import audit, decisions, meaning, moving, registry, resolution, retention
+from graph import audit, decisions, incidents, meaning, moving, registry, resolution, retention
 from graph.access import Purpose, Reader
-from graph.errors import NotFound, StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
+from graph.errors import InvalidDecision, NotFound, StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreNotInitialised
 from graph.patterns.engine import PatternEngine
 from graph.patterns.facts import FACTS_VERSION
 from graph.projection import FragmentText, Projection, collector_paused
@@ -97,6 +97,7 @@ CREATE TABLE IF NOT EXISTS pattern_facts (
 ) STRICT;
 """
 _DDL += registry.REGISTRY_DDL + audit.AUDIT_DDL + decisions.DECISIONS_DDL + meaning.MEANING_DDL
+_DDL += incidents.INCIDENT_DDL
 
 _CHUNK = 500
 # pending mentions (applied, people not yet worked out) past which a write settles them
@@ -141,6 +142,8 @@ class EmbeddedStore(Store):
         # entity resolution beyond the Core's exact keys (ingest.linkage.Linker)
         self.matcher = matcher
         self._decisions_at = -1
+        self._incidents_at = -1
+        self._incident_pairs_cache: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
         self._conn = conn
         self._lock = threading.RLock()
         self.clock = clock
@@ -172,6 +175,7 @@ class EmbeddedStore(Store):
             settle=lambda: self.projection.settle(),
             matcher=matcher,
             mention_decisions=lambda: self._mention_decisions_cache,
+            incident_decisions=lambda: self._incident_pairs_cache,
         )
         self._mention_decisions_cache: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
         self._patterns: PatternEngine | None = None
@@ -272,6 +276,7 @@ class EmbeddedStore(Store):
             self._rebuild()
             return
         self._load_decisions()
+        self._load_incident_decisions()
         if self.projection.last_seq == 0:  # opening: build in one go
             self._build(self.projection)
         else:
@@ -316,6 +321,7 @@ class EmbeddedStore(Store):
         p = self._new_projection()
         with self._lock:
             p.set_decisions(*self._mention_decisions())
+            p.set_incident_decisions(*self._incident_pairs())
             self._build(p)
         return p
 
@@ -1124,6 +1130,7 @@ class EmbeddedStore(Store):
         with self._lock:
             fresh = self._new_projection()
             fresh.set_decisions(*self._mention_decisions())
+            fresh.set_incident_decisions(*self._incident_pairs())
             self._build(fresh)
             self.projection = fresh
             self._source.projection = fresh
@@ -1150,6 +1157,80 @@ class EmbeddedStore(Store):
         self._decisions_at = latest
         self.projection.set_decisions(*self._mention_decisions())
         self._source.cache.clear()
+
+    # ------------------------------------------------------------------ incidents
+
+    def _incident_pairs(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The incident decisions in force as pairs of fragment seqs: (joins, aparts)."""
+        with self._lock:
+            ds = incidents.all_decisions(self._conn)
+            seq_of = self._seqs_of({f for d in ds for f in (d.a, d.b)})
+            self._incident_pairs_cache = incidents.decision_pairs(ds, seq_of)
+            return self._incident_pairs_cache
+
+    def _load_incident_decisions(self) -> None:
+        """Apply incident decisions recorded since the projection last looked (by anyone)."""
+        latest = incidents.latest_id(self._conn)
+        if latest == self._incidents_at:
+            return
+        self._incidents_at = latest
+        self.projection.set_incident_decisions(*self._incident_pairs())
+        self._source.cache.clear()
+
+    def _record_ref(self, view: ReaderView, ref: str) -> int:
+        """The seq of a current record the reviewer may read, named by its fragment id
+        (or a unique prefix of it); any other is "no such record"."""
+        seq = self._seq_of_prefix(ref[1:].lower()) if ref.startswith("F") and len(ref) > 8 else None
+        if seq is None or not view.visible(seq):
+            raise InvalidDecision(f"no such record {ref}", field="fragment")
+        return seq
+
+    def incident_queue(self, view: ReaderView, limit: int = 50) -> list[incidents.IncidentItem]:
+        """Pairs of records that may be one incident (``Store.incident_queue``)."""
+        with self._lock:
+            self._catch_up()
+            return incidents.queue(view, self.projection, limit)
+
+    def decide_incident(self, view: ReaderView, kind: str, a: str, b: str, reason: str) -> incidents.IncidentDecision:
+        """Record that records ``a`` and ``b`` are one incident (``join``) or two (``apart``)."""
+        reason = incidents.check(kind, reason)
+        by = view.reader.id
+        with self.transaction() as conn:
+            sa, sb = self._record_ref(view, a), self._record_ref(view, b)
+            if sa == sb:
+                raise InvalidDecision("a record is one incident with itself", field="fragment")
+            fids = self._fids([sa, sb])
+            d = incidents.add(conn, kind=kind, a=fids[sa], b=fids[sb], reason=reason, by=by, at=self.clock())
+            self.record(conn, by, "incident.decision", {"decision": d.id, "kind": kind})
+        with self._lock:
+            self._load_incident_decisions()
+        return d
+
+    def undo_incident_decision(self, view: ReaderView, decision_id: int, reason: str) -> incidents.IncidentDecision:
+        """Withdraw a decision about records the reviewer may read: the events are as if
+        it had never been made."""
+        by = view.reader.id
+        with self.transaction() as conn:
+            old = incidents.get(conn, decision_id)
+            seq_of = self._seqs_of([old.a, old.b]) if old is not None else {}
+            if old is None or old.kind == "undo" or not incidents.decision_visible(view, old, seq_of):
+                raise InvalidDecision(f"no join or apart decision {decision_id}", field="decision")
+            if incidents.undone(conn, decision_id):
+                raise InvalidDecision(f"decision {decision_id} is already undone", field="decision")
+            d = incidents.add(
+                conn, kind="undo", a=old.a, b=old.b, reason=reason, by=by, at=self.clock(), undoes=decision_id
+            )
+            self.record(conn, by, "incident.decision", {"decision": d.id, "kind": "undo", "undoes": decision_id})
+        with self._lock:
+            self._load_incident_decisions()
+        return d
+
+    def incident_decisions(self, view: ReaderView) -> list[incidents.IncidentDecision]:
+        """The incident decisions (undos included) about records the reviewer may read."""
+        with self._lock:
+            ds = incidents.all_decisions(self._conn)
+            seq_of = self._seqs_of({f for d in ds for f in (d.a, d.b)})
+            return [d for d in ds if incidents.decision_visible(view, d, seq_of)]
 
     def _person_id_ref(self, person_id: str) -> tuple[int, int] | None:
         """(seq, index) of the mention a person id names, ``P<fragment>-<n>``, or None."""
@@ -1313,6 +1394,22 @@ class EmbeddedStore(Store):
             )
             self.record(conn, d.decided_by, "resolution.decision", {"kind": d.kind, "imported": True})
         self._load_decisions()
+
+    def incident_decision_records(self) -> list[incidents.IncidentDecision]:
+        """Every incident decision, undos included, in the order made."""
+        with self._lock:
+            return incidents.all_decisions(self._conn)
+
+    def add_incident_decision(self, d: incidents.IncidentDecision) -> int:
+        """Record an incident decision as it was made in another store; returns its id here."""
+        with self.transaction() as conn:
+            new = incidents.add(
+                conn, kind=d.kind, a=d.a, b=d.b, reason=d.reason, by=d.decided_by, at=d.decided_at, undoes=d.undoes
+            )
+            self.record(conn, d.decided_by, "incident.decision", {"kind": d.kind, "imported": True})
+        with self._lock:
+            self._load_incident_decisions()
+        return new.id
 
     def all_share_records(self) -> tuple[list[registry.ShareRequest], list[registry.ShareDecision]]:
         with self._lock:

@@ -62,9 +62,9 @@ from typing import Any
 
 import orjson
 
-from graph import audit, cypher, decisions, meaning, moving, registry, resolution, retention
+from graph import audit, cypher, decisions, incidents, meaning, moving, registry, resolution, retention
 from graph.access import Decision, FragmentAccess, Purpose, Reader, needed_clearances
-from graph.errors import NotFound, StoreError
+from graph.errors import InvalidDecision, NotFound, StoreError
 from graph.meaning import Acknowledgement, Delivery, Notice, NoticeRecord, Outstanding, Webhook
 from graph.patterns.engine import PatternEngine
 from graph.patterns.facts import FACTS_VERSION
@@ -139,6 +139,7 @@ class Neo4jStore(Store):
         self._cases_seen = -1  # cases ever opened, as the journal's head last said
         self.retention_policy = retention.RetentionPolicy()
         self._mention_decisions_cache: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
+        self._incident_pairs_cache: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
         self._fid_seq: dict[str, int] = {}
         # fragments this replica wrote and has not projected yet: the next catch-up takes
         # them from here rather than reading them back (bounded: see ``append``)
@@ -157,6 +158,7 @@ class Neo4jStore(Store):
             lock=self._lock,
             matcher=matcher,
             mention_decisions=lambda: self._mention_decisions_cache,
+            incident_decisions=lambda: self._incident_pairs_cache,
             settle=self._settle,
         )
         self._setup()
@@ -308,6 +310,7 @@ class Neo4jStore(Store):
         self._pending.clear()
         fresh = self._new_projection()
         fresh.set_decisions(*self._mention_decisions_cache)
+        fresh.set_incident_decisions(*self._incident_pairs_cache)
         with collector_paused():
             fresh.build(lambda: self._rows(0))
         self.projection = fresh
@@ -319,6 +322,7 @@ class Neo4jStore(Store):
         """A fresh projection from the whole journal (for checks)."""
         p = self._new_projection()
         p.set_decisions(*self._mention_decisions_cache)
+        p.set_incident_decisions(*self._incident_pairs_cache)
         p.build(lambda: self._rows(0))
         return p
 
@@ -327,6 +331,10 @@ class Neo4jStore(Store):
         joins, aparts = decision_pairs(ds, self._seqs_of(decided_fids(ds)))
         self._mention_decisions_cache = (joins, aparts)
         self.projection.set_decisions(joins, aparts)
+        # incident decisions are numbered with them (graph/incidents.py)
+        ids = self.incident_decision_records()
+        self._incident_pairs_cache = incidents.decision_pairs(ids, self._seqs_of({f for d in ids for f in (d.a, d.b)}))
+        self.projection.set_incident_decisions(*self._incident_pairs_cache)
         self._source.cache.clear()
 
     # ------------------------------------------------------------------ journal
@@ -1183,6 +1191,145 @@ class Neo4jStore(Store):
         with self._lock:
             self._write(work)
 
+    # ------------------------------------------------------------------ incident decisions
+    # What a decision means is graph.incidents' (shared with the embedded store); here is
+    # storage: (:IncidentDecision) nodes numbered with the resolution decisions.
+
+    def incident_decision_records(self) -> list[incidents.IncidentDecision]:
+        return [_incident_decision(r) for r in self._read("INCIDENT_DECISIONS")]
+
+    def add_incident_decision(self, d: incidents.IncidentDecision) -> int:
+        """Record a reviewer's incident decision as made (moving a store keeps them);
+        returns its id here."""
+
+        def work(tx: Any) -> int:
+            (row,) = self._run(
+                tx,
+                "ADD_INCIDENT_DECISION",
+                kind=d.kind,
+                a_fid=d.a,
+                b_fid=d.b,
+                reason=d.reason,
+                by=d.decided_by,
+                at=d.decided_at,
+                undoes=d.undoes,
+            )
+            self._audit(
+                tx,
+                at=self.clock(),
+                actor=d.decided_by,
+                action="incident.decision",
+                purpose=None,
+                detail={"kind": d.kind, "imported": True},
+            )
+            return int(row["id"])
+
+        with self._lock:
+            return int(self._write(work))
+
+    def _record_ref(self, view: ReaderView, ref: str) -> int:
+        seq = self._seq_of_prefix(ref[1:].lower()) if ref.startswith("F") and len(ref) > 8 else None
+        if seq is None or not view.visible(seq):
+            raise InvalidDecision(f"no such record {ref}", field="fragment")
+        return seq
+
+    def _incident_seqs(self, seqs: Iterable[int]) -> set[int]:
+        """Every fragment of the people of these records: what a decision can re-group."""
+        out: set[int] = set()
+        p = self.projection
+        for s in seqs:
+            out.add(s)
+            for pid in p.mention_people(s):
+                out |= p.component(pid)[1]
+        return out
+
+    def _record_incident(
+        self,
+        by: str,
+        kind: str,
+        a: str,
+        b: str,
+        reason: str,
+        *,
+        check: Callable[[Any], None] | None = None,
+        undoes: int | None = None,
+        touched: set[int],
+    ) -> incidents.IncidentDecision:
+        """Write one incident decision and its audit entry in one transaction, then apply
+        it here and rewrite the derived graph of the records it touched."""
+        at = self.clock()
+
+        def work(tx: Any) -> int:
+            if check is not None:
+                check(tx)
+            (row,) = self._run(
+                tx, "ADD_INCIDENT_DECISION", kind=kind, a_fid=a, b_fid=b, reason=reason, by=by, at=at, undoes=undoes
+            )
+            detail: dict[str, Any] = {"decision": row["id"], "kind": kind}
+            if undoes is not None:
+                detail["undoes"] = undoes
+            self._audit(tx, at=at, actor=by, action="incident.decision", purpose=None, detail=detail)
+            self._run(tx, "REFUSE_OLDER_DERIVED")
+            return int(row["id"])
+
+        decision_id = self._write(work)
+        self._catch_up()
+        if touched:
+            self._write_derived(sorted(touched))
+        return incidents.IncidentDecision(decision_id, kind, a, b, reason, by, at, undoes)  # type: ignore[arg-type]
+
+    def incident_queue(self, view: ReaderView, limit: int = 50) -> list[incidents.IncidentItem]:
+        with self._lock:
+            self._catch_up()
+            return incidents.queue(view, self.projection, limit)
+
+    def decide_incident(self, view: ReaderView, kind: str, a: str, b: str, reason: str) -> incidents.IncidentDecision:
+        reason = incidents.check(kind, reason)
+        with self._lock:
+            self._catch_up()
+            sa, sb = self._record_ref(view, a), self._record_ref(view, b)
+            if sa == sb:
+                raise InvalidDecision("a record is one incident with itself", field="fragment")
+            fids = self._fids([sa, sb])
+            return self._record_incident(
+                view.reader.id, kind, fids[sa], fids[sb], reason, touched=self._incident_seqs([sa, sb])
+            )
+
+    def undo_incident_decision(self, view: ReaderView, decision_id: int, reason: str) -> incidents.IncidentDecision:
+        reason = incidents.check("undo", reason, undo=True)
+        with self._lock:
+            self._catch_up()
+            rows = self._read("INCIDENT_DECISION", id=decision_id)
+            old = _incident_decision(rows[0]) if rows else None
+            seq_of = self._seqs_of([old.a, old.b]) if old is not None else {}
+            if old is None or old.kind == "undo" or not incidents.decision_visible(view, old, seq_of):
+                raise InvalidDecision(f"no join or apart decision {decision_id}", field="decision")
+
+            def still_undoable(tx: Any) -> None:
+                self._run(tx, "LOCK_JOURNAL")
+                now = self._run(tx, "INCIDENT_DECISION", id=decision_id)
+                if now and now[0]["undone"]:
+                    raise InvalidDecision(f"decision {decision_id} is already undone", field="decision")
+
+            still_undoable_now = rows[0]["undone"]
+            if still_undoable_now:
+                raise InvalidDecision(f"decision {decision_id} is already undone", field="decision")
+            return self._record_incident(
+                view.reader.id,
+                "undo",
+                old.a,
+                old.b,
+                reason,
+                check=still_undoable,
+                undoes=decision_id,
+                touched=self._incident_seqs(seq_of.values()),
+            )
+
+    def incident_decisions(self, view: ReaderView) -> list[incidents.IncidentDecision]:
+        ds = self.incident_decision_records()
+        seq_of = self._seqs_of({f for d in ds for f in (d.a, d.b)})
+        return [d for d in ds if incidents.decision_visible(view, d, seq_of)]
+
     # ------------------------------------------------------------------ moving between backends
 
     def journal(self, after: int = 0) -> Iterator[tuple[int, str, dict[str, Any], int | None]]:
@@ -1870,6 +2017,12 @@ def _resolution_decision(r: dict[str, Any]) -> ResolutionDecision:
         r["at"],
         r["undoes"],
         orjson.loads(r["evidence"]) if r["evidence"] else None,
+    )
+
+
+def _incident_decision(r: dict[str, Any]) -> incidents.IncidentDecision:
+    return incidents.IncidentDecision(
+        r["id"], r["kind"], r["a_fid"], r["b_fid"], r["reason"], r["by"], r["at"], r["undoes"]
     )
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import networkx as nx
 
+from graph import incidents
 from graph.access import FragmentAccess
 from graph.resolution import (
     MENTIONS_PER_FRAGMENT,
@@ -57,16 +58,9 @@ from graph.text import fold
 Visible = Callable[[int], bool]
 
 SIGNIFICANCE_RANK = {"low": 1, "medium": 2, "high": 3}
-PRECISION_RANK = {"exact": 0, "day": 1, "range": 2, "month": 3, "approximate": 4, "year": 5}
-# Kinds of event that two agencies may describe differently when they attend the same
-# incident: police call it a welfare check, social care a home visit.
-_KIND_FAMILY = {
-    "home_visit": "visit",
-    "welfare_check": "visit",
-    "police_callout": "visit",
-    "anonymous_report": "report",
-    "referral": "report",
-}
+PRECISION_RANK = incidents.PRECISION_RANK
+# Kinds of event that two agencies may describe differently (graph/incidents.py)
+_KIND_FAMILY = incidents.KIND_FAMILY
 
 _intern = sys.intern
 
@@ -330,6 +324,15 @@ class Projection:
         # the other people who hold a key (joined elsewhere because of a conflict): rare
         self._key_extra: dict[tuple[str, ...], list[int]] = {}
         self._event_index: dict[tuple[Any, ...], int] = {}
+        # The same incident told by two agencies (graph/incidents.py): what each record
+        # claims, the reviewers' decisions in force (seq -> seqs), the pairs offered for
+        # review (seq pair -> reason), and the records whose grouping must be worked out
+        self._claims: dict[int, tuple[str, int, int, str, str | None]] = {}
+        self._inc_joins: dict[int, set[int]] = {}
+        self._inc_aparts: dict[int, set[int]] = {}
+        self.incident_review: dict[tuple[int, int], str] = {}
+        self._review_of: dict[int, set[tuple[int, int]]] = {}
+        self._inc_pending: set[int] = set()
         self._next_person = 1
         self._next_event = 1
         self.last_seq = 0
@@ -359,19 +362,23 @@ class Projection:
             self._text[seq] = FragmentText.of(fid, doc)
         if supersedes is not None and supersedes in self.fragments:
             self.fragments[supersedes].superseded_by = seq
+            self._inc_pending.add(supersedes)  # an old version leaves its incident
         agency = doc["agency"]
         rec = self.agencies.setdefault(meta.agency, {})
         for field in ("name", "type"):
             rec.setdefault(field, {}).setdefault(agency[field], []).append(seq)
 
         self._apply_content(seq, meta, doc, forced)
-        if settle and self._pending:
-            self._settle()
+        if settle and forced is None:  # ``build`` settles once, at the end
+            self.settle()
 
     def settle(self) -> None:
-        """Work out the people around every mention applied without settling."""
+        """Work out the people around every mention applied without settling, then the
+        incidents their records tell (``_settle_incidents``: events follow people)."""
         if self._pending:
             self._settle()
+        if self._inc_pending:
+            self._settle_incidents()
 
     def _apply_content(self, seq: int, meta: FragmentMeta, doc: dict[str, Any], forced: dict[int, int] | None) -> None:
         """The people, event, places and relationships of one fragment."""
@@ -385,34 +392,14 @@ class Projection:
             self._note_relations(seq, pids)
         when = ev["when"]
         start, end = _ordinal(when["start"]), _ordinal(when["end"])
-        precision = when["precision"]
-        event = None
-        key = None
-        children: tuple[int, ...] = ()
-        if start == end and precision in ("exact", "day"):
-            children = tuple(sorted(pid for pid, m in zip(pids, doc["people"], strict=True) if m["role"] == "child"))
-        if children:
-            key = (_KIND_FAMILY.get(ev["kind"], ev["kind"]), start, children)
-            eid = self._event_index.get(key)
-            if eid is not None:
-                candidate = self.events[eid]
-                # corroboration is by another agency; one agency's two records stay two events
-                if all(self.fragments[s].agency != meta.agency for s in candidate.sources):
-                    event = candidate
-        if event is None:
-            event = EventNode(
-                self._next_event,
-                _intern(ev["kind"]),
-                start,
-                end,
-                _intern(precision),
-                when.get("at"),
-            )
-            self._next_event += 1
-            self.events[event.id] = event
-            if key is not None and key not in self._event_index:
-                self._event_index[key] = event.id
-                event.key = key
+        precision = _intern(when["precision"])
+        kind = _intern(ev["kind"])
+        # every record is its own event first; ``_settle_incidents`` joins the records
+        # that tell one incident (graph/incidents.py), whatever order they came in
+        self._claims[seq] = (kind, start, end, precision, when.get("at"))
+        self._inc_pending.add(seq)
+        event = EventNode(seq, kind, start, end, precision, when.get("at"))
+        self.events[event.id] = event
         event.sources.append(seq)
         meta.event = event.id
         for i, (pid, m) in enumerate(zip(pids, doc.get("people", ()), strict=True)):
@@ -610,6 +597,7 @@ class Projection:
             _index_replace(self.ident_index, ident[1], gone, keep)
         for eid in pg.events:
             ev = self.events[eid]
+            self._inc_pending.update(ev.sources)  # their incidents may be one now
             had = any(p == keep for p, _, _ in ev.people)
             ev.people = [(keep if p == gone else p, r, s) for p, r, s in ev.people]
             if not had:
@@ -937,6 +925,10 @@ class Projection:
             del self.events[ev.id]
             if ev.key is not None and self._event_index.get(ev.key) == ev.id:
                 del self._event_index[ev.key]
+        else:  # the incident it was part of is worked out again without it
+            self._inc_pending.update(ev.sources)
+            if ev.id == seq:
+                self._rekey_event(ev, min(ev.sources))
         meta.event = None
 
     def _drop_person(self, pid: int) -> None:
@@ -995,6 +987,8 @@ class Projection:
                     self._pending.add(mk)
         if self._pending:
             self._settle()
+        if self._inc_pending:
+            self._settle_incidents()
 
     def mention_context(self, mk: int) -> MentionContext | None:
         """A mention's role and relations in its own record (with a matcher only)."""
@@ -1042,8 +1036,160 @@ class Projection:
 
     @property
     def unsettled(self) -> int:
-        """Mentions applied whose people are not yet worked out (``settle``)."""
-        return len(self._pending)
+        """Mentions applied whose people, and records whose incidents, are not yet
+        worked out (``settle``)."""
+        return len(self._pending) + len(self._inc_pending)
+
+    # ------------------------------------------------------------------ incidents
+
+    def set_incident_decisions(self, joins: Iterable[tuple[int, int]], aparts: Iterable[tuple[int, int]]) -> None:
+        """The reviewers' decisions about incidents in force, as pairs of fragment seqs
+        (graph/incidents.py). The events around a changed decision are worked out again."""
+        before = {(a, b) for a, bs in self._inc_joins.items() for b in bs} | {
+            (a, b) for a, bs in self._inc_aparts.items() for b in bs
+        }
+        self._inc_joins, self._inc_aparts = {}, {}
+        for table, pairs in ((self._inc_joins, joins), (self._inc_aparts, aparts)):
+            for a, b in pairs:
+                table.setdefault(a, set()).add(b)
+                table.setdefault(b, set()).add(a)
+        after = {(a, b) for a, bs in self._inc_joins.items() for b in bs} | {
+            (a, b) for a, bs in self._inc_aparts.items() for b in bs
+        }
+        for a, b in before ^ after:
+            self._inc_pending.update(s for s in (a, b) if s in self.fragments)
+        if self._inc_pending and self.last_seq:
+            self._settle_incidents()
+
+    def children_of(self, seq: int) -> frozenset[int]:
+        """The people a record names as a child (as resolved now)."""
+        meta = self.fragments.get(seq)
+        if meta is None or meta.event is None:
+            return frozenset()
+        return frozenset(p for p, r, s in self.events[meta.event].people if s == seq and r == "child")
+
+    def claim(self, seq: int) -> incidents.Claim:
+        kind, start, end, precision, _ = self._claims[seq]
+        meta = self.fragments[seq]
+        return incidents.Claim(seq, meta.order, meta.agency, kind, start, end, precision, self.children_of(seq))
+
+    def _settle_incidents(self) -> None:
+        """Group the records around the pending ones into events as the evidence and the
+        reviewers' decisions say (``incidents.group``). The records taken are everything
+        linked to the pending ones (through evidence, a decision, or a shared event),
+        all of them at once, so the answer does not depend on the order they arrived in.
+        The grouping of a set of records depends only on the records linked to them, so
+        only that part is worked out: a record's links are found among the records of its
+        children whose dates overlap its own."""
+        pending, self._inc_pending = self._inc_pending, set()
+        hood: set[int] = set()
+        claims: dict[int, incidents.Claim] = {}
+        todo = [s for s in pending if s in self._claims and self.fragments[s].event is not None]
+        while todo:
+            s = todo.pop()
+            if s in hood:
+                continue
+            meta = self.fragments.get(s)
+            if meta is None or meta.event is None:
+                continue
+            hood.add(s)
+            todo.extend(self.events[meta.event].sources)
+            todo.extend(self._inc_joins.get(s, ()))
+            todo.extend(self._inc_aparts.get(s, ()))
+            if not self.is_current(s):
+                continue
+            c = claims.get(s) or claims.setdefault(s, self.claim(s))
+            for pid in c.children:
+                for s2, _, role in self.people[pid].mentions:
+                    if role != "child" or s2 in hood or s2 == s:
+                        continue
+                    _, start, end, _, _ = self._claims[s2]
+                    if end < c.start or start > c.end or not self.is_current(s2):
+                        continue
+                    c2 = claims.get(s2) or claims.setdefault(s2, self.claim(s2))
+                    if incidents.strength(c, c2):
+                        todo.append(s2)
+        if not hood:
+            return
+        current = [claims.get(s) or self.claim(s) for s in hood if self.is_current(s)]
+        groups, review = incidents.group(current, self._inc_joins, self._inc_aparts)
+        groups += [(s,) for s in hood if not self.is_current(s)]
+        for s in hood:
+            for pair in self._review_of.pop(s, ()):
+                if self.incident_review.pop(pair, None) is not None:
+                    for x in pair:
+                        if x != s:
+                            self._review_of.get(x, set()).discard(pair)
+        for pair, reason in review.items():
+            self.incident_review[pair] = reason
+            for x in pair:
+                self._review_of.setdefault(x, set()).add(pair)
+        changed = [
+            g
+            for g in groups
+            if set(self.events[self.fragments[g[0]].event].sources) != set(g)  # type: ignore[index]
+        ]
+        if changed:
+            self._regroup(changed)
+
+    def _rekey_event(self, ev: EventNode, new: int) -> None:
+        """Number an event by its lowest source (event ids are the seq of their first
+        record, so a replay numbers them as the incremental build did)."""
+        old = ev.id
+        del self.events[old]
+        ev.id = new
+        self.events[new] = ev
+        for s in ev.sources:
+            self.fragments[s].event = new
+        for pid in {p for p, _, _ in ev.people}:
+            evs = self.people[pid].events
+            evs[evs.index(old)] = new
+            evs.sort()
+
+    def _regroup(self, groups: list[tuple[int, ...]]) -> None:
+        """Make each of ``groups`` (sorted seqs) one event, taking its records out of the
+        events they were in."""
+        slices: dict[int, tuple[list[tuple[int, str, int]], list[tuple[str, int]]]] = {}
+        for g in groups:
+            for s in g:
+                ev = self.events[self.fragments[s].event]  # type: ignore[index]
+                mine = [x for x in ev.people if x[2] == s]
+                slices[s] = (mine, [x for x in ev.place if x[1] == s])
+                ev.people = [x for x in ev.people if x[2] != s]
+                ev.place = [x for x in ev.place if x[1] != s]
+                ev.sources = [x for x in ev.sources if x != s]
+                for pid in {p for p, _, _ in mine}:
+                    if not any(p == pid for p, _, _ in ev.people):
+                        self.people[pid].events.remove(ev.id)
+                self.fragments[s].event = None
+                if not ev.sources:
+                    del self.events[ev.id]
+                elif ev.id == s:
+                    self._rekey_event(ev, min(ev.sources))
+        for g in groups:
+            # the event says what its most precise record says (ties: the lowest fragment id)
+            rep = min(g, key=lambda s: self._precision_rank(s))
+            kind, start, end, precision, at = self._claims[rep]
+            ev = EventNode(g[0], kind, start, end, precision, at)
+            self.events[ev.id] = ev
+            for s in g:
+                ev.sources.append(s)
+                self.fragments[s].event = ev.id
+                mine, places = slices[s]
+                for pid in {p for p, _, _ in mine}:
+                    if not any(p == pid for p, _, _ in ev.people):
+                        self.people[pid].events.append(ev.id)
+                        self.people[pid].events.sort()
+                ev.people += mine
+                ev.place += places
+
+    def claimed(self, seq: int) -> tuple[str, int, int, str, str | None]:
+        """What a record says of its own event: kind, start and end ordinals, precision, time."""
+        return self._claims[seq]
+
+    def _precision_rank(self, seq: int) -> tuple[int, int, str]:
+        _, start, end, precision, _ = self._claims[seq]
+        return (PRECISION_RANK.get(precision, 9), end - start, self.fragments[seq].order)
 
     def build(
         self,
@@ -1129,6 +1275,7 @@ class Projection:
         del rep, fresh
         for seq, fid, doc, sup in rows():
             self.apply(seq, fid, doc, sup, forced=forced)
+        self._settle_incidents()
         for review in [k for k, w in self.review.items() if w >= upper]:
             va, vb = review
             if all(forced[x] == forced[y] for x in members[va] for y in members[vb] if x != y):
@@ -1202,8 +1349,10 @@ class Projection:
                     seqs.add(s)
                     meta = fragments.get(s)
                     if meta is not None and meta.event is not None:
-                        for x, _, s2 in events[meta.event].people:
-                            if s2 == s and x not in people:
+                        # everyone in its event: a record joined to it as one incident
+                        # is part of the picture (a reader who cannot see it sees apart)
+                        for x, _, _ in events[meta.event].people:
+                            if x not in people:
                                 todo.append(x)
             for k in person.keys:
                 owner = key_index.get(k)

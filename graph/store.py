@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from graph.errors import InvalidDecision
+
 if TYPE_CHECKING:
     from graph.access import Reader
     from graph.audit import AuditEntry, VerifyReport
+    from graph.incidents import IncidentDecision, IncidentItem
     from graph.meaning import Acknowledgement, Delivery, Notice, Outstanding, Webhook
     from graph.patterns.engine import PatternEngine
     from graph.registry import ShareDecision, ShareRequest, TokenInfo
@@ -330,6 +333,38 @@ class Store(ABC):
     @abstractmethod
     def resolution_decisions(self, view: ReaderView) -> list[ResolutionDecision]:
         """The decisions (undos included) about records ``view`` may see, in the order made."""
+
+    # Incident review (graph/incidents.py): two agencies' records that may tell one
+    # incident. Records are named by fragment id; one the reviewer may not read (or not
+    # current) is InvalidDecision(field="fragment"), exactly as for no such record.
+    # Decisions are appended, never changed; each is durable and audited
+    # (``incident.decision``). The embedded store implements these; a backend that does
+    # not yet says so with InvalidDecision(field="backend").
+
+    def incident_queue(self, view: ReaderView, limit: int = 50) -> list[IncidentItem]:
+        """Pairs of records that may be one incident, only those ``view`` may read both of."""
+        raise InvalidDecision("incident review is not available on this backend yet", field="backend")
+
+    def decide_incident(self, view: ReaderView, kind: str, a: str, b: str, reason: str) -> IncidentDecision:
+        """Record that records ``a`` and ``b`` tell one incident (``join``) or two
+        (``apart``), with the reviewer's reason; the events follow at once."""
+        raise InvalidDecision("incident review is not available on this backend yet", field="backend")
+
+    def undo_incident_decision(self, view: ReaderView, decision_id: int, reason: str) -> IncidentDecision:
+        """Withdraw an incident decision: the events are as if it had never been made."""
+        raise InvalidDecision("incident review is not available on this backend yet", field="backend")
+
+    def incident_decisions(self, view: ReaderView) -> list[IncidentDecision]:
+        """The incident decisions (undos included) about records ``view`` may read."""
+        raise InvalidDecision("incident review is not available on this backend yet", field="backend")
+
+    def incident_decision_records(self) -> list[IncidentDecision]:
+        """Every incident decision, undos included, in the order made (for moving a store)."""
+        raise InvalidDecision("incident review is not available on this backend yet", field="backend")
+
+    def add_incident_decision(self, d: IncidentDecision) -> int:
+        """Record an incident decision as made in another store; returns its id here."""
+        raise InvalidDecision("incident review is not available on this backend yet", field="backend")
 
     @abstractmethod
     def relink(self) -> None:

@@ -31,6 +31,7 @@ head; the checkpoints, token records and shared meaning are equal (docs/scaling.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ class CopyReport:
     cases: int = 0
     share_decisions: int = 0
     resolution_decisions: int = 0
+    incident_decisions: int = 0
     audit_entries: int = 0
     tokens: int = 0
     shared_meaning: dict[str, int] = field(default_factory=dict)
@@ -91,6 +93,13 @@ def copy_store(src: Any, dst: Any, *, by: str, fragments: bool = True, batch: in
     for d in src.resolution_decision_records():
         dst.add_resolution_decision(d)
         report.resolution_decisions += 1
+    # incident decisions (graph/incidents.py): numbered afresh there, so an undo names
+    # the decision's new id
+    renumbered: dict[int, int] = {}
+    for inc in src.incident_decision_records():
+        undoes = None if inc.undoes is None else renumbered[inc.undoes]
+        renumbered[inc.id] = dst.add_incident_decision(dataclasses.replace(inc, undoes=undoes))
+        report.incident_decisions += 1
     readers = src.list_readers()
     for r in readers:
         dst.put_reader(

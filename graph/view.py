@@ -110,6 +110,9 @@ class ViewSource:
     # whose two mentions the reader can see
     matcher: Matcher | None = None
     mention_decisions: Callable[[], tuple[list[tuple[int, int]], list[tuple[int, int]]]] = lambda: ([], [])
+    # the reviewers' incident decisions in force as pairs of fragment seqs (joins, aparts);
+    # a reader's projection applies only those about two records the reader can see
+    incident_decisions: Callable[[], tuple[list[tuple[int, int]], list[tuple[int, int]]]] = lambda: ([], [])
     # called before each answer, with the lock held: a backend that projects its own
     # writes lazily (Neo4j) applies them here, so a view sees what its store has written
     settle: Callable[[], None] = lambda: None
@@ -340,6 +343,12 @@ class ReaderView:
                 ]
 
             local.set_decisions(seen(joins), seen(aparts))
+        mine_seqs = set(seqs)
+        ijoins, iaparts = self.source.incident_decisions()
+        local.set_incident_decisions(
+            [(a, b) for a, b in ijoins if a in mine_seqs and b in mine_seqs],
+            [(a, b) for a, b in iaparts if a in mine_seqs and b in mine_seqs],
+        )
         for s in seqs:
             local.apply(s, fids[s], docs[s], self._p.fragments[s].supersedes)
         return local
@@ -624,6 +633,20 @@ class ReaderView:
         for _, _, data in g.edges(data=True):
             data["sources"] = tuple(sorted(fids.get(s) or self.fid_map([s])[s] for s in data.get("sources", ())))
         return g
+
+    @_locked
+    def incident_open(self, a: int, b: int) -> bool:
+        """Two records the reader may read that, in the reader's own picture, are still two
+        events offered for review as one incident (graph/incidents.py). A pair the store
+        offers only because of a record the reader cannot see is not offered to them."""
+        if not (self.visible(a) and self.visible(b)):
+            return False
+        kids = self._p.children_of(a)
+        if not kids:
+            return False
+        part = self._part(min(kids))
+        pair = (min(a, b), max(a, b))
+        return pair in (self._p if part.fast else part.projection).incident_review
 
     @_locked
     def event(self, event_id: str) -> ChronologyLine | None:

@@ -46,6 +46,7 @@ class _State:
         self.decisions: dict[str, dict[str, Any]] = {}
         self.grants: list[dict[str, Any]] = []
         self.resolution: list[dict[str, Any]] = []
+        self.incidents: list[dict[str, Any]] = []
         self.audit: list[dict[str, Any]] = []
         self.refs: dict[str, set[int]] = {}
 
@@ -1166,3 +1167,37 @@ def _keep_facts(db: Emulator, p: dict[str, Any]) -> Rows:
 
 
 _MORE_STATEMENTS.update({"KEPT_FACTS_AFTER": _kept_facts_after, "KEPT_FACTS": _kept_facts, "KEEP_FACTS": _keep_facts})
+
+
+# ---------------------------------------------------------------------------- incident decisions
+# (the emulator's ``incidents`` list; numbered with the resolution decisions)
+
+_INCIDENT_KEYS = ("id", "kind", "a_fid", "b_fid", "reason", "by", "at", "undoes")
+
+
+def _add_incident_decision(db: Emulator, p: dict[str, Any]) -> Rows:
+    j = db.state.meta["journal"]
+    j["decisions"] += 1
+    db.state.incidents.append({"id": j["decisions"], **p})
+    return [{"id": j["decisions"]}]
+
+
+def _incident_decisions(db: Emulator, p: dict[str, Any]) -> Rows:
+    return [{k: d.get(k) for k in _INCIDENT_KEYS} for d in db.state.incidents]
+
+
+def _incident_decision(db: Emulator, p: dict[str, Any]) -> Rows:
+    for d in db.state.incidents:
+        if d["id"] == p["id"]:
+            undone = any(u.get("undoes") == p["id"] for u in db.state.incidents)
+            return [{**{k: d.get(k) for k in _INCIDENT_KEYS}, "undone": undone}]
+    return []
+
+
+_MORE_STATEMENTS.update(
+    {
+        "ADD_INCIDENT_DECISION": _add_incident_decision,
+        "INCIDENT_DECISIONS": _incident_decisions,
+        "INCIDENT_DECISION": _incident_decision,
+    }
+)

@@ -183,6 +183,16 @@ def _workload() -> list[Emulator]:
     joined = s.decide(system, "join", item.a.mention_id, item.b.mention_id, "reviewed")
     s.undo_decision(system, joined.id, "withdrawn")
     s.resolution_decisions(system)
+    # the same incident told twice (graph/incidents.py): a review item, a join, its undo
+    zoe = [{"ref": "c", "role": "child", "name": "Zoe Park", "dob": "2018-02-03"}]
+    s.append([canon(frag("INC-20", ag=police, when="2026-05-14", people=zoe))])
+    s.append(
+        [canon(frag("INC-21", ag=("northshire-csws", "social_care"), kind="home_visit", when="2026-05", people=zoe))]
+    )
+    same = s.incident_queue(system)[0]
+    together = s.decide_incident(system, "join", same.a.fragment_id, same.b.fragment_id, "one visit")
+    s.undo_incident_decision(system, together.id, "withdrawn")
+    s.incident_decisions(system)
     s.mention_features()
     s.patterns().scan(selection_of())  # keeps pattern facts on the fragments
     Neo4jStore(db).patterns().scan(selection_of())  # another replica reads them all

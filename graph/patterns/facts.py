@@ -129,6 +129,13 @@ class Report:
     mentions: tuple[Mention, ...]
     # markings: may others know this record exists (a placeholder), or not at all
     existence_visible: bool = True
+    # the event the record is part of: two agencies' records of one incident share it
+    # (graph/incidents.py); 0 when not known (then the record is its own incident)
+    incident: int = 0
+
+    @property
+    def incident_key(self) -> int:
+        return self.incident or -self.seq
 
     @property
     def middle(self) -> float:
@@ -223,7 +230,19 @@ def fact_of(doc: dict[str, Any]) -> Fact | None:
     ]
 
 
-def report_from_fact(seq: int, fact: Fact, people: Sequence[int], agency_type: str | None = None) -> Report | None:
+def incidents_of(reports: Iterable[Report]) -> list[list[Report]]:
+    """The reports grouped by incident (two agencies' records of one corroborated event
+    are one incident), each group by start; the groups in order of their first report.
+    Count these, not the reports, where one incident told twice must count once."""
+    groups: dict[int, list[Report]] = {}
+    for r in sorted(reports, key=lambda r: (r.start, r.seq)):
+        groups.setdefault(r.incident_key, []).append(r)
+    return list(groups.values())
+
+
+def report_from_fact(
+    seq: int, fact: Fact, people: Sequence[int], agency_type: str | None = None, incident: int = 0
+) -> Report | None:
     """A report from a fragment's fact and the person each of its mentions resolved to
     (None when they do not match: the fragment is not projected as read)."""
     kind, start, end, agency, atype, la, concerns, significance, closure, existence, ms = fact
@@ -245,6 +264,7 @@ def report_from_fact(seq: int, fact: Fact, people: Sequence[int], agency_type: s
             for pid, m in zip(people, ms, strict=True)
         ),
         existence,
+        incident,
     )
 
 
@@ -327,7 +347,9 @@ class ReportMaker:
         t = self._types.get(aid)
         if t is None:
             t = self._types[aid] = agency_type(self.p, aid)
-        return report_from_fact(seq, fact, self.p.mention_people(seq), t)
+        meta = self.p.fragments.get(seq)
+        incident = meta.event if meta is not None and meta.event is not None else 0
+        return report_from_fact(seq, fact, self.p.mention_people(seq), t, incident)
 
 
 ReportsFor = Callable[[Sequence[int]], dict[int, Report]]

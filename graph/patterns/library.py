@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar
 
-from graph.patterns.facts import ADULT_ROLES, ChildCase, Report
+from graph.patterns.facts import ADULT_ROLES, ChildCase, Report, incidents_of
 
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
 SIGNIFICANCE_RANK = {"low": 1, "medium": 2, "high": 3}
@@ -422,10 +422,11 @@ class RepeatedInjuries(Pattern):
             for i in injuries
             if not any(i.start <= s.start <= i.end + params.response_days and s.seq != i.seq for s in responses)
         ]
-        # one injury reported by two agencies (school and hospital the same day) is one injury
+        # one injury reported by two agencies (school and hospital the same day, or one
+        # corroborated event: graph/incidents.py) is one injury
         by_day: dict[int, list[Report]] = {}
-        for r in accepted:
-            by_day.setdefault(r.start, []).append(r)
+        for g in incidents_of(accepted):
+            by_day.setdefault(g[0].start, []).extend(g)
         days = sorted(by_day)
         best: list[int] = []
         j = 0
@@ -527,17 +528,18 @@ class Escalation(Pattern):
         ratio: float = p(2.0, "More frequent: the latest period has at least this many times as many.")
 
     def find(self, case: ChildCase, params: Any) -> list[Finding]:
-        concerns = [r for r in case.reports if _concern(r)]
+        # one incident told by two agencies is one concern, not two (graph/incidents.py)
+        concerns = incidents_of(r for r in case.reports if _concern(r))
         if len(concerns) < params.min_recent:
             return []
-        end = max(r.start for r in concerns)
-        recent = [r for r in concerns if r.start > end - params.period_days]
-        before = [r for r in concerns if end - 2 * params.period_days < r.start <= end - params.period_days]
+        end = max(g[0].start for g in concerns)
+        recent = [g for g in concerns if g[0].start > end - params.period_days]
+        before = [g for g in concerns if end - 2 * params.period_days < g[0].start <= end - params.period_days]
         if len(recent) < params.min_recent or not before:
             return []
 
-        def mean(rs: list[Report]) -> float:
-            return sum(SIGNIFICANCE_RANK[r.significance] for r in rs) / len(rs)
+        def mean(gs: list[list[Report]]) -> float:
+            return sum(max(SIGNIFICANCE_RANK[r.significance] for r in g) for g in gs) / len(gs)
 
         frequent = len(recent) >= params.ratio * len(before)
         serious = mean(recent) >= mean(before) + 0.5
@@ -548,7 +550,7 @@ class Escalation(Pattern):
             self.finding(
                 f"Concerns {how}: {len(recent)} in the {params.period_days} days to {_fmt(end)} against "
                 f"{len(before)} in the {params.period_days} days before.",
-                [*before, *recent],
+                [r for g in [*before, *recent] for r in g],
             )
         ]
 

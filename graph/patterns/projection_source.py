@@ -114,8 +114,9 @@ class ProjectionCases(ABC):
         return self.store._load(seqs)
 
     def _decisions_at(self) -> Hashable:
-        """Which resolution decisions are in force (changes whenever one is recorded)."""
-        return self.store._decisions_at
+        """Which resolution and incident decisions are in force (changes whenever one is
+        recorded)."""
+        return (self.store._decisions_at, getattr(self.store, "_incidents_at", -1))
 
     def _global_pid(self, person_id: str) -> int:
         """The store's person a person id names (raises if there is none)."""
@@ -191,7 +192,11 @@ class ProjectionCases(ABC):
             missing = []
             for s in seqs:
                 r = lru.get(s)
-                if r is not None and [m.person for m in r.mentions] == p.mention_people(s):
+                if (
+                    r is not None
+                    and [m.person for m in r.mentions] == p.mention_people(s)
+                    and r.incident == (p.fragments[s].event or 0)
+                ):
                     out[s] = r
                 else:
                     missing.append(s)
