@@ -15,8 +15,8 @@ every fragment its event (``p.fragments[seq].event``) are compared with the trut
 * ambiguous-by-design mentions joined to anyone (target 0);
 * how each kind of weak mention fared: joined to its own person / to someone else;
 * same-incident fragment pairs (two agencies' reports of one incident) merged into one
-  event, and offered for review (the hook ``incident_review``: 0 until the store has
-  such an API); different incidents merged into one event (target 0).
+  event, or offered for review (``Store.incident_queue``); different incidents merged
+  into one event (target 0).
 
 Splink (``bench/linkage_splink.py``, ``run_splink_people``) runs on the same mentions for
 comparison when it is installed (the ``bench`` extra); otherwise its column says so.
@@ -84,23 +84,19 @@ def _read(p: Projection, docs: list[dict[str, Any]], seq: Mapping[FragmentKey, i
 
 
 def incident_review(store: EmbeddedStore, seq_key: Mapping[int, FragmentKey]) -> set[frozenset[FragmentKey]]:
-    """HOOK: pairs of fragments the store offers a reviewer as possibly one incident.
-
-    No such API exists in graph/ yet (there is a review queue for people, none for
-    events). When one arrives (a method on the store whose name says "incident" or
-    "event" review), read it here: return each offered pair as a frozenset of two
-    (agency id, record_ref). Until then nothing is offered."""
-    for name in ("incident_review_queue", "event_review_queue", "same_incident_queue"):
-        fn = getattr(store, name, None)
-        if fn is None:
-            continue
-        offered: set[frozenset[FragmentKey]] = set()
-        for item in fn(store.system_view(), 1_000_000):
-            seqs = [getattr(item, a, None) for a in ("a_seq", "b_seq")]
-            if all(isinstance(s, int) and s in seq_key for s in seqs):
-                offered.add(frozenset(seq_key[s] for s in seqs if isinstance(s, int)))
-        return offered
-    return set()
+    """Pairs of fragments the store offers a reviewer as possibly one incident
+    (``Store.incident_queue``, as the system sees it), as frozensets of two
+    (agency id, record_ref)."""
+    by_fid: dict[str, FragmentKey] = {}
+    with store.locked() as p:
+        for s, text in p.details(sorted(seq_key)).items():
+            by_fid[text.fid] = seq_key[s]
+    offered: set[frozenset[FragmentKey]] = set()
+    for item in store.incident_queue(store.system_view(), 1_000_000):
+        a, b = by_fid.get(item.a.fragment_id), by_fid.get(item.b.fragment_id)
+        if a is not None and b is not None:
+            offered.add(frozenset((a, b)))
+    return offered
 
 
 def load(corpus: Corpus, *, review: bool = True, matcher: Linker | None = None) -> Loaded:
@@ -428,7 +424,7 @@ def report(name: str, loaded: Loaded, core: Loaded | None = None, *, splink: boo
     lines += [
         erow(f"same-incident fragment pairs merged into one event (of {ev['same_pairs']})", lambda e: str(e["merged"])),
         erow(f"… of them with a vague date (of {ev['same_approx']})", lambda e: str(e["merged_approx"])),
-        erow("same-incident pairs offered for review (HOOK: no API yet)", lambda e: str(e["offered"])),
+        erow("same-incident pairs offered for review", lambda e: str(e["offered"])),
         erow(
             "different incidents merged into one event (fragment pairs; target 0)", lambda e: str(e["different_merged"])
         ),

@@ -15,7 +15,9 @@ Two records of different agencies are compared on what they claim (``Claim``):
 - *weak*, for review: the same kind family and overlapping dates, but only some of the
   children in common, or dates too wide to say (two spans, a month, a year);
 - otherwise unrelated. One agency's two records are never one event by the evidence
-  (only a reviewer may say so), and records without a child are never compared.
+  (only a reviewer may say so). A record naming no child is compared on everyone it
+  names (``_same_people``); two records dated to one day at times more than
+  ``APART_MINUTES`` apart are only offered for review.
 
 Grouping (``group``) is a pure function of the set of records and the reviewers'
 decisions, so it does not depend on the order records arrive in. Evidence is taken
@@ -52,7 +54,13 @@ KIND_FAMILY = {
     "police_callout": "visit",
     "anonymous_report": "report",
     "referral": "report",
+    # an injury the school saw and the emergency department's attendance for it
+    "injury": "injury",
+    "hospital_attendance": "injury",
 }
+# Two records dated to the same day with times further apart than this are two visits
+# that day as far as the evidence goes: offered for review, never joined by it.
+APART_MINUTES = 4 * 60
 # A span this many days wide or less (e.g. "about mid-May": 10-20 May) can corroborate
 # a record dated to one day inside it.
 NARROW_DAYS = 14
@@ -79,20 +87,55 @@ class Claim:
     end: int
     precision: str
     children: frozenset[int]
+    # everyone the record names (as resolved now), and its time of day ("HH:MM") if any
+    people: frozenset[int] = frozenset()
+    at: str | None = None
 
     @property
     def one_day(self) -> bool:
         return self.start == self.end and self.precision in ("exact", "day")
 
 
+def _minutes(at: str) -> int | None:
+    try:
+        hh, mm = at.split(":")[:2]
+        return int(hh) * 60 + int(mm)
+    except ValueError:
+        return None
+
+
+def _same_people(a: Claim, b: Claim) -> bool | None:
+    """Do the two records name the same people? True: the same children (or, where a
+    record names no child, everyone it names is named by the other: a police call-out
+    naming the mother and her partner, and early help's record of it naming the children
+    too); False: some in common; None: nobody in common."""
+    if a.children and b.children:
+        if not a.children & b.children:
+            return None
+        return a.children == b.children
+    if not a.people & b.people:
+        return None
+    if not a.children and not b.children:
+        return a.people == b.people
+    small, big = (a, b) if not a.children else (b, a)
+    return small.people <= big.people
+
+
 def strength(a: Claim, b: Claim) -> int:
     """How strongly two records' claims say they are one incident (NONE .. SAME_DAY)."""
     if a.agency == b.agency or family(a.kind) != family(b.kind):
         return NONE
-    if not a.children & b.children or a.end < b.start or b.end < a.start:
+    if a.end < b.start or b.end < a.start:
         return NONE
-    if a.children != b.children:
+    same = _same_people(a, b)
+    if same is None:
+        return NONE
+    if not same:
         return WEAK
+    if a.at and b.at and a.start == b.start:
+        ma, mb = _minutes(a.at), _minutes(b.at)
+        if ma is not None and mb is not None and abs(ma - mb) > APART_MINUTES:
+            return WEAK  # two visits that day, as far as the times say
     if a.one_day and b.one_day:
         return SAME_DAY
     if a.one_day or b.one_day:
@@ -121,10 +164,20 @@ def group(
     by_seq = {c.seq: c for c in claims}
     # only records that name a child in common can link, and only if their dates overlap:
     # a sweep over each child's records by date
+    # (a record naming no child is filed under everyone it names, and so is every
+    # record under its adults, so that it meets the records of the same people)
     of_child: dict[int, list[Claim]] = {}
     for c in by_seq.values():
         for child in c.children:
             of_child.setdefault(child, []).append(c)
+    of_adult: dict[int, list[Claim]] = {}
+    childless = any(not c.children for c in by_seq.values())
+    for c in by_seq.values() if childless else ():
+        for pid in c.people - c.children:
+            of_adult.setdefault(-1 - pid, []).append(c)
+    for key, cs in of_adult.items():
+        if any(not c.children for c in cs):
+            of_child[key] = cs
     links: dict[tuple[int, int], int] = {}
     for mine in of_child.values():
         mine.sort(key=lambda c: (c.start, c.order))

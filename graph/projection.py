@@ -1068,10 +1068,25 @@ class Projection:
             return frozenset()
         return frozenset(p for p, r, s in self.events[meta.event].people if s == seq and r == "child")
 
+    def _names_childless(self, pid: int) -> bool:
+        """Is this person named in a record that names no child (one that must be
+        compared on its adults)?"""
+        person = self.people.get(pid)
+        return person is not None and any(not self.children_of(s) for s, _, _ in person.mentions)
+
+    def people_of(self, seq: int) -> frozenset[int]:
+        """Everyone a record names (as resolved now)."""
+        meta = self.fragments.get(seq)
+        if meta is None or meta.event is None:
+            return frozenset()
+        return frozenset(p for p, _, s in self.events[meta.event].people if s == seq)
+
     def claim(self, seq: int) -> incidents.Claim:
-        kind, start, end, precision, _ = self._claims[seq]
+        kind, start, end, precision, at = self._claims[seq]
         meta = self.fragments[seq]
-        return incidents.Claim(seq, meta.order, meta.agency, kind, start, end, precision, self.children_of(seq))
+        return incidents.Claim(
+            seq, meta.order, meta.agency, kind, start, end, precision, self.children_of(seq), self.people_of(seq), at
+        )
 
     def _settle_incidents(self) -> None:
         """Group the records around the pending ones into events as the evidence and the
@@ -1099,10 +1114,17 @@ class Projection:
             if not self.is_current(s):
                 continue
             c = claims.get(s) or claims.setdefault(s, self.claim(s))
-            for pid in c.children:
+            # a record's links are among its children's records, or, for a record that
+            # names no child, among the records of the people it names
+            for pid in c.people:
+                adult = pid not in c.children
+                if c.children and adult and not self._names_childless(pid):
+                    continue
                 for s2, _, role in self.people[pid].mentions:
-                    if role != "child" or s2 in hood or s2 == s:
+                    if s2 in hood or s2 == s:
                         continue
+                    if c.children and (role != "child" if not adult else self.children_of(s2)):
+                        continue  # by a child, its records; by an adult, those naming no child
                     _, start, end, _, _ = self._claims[s2]
                     if end < c.start or start > c.end or not self.is_current(s2):
                         continue

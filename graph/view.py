@@ -641,10 +641,12 @@ class ReaderView:
         offers only because of a record the reader cannot see is not offered to them."""
         if not (self.visible(a) and self.visible(b)):
             return False
-        kids = self._p.children_of(a)
-        if not kids:
+        # the part that holds both: through a child, or (a record naming no child)
+        # through anyone the record names
+        anchor = self._p.children_of(a) or self._p.children_of(b) or self._p.people_of(a)
+        if not anchor:
             return False
-        part = self._part(min(kids))
+        part = self._part(min(anchor))
         pair = (min(a, b), max(a, b))
         return pair in (self._p if part.fast else part.projection).incident_review
 
