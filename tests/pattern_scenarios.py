@@ -289,7 +289,14 @@ def household_moved_authority(contains: bool) -> list[dict[str, Any]]:
     mother's Northshire home (the look-alike)."""
     c = child("Max Fern", address=None)
     out = [
-        rec("2025-11-01", "health_appointment", [mother(), c], at="gp", concerns=[], relationships=[_with("m", "mother_of")]),
+        rec(
+            "2025-11-01",
+            "health_appointment",
+            [mother(), c],
+            at="gp",
+            concerns=[],
+            relationships=[_with("m", "mother_of")],
+        ),
         rec("2026-01-10", "school_concern", [c], at="school", concerns=["neglect"]),
     ]
     if contains:
@@ -328,8 +335,12 @@ def household_adult_across_households(contains: bool) -> list[dict[str, Any]]:
     m1 = mother("Amy Cole", "1991-01-01")
     m2 = mother("Bea Drake", "1992-02-02", address=OTHER_HOME if contains else HOME)
     return [
-        rec("2026-01-05", "health_appointment", [m1, c1], at="gp", concerns=[], relationships=[_with("m", "mother_of")]),
-        rec("2026-01-06", "health_appointment", [m2, c2], at="gp", concerns=[], relationships=[_with("m", "mother_of")]),
+        rec(
+            "2026-01-05", "health_appointment", [m1, c1], at="gp", concerns=[], relationships=[_with("m", "mother_of")]
+        ),
+        rec(
+            "2026-01-06", "health_appointment", [m2, c2], at="gp", concerns=[], relationships=[_with("m", "mother_of")]
+        ),
         rec("2026-02-01", "police_callout", [c1, a], at="police", concerns=["domestic_abuse"]),
         rec("2026-05-01", "police_callout", [c2, a], at="police", concerns=["domestic_abuse"]),
     ]
@@ -342,7 +353,14 @@ def household_siblings_not_considered(contains: bool) -> list[dict[str, Any]]:
     c1 = child("Ada Jones", "2016-01-01", address=None)
     p = adult("Carl Moss", "1985-05-05", ref="p", role="partner", address=HOME if contains else OTHER_HOME)
     return [
-        rec("2026-01-05", "contact", [mother("Dee Jones"), c1], at="eh", concerns=[], relationships=[_with("m", "mother_of")]),
+        rec(
+            "2026-01-05",
+            "contact",
+            [mother("Dee Jones"), c1],
+            at="eh",
+            concerns=[],
+            relationships=[_with("m", "mother_of")],
+        ),
         rec("2026-01-20", "home_visit", [mother("Dee Jones"), p], at="eh", concerns=[], significance="low"),
         rec(
             "2026-02-01",

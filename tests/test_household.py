@@ -63,7 +63,8 @@ def test_lives_with_puts_two_adults_in_one_household(tmp_path: Path) -> None:
             rec("2026-01-05", "contact", [mother("Dee Jones", address=None), child("Ada Jones", address=None)],
                 at="eh", relationships=[_with("m", "mother_of")]),
             rec("2026-01-20", "home_visit",
-                [mother("Dee Jones", address=None), adult("Carl Moss", "1985-05-05", ref="p", role="partner", address=None)],
+                [mother("Dee Jones", address=None),
+                 adult("Carl Moss", "1985-05-05", ref="p", role="partner", address=None)],
                 at="eh", relationships=[_with("p", "lives_with", "m")]),
         ],
     )  # fmt: skip

@@ -406,10 +406,10 @@ def cases_from_projection(
                 return
             reports = reports_for(sorted({s for _, seqs in pending for s in seqs if p.is_current(s)}))
             built = []
-            for kids, seqs in pending:
+            for kids, part in pending:
                 # the households of every child of the component, once per component
-                homes = households_of(p, _children_in(p, seqs), p.is_current)
-                built += [_case(p, child, reports, seqs, homes) for child in kids]
+                homes = households_of(p, _children_in(p, part), p.is_current)
+                built += [_case(p, child, reports, part, homes) for child in kids]
         yield from built
 
 
