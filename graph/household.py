@@ -228,6 +228,8 @@ def household_of(p: Projection, pid: int, visible: Visible, *, reader: _Reader |
             if link.how == PRESUMED and q != pid and link.parent == x and _is_child(p, q, visible):
                 continue  # never from another child up to their parent
             used.append(link)
+            if x == pid:  # a link back to the person: their own address evidence, not membership
+                continue
             m = members.get(x)
             if m is None:
                 m = members[x] = Member(x)

@@ -283,3 +283,48 @@ def test_the_original_place_scenarios_still_hold(tmp_path: Path) -> None:
             got = s.patterns().for_child(child_key(s, name), selection_of([pattern]))
             assert [f.pattern for f in got] == ([pattern] if contains else []), (pattern, contains, got)
             s.close()
+
+
+# --------------------------------------------------------------------- over HTTP
+
+
+def test_the_household_over_http_names_records_and_is_audited(tmp_path: Path) -> None:
+    from tests.api_server import demo_server
+    from tests.test_access import MIA
+    from tests.test_api import SW, person
+
+    with demo_server(tmp_path) as srv:
+        with srv.client(SW) as c:
+            mia = person(c, *MIA)
+            r = c.get(f"/people/{mia}/household")
+            assert r.status_code == 200, r.text
+            got = r.json()
+            assert got["person_id"] == mia and got["members"][0]["person_id"] == mia
+            assert len(got["members"]) > 1  # the demo's Walsh household
+            for part in (*got["members"][1:], *got["addresses"]):
+                assert part["sources"] and all(f.startswith("F") for f in part["sources"])
+            for a in got["addresses"]:
+                assert a["from"] <= a["to"]
+            assert c.get("/people/P0000000000000000-0/household").status_code == 404
+        entries = srv.store.audit_entries(actor=SW, limit=1000)
+        assert entries[-1].action == "read.household" and mia in entries[-1].detail["people"]
+
+
+def test_a_flag_resting_on_the_households_records_shows_them_only_as_whom_to_ask(tmp_path: Path) -> None:
+    """Moved authority fires on the GP's records of the mother's addresses; the school's
+    lead on the case may not read health records (no clearance): those are held back."""
+    build, name = HOUSEHOLD_SCENARIOS["moved_authority"]
+    s = open_store(tmp_path, build(True))
+    kid = s.system_view().find_people(name)[0].person_id
+    s.open_case("admin", "CASE-1", kid)
+    s.put_reader("admin", reader_id="dsl", agency="hill-primary", roles=["designated_safeguarding_lead"])
+    s.set_membership("admin", "CASE-1", "dsl", True)
+    v = s.view("dsl", "safeguarding")
+    (flag,) = s.patterns().run_for(s, v, v.find_people(name)[0].person_id, selection_of(["moved_authority"])) or []
+    health = [e for e in flag.evidence if e.agency == "eastmere-health"]
+    assert health and all(e.fragment_id is None and e.held_back for e in health)
+    assert "eastmere-health" in flag.contact
+    # and the household this lead sees has no address: only health records carry it
+    got = household_for_reader(v, v.find_people(name)[0].person_id)
+    assert got is not None and got["addresses"] == []
+    s.close()
