@@ -23,10 +23,13 @@ hostels, a mistyped postcode).
       named in it (they live apart; again neither is presumed).
    Rules 1 and 2 still apply in such a record.
 
-The household of a person is everyone reached from them by these links, except that a
-presumed parent link is followed from the person themselves, and from an adult member to
-their child, but never from another child up to that child's parent (a half-sibling's
-non-resident father does not join the household through the child).
+The household of a person is the person, everyone a record links them with, and, from
+each adult so reached, those a record links with that adult as living together (rules 1
+and 2) or as their child (rule 3, downwards only). No further: a chain through a third
+record can reach another home (an adult who moves between partners would join two
+households into one), and a presumed link is never followed from another child up to
+that child's parent (a half-sibling's non-resident father does not join through them).
+Membership is not dated: someone who lived there once is a member (a known limit).
 
 Where: the household's address history is read from the records that link its members
 (the addresses the record gives to either of the two people it links) and from the
@@ -220,22 +223,29 @@ def household_of(p: Projection, pid: int, visible: Visible, *, reader: _Reader |
     r = reader or _Reader(p, visible)
     members: dict[int, Member] = {pid: Member(pid, {"self"}, set())}
     used: list[Link] = []
-    todo = [pid]
-    while todo:
-        q = todo.pop()
-        for link in r.links(q):
-            x = link.b
-            if link.how == PRESUMED and q != pid and link.parent == x and _is_child(p, q, visible):
-                continue  # never from another child up to their parent
-            used.append(link)
-            if x == pid:  # a link back to the person: their own address evidence, not membership
+    # two steps: the person's own links, then from each adult so reached their links as
+    # living together or to their child; no further (an adult who moves between partners
+    # would chain two homes into one)
+    step = [pid]
+    for depth in range(2):
+        nxt = []
+        for q in step:
+            if depth and _is_child(p, q, visible):
                 continue
-            m = members.get(x)
-            if m is None:
-                m = members[x] = Member(x)
-                todo.append(x)
-            m.how.add(link.how)
-            m.seqs.add(link.seq)
+            for link in r.links(q):
+                x = link.b
+                if depth and link.how == PRESUMED and link.parent == x:
+                    continue  # from a member only down to their child, never up to a parent
+                used.append(link)
+                if x == pid:  # a link back to the person: their own address evidence
+                    continue
+                m = members.get(x)
+                if m is None:
+                    m = members[x] = Member(x)
+                    nxt.append(x)
+                m.how.add(link.how)
+                m.seqs.add(link.seq)
+        step = nxt
     # where: the addresses the linking records give the two people they link, and the
     # anchor's own addresses, each dated by its record's event
     dated: dict[tuple[int, str], None] = {}

@@ -328,3 +328,17 @@ def test_a_flag_resting_on_the_households_records_shows_them_only_as_whom_to_ask
     got = household_for_reader(v, v.find_people(name)[0].person_id)
     assert got is not None and got["addresses"] == []
     s.close()
+
+
+@pytest.mark.parametrize("pattern", sorted(HOUSEHOLD_SCENARIOS))
+def test_without_the_household_those_scenarios_would_not_fire(
+    tmp_path: Path, pattern: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The household is what carries the evidence: with it taken away, nothing fires."""
+    import graph.patterns.facts as facts
+
+    monkeypatch.setattr(facts, "households_of", lambda p, kids, visible: {})
+    build, name = HOUSEHOLD_SCENARIOS[pattern]
+    s = open_store(tmp_path, build(True))
+    assert s.patterns().for_child(child_key(s, name), selection_of([pattern])) == []
+    s.close()
