@@ -174,14 +174,18 @@ class _Reader:
             if s in done or not self.visible(s):
                 continue
             done.add(s)
+            rs = rels.get(s, ())
+            for x in sorted({b if a == pid else a for a, k, b in rs if k == "lives_with"} - {pid}):
+                out.append(Link(pid, x, "lives_with", s))
+            at = mine.get(s)
+            if not rs and not at:  # the usual record: nothing in it about where anyone lives
+                continue
             here = set(p.mention_people(s))
             here.discard(pid)
-            rs = rels.get(s, [])
-            for x in sorted(here):
-                if any(k == "lives_with" and {a, b} == {pid, x} for a, k, b in rs):
-                    out.append(Link(pid, x, "lives_with", s))
-                if mine.get(s, set()) & self.addresses(x).get(s, set()):
-                    out.append(Link(pid, x, "shared_address", s))
+            if at:
+                for x in sorted(here):
+                    if at & self.addresses(x).get(s, set()):
+                        out.append(Link(pid, x, "shared_address", s))
             for a, k, b in rs:
                 if k not in PARENT_KINDS or a == b or {a, b} - ({pid} | here) or pid not in (a, b):
                     continue
@@ -249,10 +253,9 @@ def household_of(p: Projection, pid: int, visible: Visible, *, reader: _Reader |
     # where: the addresses the linking records give the two people they link, and the
     # anchor's own addresses, each dated by its record's event
     dated: dict[tuple[int, str], None] = {}
-    for link in used:
-        for who in (link.a, link.b):
-            for place in r.addresses(who).get(link.seq, ()):
-                dated[(link.seq, place)] = None
+    for seq, who in {(link.seq, x) for link in used for x in (link.a, link.b)}:
+        for place in r.addresses(who).get(seq, ()):
+            dated[(seq, place)] = None
     for s, places in r.addresses(pid).items():
         for place in places:
             dated[(s, place)] = None

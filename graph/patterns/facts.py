@@ -271,6 +271,7 @@ class ChildCase:
     households: dict[int, Household] = field(default_factory=dict)
     # every current report of the component, by seq: the records a household rests on
     lookup: dict[int, Report] = field(default_factory=dict)
+    _housemates: dict[int, set[int]] = field(default_factory=dict, repr=False, compare=False)
 
     def all_reports(self) -> Iterator[Report]:
         yield from self.reports
@@ -295,10 +296,12 @@ class ChildCase:
     def household_children(self, pid: int | None = None) -> set[int]:
         """The other children of ``pid``'s (default: this child's) household."""
         who = self.child if pid is None else pid
-        h = self.households.get(who)
-        if h is None:
-            return set()
-        return {q for q in h.members if q != who and q in self.households}
+        got = self._housemates.get(who)
+        if got is None:
+            h = self.households.get(who)
+            got = set() if h is None else {q for q in h.members if q != who and q in self.households}
+            self._housemates[who] = got
+        return got
 
     def reports_of(self, seqs: Iterable[int]) -> list[Report]:
         """The current reports of these seqs (a household's evidence), where there are any."""
