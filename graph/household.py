@@ -130,6 +130,13 @@ class _Reader:
         self._addrs: dict[int, dict[int, set[str]]] = {}
         self._rels: dict[int, dict[int, list[tuple[int, str, int]]]] = {}
         self._links: dict[int, list[Link]] = {}
+        self._child: dict[int, bool] = {}
+
+    def is_child(self, pid: int) -> bool:
+        got = self._child.get(pid)
+        if got is None:
+            got = self._child[pid] = _is_child(self.p, pid, self.visible)
+        return got
 
     def addresses(self, pid: int) -> dict[int, set[str]]:
         """seq -> the places that record gives ``pid``."""
@@ -234,7 +241,7 @@ def household_of(p: Projection, pid: int, visible: Visible, *, reader: _Reader |
     for depth in range(2):
         nxt = []
         for q in step:
-            if depth and _is_child(p, q, visible):
+            if depth and r.is_child(q):
                 continue
             for link in r.links(q):
                 x = link.b
@@ -279,8 +286,9 @@ def household_of(p: Projection, pid: int, visible: Visible, *, reader: _Reader |
     for per in periods:
         las = p.places.get(per.place, {}).get("local_authority", {})
         best: tuple[int, str, list[int]] | None = None
+        mine = set(per.seqs)
         for la, seqs in las.items():
-            ss = [x for x in seqs if x in per.seqs]
+            ss = [x for x in seqs if x in mine]
             if ss and (best is None or (len(ss), la) > (best[0], best[1])):
                 best = (len(ss), la, ss)
         if best is not None:
