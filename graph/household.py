@@ -131,6 +131,31 @@ class _Reader:
         self._rels: dict[int, dict[int, list[tuple[int, str, int]]]] = {}
         self._links: dict[int, list[Link]] = {}
         self._child: dict[int, bool] = {}
+        self._las: dict[str, dict[int, str]] = {}
+        self._at: dict[int, dict[str, set[int]]] = {}
+        self._parts: dict[
+            tuple[int, bool], tuple[dict[int, tuple[set[str], set[int]]], set[tuple[int, int, str, int]]]
+        ] = {}
+
+    def at(self, seq: int) -> dict[str, set[int]]:
+        """place -> the people record ``seq`` gives that address (worked out once a record)."""
+        got = self._at.get(seq)
+        if got is None:
+            got = self._at[seq] = {}
+            for x in set(self.p.mention_people(seq)):
+                for place in self.addresses(x).get(seq, ()):
+                    got.setdefault(place, set()).add(x)
+        return got
+
+    def authorities(self, place: str) -> dict[int, str]:
+        """seq -> the local authority that record gives ``place``."""
+        got = self._las.get(place)
+        if got is None:
+            got = self._las[place] = {}
+            for la, seqs in self.p.places.get(place, {}).get("local_authority", {}).items():
+                for x in seqs:
+                    got[x] = la
+        return got
 
     def is_child(self, pid: int) -> bool:
         got = self._child.get(pid)
@@ -176,29 +201,57 @@ class _Reader:
             return out
         mine = self.addresses(pid)
         rels = self.relationships(pid)
-        done: set[int] = set()
-        for s, _, _ in person.mentions:
-            if s in done or not self.visible(s):
-                continue
-            done.add(s)
+        # only a record that gives them an address or a relationship can link them
+        for s in sorted(rels.keys() | mine.keys()):
             rs = rels.get(s, ())
-            for x in sorted({b if a == pid else a for a, k, b in rs if k == "lives_with"} - {pid}):
-                out.append(Link(pid, x, "lives_with", s))
             at = mine.get(s)
-            if not rs and not at:  # the usual record: nothing in it about where anyone lives
-                continue
-            here = set(p.mention_people(s))
-            here.discard(pid)
             if at:
-                for x in sorted(here):
-                    if at & self.addresses(x).get(s, set()):
-                        out.append(Link(pid, x, "shared_address", s))
+                groups = self.at(s)
+                for x in sorted({x for place in at for x in groups.get(place, ())} - {pid}):
+                    out.append(Link(pid, x, "shared_address", s))
             for a, k, b in rs:
-                if k not in PARENT_KINDS or a == b or {a, b} - ({pid} | here) or pid not in (a, b):
+                if a == b:
                     continue
-                if self._presumed(a, b, s):
+                if k == "lives_with":
+                    out.append(Link(pid, b if a == pid else a, "lives_with", s))
+                elif k in PARENT_KINDS and self._presumed(a, b, s):
                     out.append(Link(pid, b if a == pid else a, PRESUMED, s, parent=a))
         self._links[pid] = out
+        return out
+
+    def part(self, q: int, first: bool) -> tuple[dict[int, tuple[set[str], set[int]]], set[tuple[int, int, str, int]]]:
+        """The links a household follows from ``q`` (``first``: q is the person whose
+        household it is; otherwise never up to a parent), and the (seq, place) pairs
+        those records give the two people they link: shared by the households of one
+        family (a mother's part is worked out once, not once per child)."""
+        key = (q, first)
+        got = self._parts.get(key)
+        if got is None:
+            links = [x for x in self.links(q) if first or x.how != PRESUMED or x.parent != x.b]
+            who: dict[int, tuple[set[str], set[int]]] = {}
+            for x in links:
+                hs = who.get(x.b)
+                if hs is None:
+                    hs = who[x.b] = (set(), set())
+                hs[0].add(x.how)
+                hs[1].add(x.seq)
+            got = self._parts[key] = (who, self.dated({(x.seq, y) for x in links for y in (x.a, x.b)}))
+        return got
+
+    def dated(self, pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int, str, int]]:
+        """(start, end, place, seq) for the place each (seq, person) pair's record gives them."""
+        out = set()
+        p = self.p
+        for seq, who in pairs:
+            places = self.addresses(who).get(seq)
+            if not places:
+                continue
+            meta = p.fragments.get(seq)
+            if meta is None or meta.event is None:
+                continue
+            ev = p.events[meta.event]
+            for place in places:
+                out.add((ev.start, ev.end, place, seq))
         return out
 
     def _presumed(self, parent: int, child: int, s: int) -> bool:
@@ -233,7 +286,9 @@ def household_of(p: Projection, pid: int, visible: Visible, *, reader: _Reader |
         return None
     r = reader or _Reader(p, visible)
     members: dict[int, Member] = {pid: Member(pid, {"self"}, set())}
-    used: list[Link] = []
+    # where: the addresses the linking records give the two people they link, and the
+    # person's own addresses, each dated by its record's event
+    dated = r.dated((s, pid) for s in r.addresses(pid))
     # two steps: the person's own links, then from each adult so reached their links as
     # living together or to their child; no further (an adult who moves between partners
     # would chain two homes into one)
@@ -243,37 +298,19 @@ def household_of(p: Projection, pid: int, visible: Visible, *, reader: _Reader |
         for q in step:
             if depth and r.is_child(q):
                 continue
-            for link in r.links(q):
-                x = link.b
-                if depth and link.how == PRESUMED and link.parent == x:
-                    continue  # from a member only down to their child, never up to a parent
-                used.append(link)
+            who, places = r.part(q, depth == 0)
+            dated |= places
+            for x, (hows, seqs) in who.items():
                 if x == pid:  # a link back to the person: their own address evidence
                     continue
                 m = members.get(x)
                 if m is None:
                     m = members[x] = Member(x)
                     nxt.append(x)
-                m.how.add(link.how)
-                m.seqs.add(link.seq)
+                m.how |= hows
+                m.seqs |= seqs
         step = nxt
-    # where: the addresses the linking records give the two people they link, and the
-    # anchor's own addresses, each dated by its record's event
-    dated: dict[tuple[int, str], None] = {}
-    for seq, who in {(link.seq, x) for link in used for x in (link.a, link.b)}:
-        for place in r.addresses(who).get(seq, ()):
-            dated[(seq, place)] = None
-    for s, places in r.addresses(pid).items():
-        for place in places:
-            dated[(s, place)] = None
-    entries = []
-    for s, place in dated:
-        meta = p.fragments.get(s)
-        if meta is None or meta.event is None:
-            continue
-        ev = p.events[meta.event]
-        entries.append((ev.start, ev.end, place, s))
-    entries.sort()
+    entries = sorted(dated)
     periods: list[Period] = []
     for start, end, place, s in entries:
         last = periods[-1] if periods else None
@@ -284,15 +321,14 @@ def household_of(p: Projection, pid: int, visible: Visible, *, reader: _Reader |
         else:
             periods.append(Period(place, start, end, [s]))
     for per in periods:
-        las = p.places.get(per.place, {}).get("local_authority", {})
-        best: tuple[int, str, list[int]] | None = None
-        mine = set(per.seqs)
-        for la, seqs in las.items():
-            ss = [x for x in seqs if x in mine]
-            if ss and (best is None or (len(ss), la) > (best[0], best[1])):
-                best = (len(ss), la, ss)
-        if best is not None:
-            per.local_authority, per.la_seqs = best[1], best[2]
+        of_seq = r.authorities(per.place)
+        by: dict[str, list[int]] = {}
+        for x in per.seqs:
+            la = of_seq.get(x)
+            if la is not None:
+                by.setdefault(la, []).append(x)
+        if by:  # the authority most of the period's records give, then by name
+            per.local_authority, per.la_seqs = max(by.items(), key=lambda kv: (len(kv[1]), kv[0]))
     return Household(pid, members, periods)
 
 
