@@ -233,16 +233,23 @@ def test_a_reader_who_cannot_read_the_address_record_does_not_get_the_address(tm
         relationships=[_with("m", "mother_of")],
         markings={"audience": "originating_agency"} if restricted else None,
     )
-    s = open_store(tmp_path, [gp, rec("2026-01-10", "school_concern", [c], at="school")])
+    # the school's own record names the mother with the child, without an address
+    school = rec(
+        "2026-01-10", "school_concern", [mother(address=None), c], at="school", relationships=[_with("m", "mother_of")]
+    )
+    s = open_store(tmp_path, [gp, school])
     got = reader_household(s, "hill-primary", "Max Fern")
-    if restricted:  # the school cannot read the GP's record: no mother, no address
-        assert [m["evidence"] for m in got["members"]] == [[]]
+    (mum,) = got["members"][1:]
+    assert mum["evidence"] == ["parent"]
+    if restricted:  # the school cannot read the GP's record: the mother, by its own record; no address
+        assert len(mum["sources"]) == 1
         assert got["addresses"] == []
     else:
-        assert len(got["members"]) == 2
+        assert len(mum["sources"]) == 2
         (addr,) = got["addresses"]
         assert (addr["postcode"], addr["local_authority"]) == ("NT1 1AA", "Northshire")
         assert len(addr["sources"]) == 1 and addr["sources"][0].startswith("F")
+        assert addr["sources"][0] in mum["sources"]  # the GP's record: mother, child and address
     s.close()
 
 
