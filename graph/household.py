@@ -54,7 +54,6 @@ from typing import Any
 from graph.projection import Projection, Visible
 
 PARENT_KINDS = frozenset({"mother_of", "father_of", "parent_of", "step_parent_of", "carer_of"})
-STRONG = ("lives_with", "shared_address")
 PRESUMED = "parent"
 
 
