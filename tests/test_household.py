@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from graph.embedded import EmbeddedStore
 from graph.household import Household, household_for_reader, household_of
 from graph.patterns import selection_of
+from graph.patterns.embedded_source import EmbeddedCases
 from tests.pattern_scenarios import (
     HOME,
     HOUSEHOLD_SCENARIOS,
@@ -24,7 +27,7 @@ from tests.pattern_scenarios import (
     mother,
     rec,
 )
-from tests.test_patterns import child_key, load
+from tests.test_patterns import _norm, child_key, load
 
 
 def open_store(tmp_path: Path, docs: list[dict[str, Any]], name: str = "s") -> EmbeddedStore:
@@ -348,4 +351,32 @@ def test_without_the_household_those_scenarios_would_not_fire(
     build, name = HOUSEHOLD_SCENARIOS[pattern]
     s = open_store(tmp_path, build(True))
     assert s.patterns().for_child(child_key(s, name), selection_of([pattern])) == []
+    s.close()
+
+
+# --------------------------------------------------------------------- incremental
+
+HOUSEHOLD_POOL = [d for build, _ in HOUSEHOLD_SCENARIOS.values() for c in (True, False) for d in build(c)]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.permutations(list(range(len(HOUSEHOLD_POOL)))), st.lists(st.integers(1, 6), min_size=1, max_size=5))
+def test_incremental_evaluation_with_households_equals_a_full_run(
+    tmp_path_factory: pytest.TempPathFactory, order: list[int], cuts: list[int]
+) -> None:
+    """A household's records are in the child's component, so a refresh after appends
+    (re-evaluating only the children whose component they touch) equals a fresh run."""
+    s = EmbeddedStore.open(tmp_path_factory.mktemp("hinc") / "s.sqlite", create=True)
+    sel = selection_of(sorted(HOUSEHOLD_SCENARIOS))
+    engine = s.patterns()
+    k = 0
+    for n in [*cuts, len(order)]:
+        batch = [HOUSEHOLD_POOL[i] for i in order[k : k + n]]
+        k += n
+        if batch:
+            load(s, batch)
+        incremental = engine.scan(sel)
+    fresh = type(engine)(EmbeddedCases(s)).scan(sel)
+    assert fresh  # the pool holds every scenario that fires
+    assert _norm(s, incremental) == _norm(s, fresh)
     s.close()
