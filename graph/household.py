@@ -73,6 +73,10 @@ class Member:
     pid: int
     how: set[str] = field(default_factory=set)
     seqs: set[int] = field(default_factory=set)  # the records that put them in the household
+    # provably someone else than the person whose household it is: named with them in one
+    # record, or a date of birth or verified NHS number or UPN that differs. Otherwise
+    # they may be the person themself under a variant resolution has not joined.
+    distinct: bool = True
 
 
 @dataclass(slots=True)
@@ -309,6 +313,10 @@ def household_of(p: Projection, pid: int, visible: Visible, *, reader: _Reader |
                 m.how |= hows
                 m.seqs |= seqs
         step = nxt
+    me = p.people[pid]
+    for q, m in members.items():
+        if q != pid:
+            m.distinct = not Projection._compatible(me, p.people[q])
     entries = sorted(dated)
     periods: list[Period] = []
     for start, end, place, s in entries:

@@ -380,3 +380,27 @@ def test_incremental_evaluation_with_households_equals_a_full_run(
     assert fresh  # the pool holds every scenario that fires
     assert _norm(s, incremental) == _norm(s, fresh)
     s.close()
+
+
+def test_an_unjoined_variant_of_the_child_is_not_another_child_of_the_household(tmp_path: Path) -> None:
+    """ "A Jones", same date of birth, never named with Ada: perhaps Ada under a variant the
+    resolution has not joined. In the household, but not counted as another child of it (the sibling patterns)."""
+    variant = {"ref": "v", "role": "child", "name": {"given": "A", "family": "Jones"}, "dob": "2016-01-01"}
+    s = open_store(
+        tmp_path,
+        [
+            rec("2026-01-05", "contact", [mother("Dee Jones"), child("Ada Jones", "2016-01-01", address=None)],
+                at="eh", concerns=[], relationships=[_with("m", "mother_of")]),
+            rec("2026-02-05", "contact", [mother("Dee Jones"), variant], at="gp", concerns=[],
+                relationships=[_with("m", "mother_of", "v")]),
+            rec("2026-05-01", "disclosure", [child("Ada Jones", "2016-01-01", address=None)], at="school",
+                concerns=["physical_abuse"], significance="high"),
+        ],
+    )  # fmt: skip
+    h = home_of(s, "Ada Jones")
+    (other,) = [m for q, m in h.members.items() if q not in (h.anchor, child_key(s, "Dee Jones"))]
+    assert not other.distinct
+    kid = child_key(s, "Ada Jones")
+    (case,) = list(s.patterns().source.cases([kid]))
+    assert case.household_children() == set() and case.household_children(distinct=False) == {other.pid}
+    s.close()

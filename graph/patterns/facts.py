@@ -271,7 +271,7 @@ class ChildCase:
     households: dict[int, Household] = field(default_factory=dict)
     # every current report of the component, by seq: the records a household rests on
     lookup: dict[int, Report] = field(default_factory=dict)
-    _housemates: dict[int, set[int]] = field(default_factory=dict, repr=False, compare=False)
+    _housemates: dict[tuple[int, bool], set[int]] = field(default_factory=dict, repr=False, compare=False)
 
     def all_reports(self) -> Iterator[Report]:
         yield from self.reports
@@ -293,14 +293,24 @@ class ChildCase:
         """The child's own household, if any record supports one."""
         return self.households.get(self.child)
 
-    def household_children(self, pid: int | None = None) -> set[int]:
-        """The other children of ``pid``'s (default: this child's) household."""
+    def household_children(self, pid: int | None = None, *, distinct: bool = True) -> set[int]:
+        """The other children of ``pid``'s (default: this child's) household; with
+        ``distinct``, only those provably not the child themself (``Member.distinct``):
+        an unjoined variant of the child's name is not their brother or sister."""
         who = self.child if pid is None else pid
-        got = self._housemates.get(who)
+        got = self._housemates.get((who, distinct))
         if got is None:
             h = self.households.get(who)
-            got = set() if h is None else {q for q in h.members if q != who and q in self.households}
-            self._housemates[who] = got
+            got = (
+                set()
+                if h is None
+                else {
+                    q
+                    for q, m in h.members.items()
+                    if q != who and q in self.households and (m.distinct or not distinct)
+                }
+            )
+            self._housemates[(who, distinct)] = got
         return got
 
     def reports_of(self, seqs: Iterable[int]) -> list[Report]:
@@ -462,7 +472,11 @@ def _case(
     others: dict[int, Report] = {}
     home = households.get(child) if households else None
     # the other children of the household: what is recorded about them counts too
-    housemates = {q for q in home.members if q != child and q in households} if home and households else set()
+    housemates = (
+        {q for q, m in home.members.items() if q != child and q in households and m.distinct}
+        if home and households
+        else set()
+    )
     for q in siblings | adults | housemates:
         person = people.get(q)
         if person is None:

@@ -341,7 +341,9 @@ def _households(case: ChildCase, kids: Sequence[int]) -> list[set[int]]:
             siblings = (a == case.child and b in case.siblings) or (b == case.child and a in case.siblings)
             shared_parent = any(a in ks and b in ks for ks in case.parent_of.values())
             # one household (graph/household.py): living together, whatever the addresses say
-            together = b in case.household_children(a) or a in case.household_children(b)
+            together = b in case.household_children(a, distinct=False) or a in case.household_children(
+                b, distinct=False
+            )
             if same_place or siblings or shared_parent or together or not known:
                 union(a, b)
     groups: dict[int, set[int]] = {}
