@@ -136,6 +136,31 @@ class NetworkOut(BaseModel):
     edges: list[EdgeOut]
 
 
+class HouseholdMemberOut(BaseModel):
+    person_id: str
+    evidence: list[str] = Field(description="How records say they live together: lives_with, shared_address, parent.")
+    sources: list[str] = Field(description="Ids of the records that put them in the household.")
+
+
+class HouseholdAddressOut(BaseModel):
+    address: str | None
+    postcode: str | None
+    local_authority: str | None
+    from_: str = Field(alias="from", description="First day a record puts the household here.")
+    to: str = Field(description="Last day a record puts the household here.")
+    sources: list[str]
+
+    model_config = {"populate_by_name": True}
+
+
+class HouseholdOut(BaseModel):
+    """Who lives with the person, where and when (graph/household.py), as you may see it."""
+
+    person_id: str
+    members: list[HouseholdMemberOut]
+    addresses: list[HouseholdAddressOut]
+
+
 # ---------------------------------------------------------------------- sharing
 
 

@@ -120,6 +120,7 @@ ACTIONS: tuple[str, ...] = (
     "read.person",
     "read.search",
     "read.network",
+    "read.household",
     "read.fragment",
     "read.event",
     "read.patterns",

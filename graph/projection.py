@@ -467,6 +467,8 @@ class Projection:
         if text:
             rec.setdefault("text", {}).setdefault(text, []).append(seq)
         rec.setdefault("postcode", {}).setdefault(addr["postcode"], []).append(seq)
+        if addr.get("local_authority"):  # the household's authority per period (graph/household.py)
+            rec.setdefault("local_authority", {}).setdefault(addr["local_authority"], []).append(seq)
         return pkey
 
     def _resolve_people(self, seq: int, doc: dict[str, Any], forced: dict[int, int] | None = None) -> list[int]:

@@ -265,3 +265,149 @@ SCENARIOS = {
     "siblings_not_considered": (siblings_not_considered, "Ada Jones"),
     "long_silence": (long_silence, "Eli King"),
 }
+
+
+# --------------------------------------------------------------------- the household
+# The place-based patterns again, where ONLY the household carries the address: no
+# record gives the child an address; the adults they live with (graph/household.py) are
+# given one in a record that names them with the child. Each has a look-alike the
+# household rules tell apart. name -> (builder, the child of interest).
+
+
+def mother(name: str = "Kim Fern", dob: str = "1990-01-01", *, ref: str = "m", address: Any = HOME) -> dict[str, Any]:
+    return adult(name, dob, ref=ref, role="parent", address=address)
+
+
+def _with(ref: str, kind: str, of: str = "c") -> dict[str, str]:
+    return {"subject": ref, "kind": kind, "object": of}
+
+
+def household_moved_authority(contains: bool) -> list[dict[str, Any]]:
+    """Mother and child registered at the Northshire GP from the mother's Northshire home;
+    later seen in Eastmere, where the mother gives an Eastmere address (contains); or the
+    Eastmere address is the non-resident father's, in a record that also gives the
+    mother's Northshire home (the look-alike)."""
+    c = child("Max Fern", address=None)
+    out = [
+        rec(
+            "2025-11-01",
+            "health_appointment",
+            [mother(), c],
+            at="gp",
+            concerns=[],
+            relationships=[_with("m", "mother_of")],
+        ),
+        rec("2026-01-10", "school_concern", [c], at="school", concerns=["neglect"]),
+    ]
+    if contains:
+        out.append(
+            rec(
+                "2026-06-01",
+                "health_appointment",
+                [mother(address=OTHER_HOME), c],
+                at="east-health",
+                concerns=[],
+                relationships=[_with("m", "mother_of")],
+            )
+        )
+    else:
+        out.append(
+            rec(
+                "2026-06-01",
+                "health_appointment",
+                [mother(), adult("Dan Fern", "1988-08-08", ref="f", address=OTHER_HOME), c],
+                at="east-health",
+                concerns=[],
+                relationships=[_with("m", "mother_of"), _with("f", "father_of"), _with("m", "ex_partner_of", "f")],
+            )
+        )
+    out.append(rec("2026-07-01", "school_concern", [c], at="east-school"))
+    return out
+
+
+def household_adult_across_households(contains: bool) -> list[dict[str, Any]]:
+    """A partner named in concerns about two children, neither given an address; each
+    child's mother gives hers in a record with her child. Two homes (contains), or one
+    home, the two mothers at the same address (the look-alike)."""
+    a = adult("Gary Stone", "1980-02-02", role="partner", address=None)
+    c1 = child("Tia Cole", "2017-05-05", address=None)
+    c2 = child("Leo Drake", "2019-06-06", address=None)
+    m1 = mother("Amy Cole", "1991-01-01")
+    m2 = mother("Bea Drake", "1992-02-02", address=OTHER_HOME if contains else HOME)
+    return [
+        rec(
+            "2026-01-05", "health_appointment", [m1, c1], at="gp", concerns=[], relationships=[_with("m", "mother_of")]
+        ),
+        rec(
+            "2026-01-06", "health_appointment", [m2, c2], at="gp", concerns=[], relationships=[_with("m", "mother_of")]
+        ),
+        rec("2026-02-01", "police_callout", [c1, a], at="police", concerns=["domestic_abuse"]),
+        rec("2026-05-01", "police_callout", [c2, a], at="police", concerns=["domestic_abuse"]),
+    ]
+
+
+def household_siblings_not_considered(contains: bool) -> list[dict[str, Any]]:
+    """Ada lives with her mother. A home visit records the mother, her partner and his
+    daughter Bea: all at the mother's address (contains: Bea lives with Ada, though no
+    record calls them sisters) or the partner and Bea at their own (the look-alike: two
+    homes). A concern about Ada, nothing about Bea."""
+    c1 = child("Ada Jones", "2016-01-01", address=None)
+    theirs = HOME if contains else OTHER_HOME
+    p = adult("Carl Moss", "1985-05-05", ref="p", role="partner", address=theirs)
+    b = child("Bea Moss", "2019-01-01", ref="b", address=theirs)
+    return [
+        rec("2026-01-05", "contact", [mother("Dee Jones"), c1], at="eh", concerns=[],
+            relationships=[_with("m", "mother_of")]),
+        rec("2026-01-20", "home_visit", [mother("Dee Jones"), p, b], at="eh", concerns=[], significance="low",
+            relationships=[_with("p", "father_of", "b")]),
+        rec("2026-05-01", "disclosure", [c1], at="school", concerns=["physical_abuse"], significance="high"),
+    ]  # fmt: skip
+
+
+def household_missed_health(contains: bool) -> list[dict[str, Any]]:
+    """Zac's attendance falls while the toddler he lives with is not brought to the GP.
+    The toddler is in his household (his mother, with her address, named with both:
+    contains) or a cousin living with his aunt elsewhere (the look-alike)."""
+    c = child("Zac Hale", "2016-02-02", address=None)
+    t = child("Ola Hale", "2023-03-03", ref="t", address=None)
+    m = mother("Eve Hale")
+    aunt = adult("Fay Hale", "1989-09-09", ref="x", role="relative", address=OTHER_HOME)
+    if contains:
+        home = rec(
+            "2026-01-05",
+            "home_visit",
+            [m, c, t],
+            at="eh",
+            concerns=[],
+            relationships=[_with("m", "mother_of"), _with("m", "mother_of", "t")],
+        )
+    else:
+        home = rec(
+            "2026-01-05",
+            "home_visit",
+            [m, c, aunt, t],
+            at="eh",
+            concerns=[],
+            relationships=[_with("m", "mother_of"), _with("x", "mother_of", "t")],
+        )
+    return [
+        home,
+        rec("2026-03-01", "missed_appointment", [child("Ola Hale", "2023-03-03", address=None)], at="gp"),
+        rec(
+            "2026-04-01",
+            "school_attendance",
+            [c],
+            at="school",
+            concerns=[],
+            significance="low",
+            summary="Spring term attendance: Zac 82%",
+        ),
+    ]
+
+
+HOUSEHOLD_SCENARIOS = {
+    "moved_authority": (household_moved_authority, "Max Fern"),
+    "adult_across_households": (household_adult_across_households, "Tia Cole"),
+    "siblings_not_considered": (household_siblings_not_considered, "Ada Jones"),
+    "missed_health_and_falling_attendance": (household_missed_health, "Zac Hale"),
+}

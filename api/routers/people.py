@@ -13,8 +13,9 @@ from api.deps import PageDep, Reading, StoreDep
 from api.limits import JsonRoute
 from api.problems import ApiProblem
 from api.routers.common import audit, chronology_audit, next_url, paged, view_of
-from api.schemas import ChronologyPage, NetworkOut, Page
+from api.schemas import ChronologyPage, HouseholdOut, NetworkOut, Page
 from graph.chronology import ChronologyFilters, to_csv
+from graph.household import household_for_reader
 from graph.store import PersonSummary
 from graph.view import ReaderView
 from ingest.glossary import lines_terms, term_dict, terms_cell
@@ -129,6 +130,29 @@ def _plain(data: dict[str, Any]) -> dict[str, Any]:
         if isinstance(day, int):
             out[k] = date.fromordinal(day).isoformat()
     return out
+
+
+@router.get(
+    "/{person_id}/household",
+    response_model=HouseholdOut,
+    response_model_by_alias=True,
+    responses=NOT_FOUND,
+    summary="Who lives with a person, where and when, as you may see it",
+)
+def household(who: Reading, store: StoreDep, person_id: str = PersonId) -> HouseholdOut:
+    """Derived from the records you may read: a lives_with relationship, an address two
+    people are given in one record, a parent or carer named with the child in one record
+    (unless that record says otherwise); the address history with the local authority of
+    each period. Every member and address carries the ids of its supporting records."""
+    v = view_of(store, who)
+    _person(v, person_id)
+    got = household_for_reader(v, person_id)
+    if got is None:
+        raise ApiProblem(404, "no such person", field="person_id", kind="not-found")
+    fids = sorted({s for part in (*got["members"], *got["addresses"]) for s in part["sources"]})
+    people = sorted({m["person_id"] for m in got["members"]})
+    audit(store, v, "read.household", {"people": people, "fragments": fids})
+    return HouseholdOut.model_validate(got)
 
 
 @router.get("/{person_id}/network", response_model=NetworkOut, responses=NOT_FOUND, summary="A person's network")

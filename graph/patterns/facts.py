@@ -28,6 +28,7 @@ from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
+from graph.household import Household, households_of
 from graph.projection import Projection
 
 # Roles that make someone one of "the adults around the child" for the adult pattern.
@@ -285,6 +286,12 @@ class ChildCase:
     parent_of: dict[int, frozenset[int]] = field(default_factory=dict)
     # the component's fragments (any version): what a change must touch to alter this case
     seqs: frozenset[int] = frozenset()
+    # the households (graph/household.py) of the children of the component, on the
+    # system's view: who lives with whom, and where and when, with supporting seqs
+    households: dict[int, Household] = field(default_factory=dict)
+    # every current report of the component, by seq: the records a household rests on
+    lookup: dict[int, Report] = field(default_factory=dict)
+    _housemates: dict[tuple[int, bool], set[int]] = field(default_factory=dict, repr=False, compare=False)
 
     def all_reports(self) -> Iterator[Report]:
         yield from self.reports
@@ -301,6 +308,35 @@ class ChildCase:
         """Each child's local authorities in these reports, person -> set."""
         return self._children_fields()[1]
 
+    @property
+    def household(self) -> Household | None:
+        """The child's own household, if any record supports one."""
+        return self.households.get(self.child)
+
+    def household_children(self, pid: int | None = None, *, distinct: bool = True) -> set[int]:
+        """The other children of ``pid``'s (default: this child's) household; with
+        ``distinct``, only those provably not the child themself (``Member.distinct``):
+        an unjoined variant of the child's name is not their brother or sister."""
+        who = self.child if pid is None else pid
+        got = self._housemates.get((who, distinct))
+        if got is None:
+            h = self.households.get(who)
+            got = (
+                set()
+                if h is None
+                else {
+                    q
+                    for q, m in h.members.items()
+                    if q != who and q in self.households and (m.distinct or not distinct)
+                }
+            )
+            self._housemates[(who, distinct)] = got
+        return got
+
+    def reports_of(self, seqs: Iterable[int]) -> list[Report]:
+        """The current reports of these seqs (a household's evidence), where there are any."""
+        return [r for s in seqs if (r := self.lookup.get(s)) is not None]
+
     def _children_fields(self) -> tuple[dict[int, frozenset[str]], dict[int, frozenset[str]]]:
         places: dict[int, set[str]] = {}
         las: dict[int, set[str]] = {}
@@ -309,6 +345,11 @@ class ChildCase:
                 if m.role == "child":
                     places.setdefault(m.person, set()).update(m.places)
                     las.setdefault(m.person, set()).update(m.local_authorities)
+        for pid in set(places) | set(las):
+            h = self.households.get(pid)
+            if h is not None:  # the child takes the household's addresses
+                places.setdefault(pid, set()).update(h.places())
+                las.setdefault(pid, set()).update(h.local_authorities())
         return {k: frozenset(v) for k, v in places.items()}, {k: frozenset(v) for k, v in las.items()}
 
 
@@ -399,14 +440,35 @@ def cases_from_projection(
             if not pending:
                 return
             reports = reports_for(sorted({s for _, seqs in pending for s in seqs if p.is_current(s)}))
-            built = [_case(p, child, reports, seqs) for kids, seqs in pending for child in kids]
+            built = []
+            for kids, part in pending:
+                # the households of every child of the component, once per component
+                homes = households_of(p, _children_in(p, part), p.is_current)
+                built += [_case(p, child, reports, part, homes) for child in kids]
         yield from built
 
 
 _BY_DATE = attrgetter("start", "seq")
 
 
-def _case(p: Projection, child: int, reports: dict[int, Report], seqs: frozenset[int]) -> ChildCase:
+def _children_in(p: Projection, seqs: frozenset[int]) -> list[int]:
+    """The children a component's current fragments name in the role of child."""
+    kids: set[int] = set()
+    for s in seqs:
+        meta = p.fragments.get(s)
+        if meta is None or meta.event is None or not p.is_current(s):
+            continue
+        kids.update(q for q, role, s2 in p.events[meta.event].people if s2 == s and role == "child")
+    return sorted(kids)
+
+
+def _case(
+    p: Projection,
+    child: int,
+    reports: dict[int, Report],
+    seqs: frozenset[int],
+    households: dict[int, Household] | None = None,
+) -> ChildCase:
     people, relationships, is_current = p.people, p.relationships, p.is_current
     mine_seqs = {s for s, _, _ in people[child].mentions if s in reports}
     mine = sorted([reports[s] for s in mine_seqs], key=_BY_DATE)
@@ -430,7 +492,14 @@ def _case(p: Projection, child: int, reports: dict[int, Report], seqs: frozenset
     siblings.discard(child)
     adults = {m.person for r in mine for m in r.mentions if m.role in ADULT_ROLES and not m.protected}
     others: dict[int, Report] = {}
-    for q in siblings | adults:
+    home = households.get(child) if households else None
+    # the other children of the household: what is recorded about them counts too
+    housemates = (
+        {q for q, m in home.members.items() if q != child and q in households and m.distinct}
+        if home and households
+        else set()
+    )
+    for q in siblings | adults | housemates:
         person = people.get(q)
         if person is None:
             continue
@@ -444,4 +513,6 @@ def _case(p: Projection, child: int, reports: dict[int, Report], seqs: frozenset
         siblings=frozenset(siblings),
         parent_of={k: frozenset(v) for k, v in parent_of.items()},
         seqs=seqs,
+        households=households or {},
+        lookup=reports,
     )

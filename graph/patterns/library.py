@@ -137,6 +137,14 @@ def _social_care_involved(r: Report) -> bool:
     return r.agency_type == "social_care" and r.kind in SOCIAL_CARE_KINDS
 
 
+def _household_evidence(case: ChildCase) -> list[Report]:
+    """The records that make up the child's household (who lives with whom)."""
+    h = case.household
+    if h is None:
+        return []
+    return case.reports_of(sorted({s for m in h.members.values() for s in m.seqs}))
+
+
 # --------------------------------------------------------------------------- 1
 
 
@@ -296,6 +304,9 @@ class AdultAcrossHouseholds(Pattern):
             las = set().union(*(case.local_authorities.get(k, frozenset()) for k in kids))
             across = f" across {len(las)} local authorities" if len(las) > 1 else ""
             ev = [r for rs in kids.values() for r in rs]
+            # the records that put the children in different homes are evidence too
+            homes = [case.households[k] for k in kids if k in case.households]
+            ev += case.reports_of(sorted({s for h in homes for per in h.periods for s in per.seqs}))
             out.append(
                 self.finding(
                     f"An adult named in this child's records is named in concerns about children in "
@@ -329,7 +340,11 @@ def _households(case: ChildCase, kids: Sequence[int]) -> list[set[int]]:
             known = bool(pa and pb) or bool(la and lb)
             siblings = (a == case.child and b in case.siblings) or (b == case.child and a in case.siblings)
             shared_parent = any(a in ks and b in ks for ks in case.parent_of.values())
-            if same_place or siblings or shared_parent or not known:
+            # one household (graph/household.py): living together, whatever the addresses say
+            together = b in case.household_children(a, distinct=False) or a in case.household_children(
+                b, distinct=False
+            )
+            if same_place or siblings or shared_parent or together or not known:
                 union(a, b)
     groups: dict[int, set[int]] = {}
     for k in kids:
@@ -361,6 +376,13 @@ class MovedAuthority(Pattern):
             m = r.of(case.child)
             for la in m.local_authorities if m else ():
                 first[la] = min(first.get(la, r.start), r.start)
+        # and the household's: a child's own records rarely give an address
+        home: dict[str, list[int]] = {}
+        if (h := case.household) is not None:
+            for la, day, seqs in h.authority_moves():
+                if day <= first.get(la, day):
+                    first[la] = day
+                    home[la] = seqs
         if len(first) < 2:
             return []
         order = sorted(first, key=lambda la: (first[la], la))
@@ -380,6 +402,8 @@ class MovedAuthority(Pattern):
         if len(left) < params.min_records:
             return []
         move = [r for r in case.reports if (m := r.of(case.child)) and new in m.local_authorities and r.start == moved]
+        if not move:  # the household's records that put it in the new authority
+            move = [r for r in case.reports_of(home.get(new, ())) if r.start == moved]
         old = sorted({r.local_authority or "" for r in left})
         return [
             self.finding(
@@ -468,6 +492,15 @@ class HealthAndSchool(Pattern):
 
     def find(self, case: ChildCase, params: Any) -> list[Finding]:
         missed = [r for r in case.reports if r.kind == "missed_appointment"]
+        # a younger child of the same household not brought: the same household's neglect
+        household = case.household_children()
+        if household:
+            missed += [
+                r
+                for r in case.others
+                if r.kind == "missed_appointment" and any(m.person in household for m in r.mentions)
+            ]
+            missed.sort(key=lambda r: (r.start, r.seq))
         if len(missed) < params.min_missed:
             return []
         readings = []
@@ -499,12 +532,14 @@ class HealthAndSchool(Pattern):
         if len(ms) < params.min_missed:
             return []
         prior = [r for r, _ in readings if r.start < fs[0].start]
+        # a sibling's missed appointment counts through the household: its records are evidence
+        home = _household_evidence(case) if any(not r.mentions_person(case.child) for r in ms) else []
         return [
             self.finding(
                 f"{len(ms)} missed health appointment(s) and {len(fs)} attendance record(s) showing low or "
                 f"falling attendance within {params.window_days} days, between "
                 f"{_fmt(min(ms[0].start, fs[0].start))} and {_fmt(max(ms[-1].end, fs[-1].end))}.",
-                [*ms, *fs, *prior[-1:]],
+                [*ms, *fs, *prior[-1:], *home],
             )
         ]
 
@@ -578,9 +613,12 @@ class SiblingsNotConsidered(Pattern):
             raise ValueError(f"{self.name}: parameter 'min_significance' must be low, medium or high")
 
     def find(self, case: ChildCase, params: Any) -> list[Finding]:
-        if not case.siblings:
+        # brothers and sisters by relationship, and the other children of the household
+        household = case.household_children()
+        siblings = case.siblings | household
+        if not siblings:
             return []
-        sib_days: dict[int, list[int]] = {s: [] for s in case.siblings}
+        sib_days: dict[int, list[int]] = {s: [] for s in siblings}
         for r in case.all_reports():
             for m in r.mentions:
                 if m.person in sib_days:
@@ -589,7 +627,7 @@ class SiblingsNotConsidered(Pattern):
         for r in case.reports:
             if not _concern(r, params.min_significance):
                 continue
-            for s in case.siblings:
+            for s in siblings:
                 if r.mentions_person(s):
                     continue
                 if not any(r.start - params.window_days <= d <= r.end + params.window_days for d in sib_days[s]):
@@ -597,11 +635,14 @@ class SiblingsNotConsidered(Pattern):
                     break
         if not missed:
             return []
+        # a child of the household who is not a sibling by relationship: the records that
+        # put them in it are evidence
+        home = _household_evidence(case) if household - case.siblings else []
         return [
             self.finding(
                 f"{len(missed)} concern record(s) about this child with no record of a brother or sister "
                 f"being considered within {params.window_days} days; the latest on {_fmt(missed[-1].start)}.",
-                missed,
+                [*missed, *home],
             )
         ]
 
