@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import networkx as nx
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BeforeValidator
 
 from api.deps import PageDep, Reading, StoreDep
 from api.limits import JsonRoute
@@ -20,6 +21,17 @@ from graph.store import PersonSummary
 from graph.view import ReaderView
 from ingest.glossary import lines_terms, term_dict, terms_cell
 from ingest.schema import Concern, Significance, StatementKind
+
+
+def _iso_day(value: object) -> object:
+    """A day as YYYY-MM-DD only: pydantic's lax mode would also take "0.0" or a number
+    as a Unix timestamp (1 January 1970), which no reader means."""
+    if isinstance(value, str) and not (len(value) == 10 and value[4] == "-" and value[7] == "-"):
+        raise ValueError("must be a day written YYYY-MM-DD")
+    return value
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
 
 router = APIRouter(prefix="/people", tags=["people"], route_class=JsonRoute)
 
@@ -80,8 +92,8 @@ def chronology(
     store: StoreDep,
     page: PageDep,
     person_id: str = PersonId,
-    date_from: Annotated[date | None, Query(alias="from", description="Events on or after (YYYY-MM-DD).")] = None,
-    date_to: Annotated[date | None, Query(alias="to", description="Events on or before (YYYY-MM-DD).")] = None,
+    date_from: Annotated[IsoDay | None, Query(alias="from", description="Events on or after (YYYY-MM-DD).")] = None,
+    date_to: Annotated[IsoDay | None, Query(alias="to", description="Events on or before (YYYY-MM-DD).")] = None,
     agency: Annotated[list[str] | None, Query(max_length=50, description="Only these agencies' records.")] = None,
     concern: Annotated[list[Concern] | None, Query(description="Only records with these concerns.")] = None,
     significance: Annotated[list[Significance] | None, Query(description="Only this significance.")] = None,
