@@ -103,6 +103,8 @@ _CHUNK = 500
 # pending mentions (applied, people not yet worked out) past which a write settles them
 # itself rather than leaving them to the next answer or the projector (``_apply_to``)
 SETTLE_BACKLOG = 2_000
+# how many pending mentions' neighbourhoods the projector settles while holding the lock
+SETTLE_PART = 32
 
 
 def _translate(exc: sqlite3.Error) -> StoreError:
@@ -254,9 +256,11 @@ class EmbeddedStore(Store):
             for seq, fid, body, sup in batch:
                 yield seq, fid, loads(body), sup
 
-    def _catch_up(self, *, settle: bool = True) -> None:
+    def _catch_up(self, *, settle: bool = False) -> None:
         """Apply any fragments committed since the projection last looked (by anyone),
-        and (``settle``, every read) work out the people the writes left pending."""
+        and (``settle``: for a read of people or events) work out the people the writes
+        left pending. A reader's view settles before each answer itself (``ViewSource.settle``);
+        reading a reader's entitlements, the audit or fragments needs neither."""
         with self._lock:
             try:
                 self._catch_up_locked()
@@ -354,12 +358,12 @@ class EmbeddedStore(Store):
         """Write queued calls in one transaction (under the write lock)."""
         conn = self._conn
         try:
-            self._catch_up(settle=False)
+            self._catch_up()
             conn.execute("BEGIN IMMEDIATE")
             # Another connection (a second `jigsaw serve` worker, `jigsaw ingest`) may have
             # committed while this one waited for the write lock: project its fragments now,
             # or ours (numbered after theirs) would move last_seq past them for good.
-            self._catch_up(settle=False)
+            self._catch_up()
             to_apply: list[tuple[int, str, dict[str, Any], int | None]] = []
             for job in group:
                 job.outcomes, applied = self._stage(job.prepared, job.all_or_nothing, job.actor)
@@ -755,7 +759,7 @@ class EmbeddedStore(Store):
         """The store's own person (not a reader's) that a person id's mention belongs to."""
         fid, idx = self.person_anchor(person_id)
         with self._lock:
-            self._catch_up()
+            self._catch_up(settle=True)
             row = self._conn.execute("SELECT seq FROM fragments WHERE id = ?", (fid,)).fetchone()
             people = self.projection.mention_people(row[0])
             if idx >= len(people):
@@ -1188,7 +1192,7 @@ class EmbeddedStore(Store):
     def incident_queue(self, view: ReaderView, limit: int = 50) -> list[incidents.IncidentItem]:
         """Pairs of records that may be one incident (``Store.incident_queue``)."""
         with self._lock:
-            self._catch_up()
+            self._catch_up(settle=True)
             return incidents.queue(view, self.projection, limit)
 
     def decide_incident(self, view: ReaderView, kind: str, a: str, b: str, reason: str) -> incidents.IncidentDecision:
@@ -1250,7 +1254,7 @@ class EmbeddedStore(Store):
         """Field-by-field evidence for two mentions (``P<fragment>-<n>`` each) the
         reviewer may see."""
         with self._lock:
-            self._catch_up()
+            self._catch_up(settle=True)
             return self._explain(self._mention_ref(view, a), self._mention_ref(view, b))
 
     def decide(self, view: ReaderView, kind: str, a: str, b: str, reason: str) -> ResolutionDecision:
@@ -1314,7 +1318,7 @@ class EmbeddedStore(Store):
     def mention_features(self) -> list[Any]:
         """Every mention's features, for training the model on the store's own data."""
         with self._lock:
-            self._catch_up()
+            self._catch_up(settle=True)
             return resolution.mention_features(self.projection)
 
     def resolution_decisions(self, view: ReaderView) -> list[ResolutionDecision]:
@@ -1328,7 +1332,7 @@ class EmbeddedStore(Store):
         """Pairs of people the model could not decide on, best first
         (``resolution.review_queue``)."""
         with self._lock:
-            self._catch_up()
+            self._catch_up(settle=True)
             return resolution.review_queue(
                 view,
                 self.projection,
@@ -1573,14 +1577,16 @@ class EmbeddedStore(Store):
             yield self.projection
 
     def write_derived(self, limit: int = 2_000) -> int:
-        """Work out the people that writes left pending (``_apply_to``): the embedded
-        store's derived graph is its projection, settled behind the acknowledgement.
-        Returns how many mentions were pending (0: up to date)."""
+        """Work out some of the people that writes left pending (``_apply_to``): the
+        embedded store's derived graph is its projection, settled behind the
+        acknowledgement, a part at a time (``SETTLE_PART`` mentions' neighbourhoods) so
+        that the lock is let go between parts and requests get in. Returns how many were
+        pending (0: up to date); the API calls it until it returns 0."""
         with self._lock:
             n = self.projection.unsettled
             if n:
                 with collector_paused():
-                    self.projection.settle()
+                    self.projection.settle(limit=min(limit, SETTLE_PART))
             return n
 
     def derived_behind(self) -> int:

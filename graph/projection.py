@@ -372,12 +372,14 @@ class Projection:
         if settle and forced is None:  # ``build`` settles once, at the end
             self.settle()
 
-    def settle(self) -> None:
+    def settle(self, limit: int | None = None) -> None:
         """Work out the people around every mention applied without settling, then the
-        incidents their records tell (``_settle_incidents``: events follow people)."""
+        incidents their records tell (``_settle_incidents``: events follow people).
+        With ``limit``, a part of that work (``_settle``); call again until
+        ``unsettled`` is 0."""
         if self._pending:
-            self._settle()
-        if self._inc_pending:
+            self._settle(limit)
+        if self._inc_pending and not self._pending:
             self._settle_incidents()
 
     def _apply_content(self, seq: int, meta: FragmentMeta, doc: dict[str, Any], forced: dict[int, int] | None) -> None:
@@ -764,11 +766,17 @@ class Projection:
                 out.append((o, e))
         return out
 
-    def _settle(self) -> None:
+    def _settle(self, limit: int | None = None) -> None:
         """Make the people around the pending mentions what the evidence decides
         regardless of arrival order (``graph.resolution.cluster``), splitting and
-        re-projecting them when the quick joins made at arrival were not that."""
-        pending, self._pending = self._pending, set()
+        re-projecting them when the quick joins made at arrival were not that. With
+        ``limit``, only the neighbourhoods of that many pending mentions (the lowest
+        keys): each is worked out whole, so any part of the work is a right answer."""
+        if limit is None or len(self._pending) <= limit:
+            pending, self._pending = self._pending, set()
+        else:
+            pending = set(sorted(self._pending)[:limit])
+            self._pending -= pending
         assert self.candidates is not None
         cands = self.candidates
         mentions: set[int] = set()
@@ -796,6 +804,7 @@ class Projection:
             for o, e in self._edge_groups(v):
                 edges.setdefault((min(v, o), max(v, o)), e)
                 todo.extend(e.b)
+        self._pending -= mentions  # worked out here with their neighbourhood
         found = list(edges.items())
         groups = [e for _, e in found]
         for a in mentions:

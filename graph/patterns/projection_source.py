@@ -101,8 +101,11 @@ class ProjectionCases(ABC):
     # ------------------------------------------------------------------ what both stores have
 
     def lock(self) -> threading.RLock:
-        """Catch the projection up and return the lock that holds it still."""
+        """Catch the projection up (people settled: patterns read them) and return the
+        lock that holds it still."""
         self.store._catch_up()
+        with self.store._lock:
+            self.store.projection.settle()
         return self.store._lock
 
     @property
