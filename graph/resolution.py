@@ -240,6 +240,12 @@ def mention_contexts(seq: int, doc: Mapping[str, Any]) -> dict[int, MentionConte
         if m["role"] == "partner" and (i, "partner") not in written and len(parents) == 1:
             rel.setdefault(i, []).append(("partner", mention_key(seq, parents[0])))
             rel.setdefault(parents[0], []).append(("partner", mention_key(seq, i)))
+        # a step-parent named beside the one parent is that parent's partner (the
+        # school's "Mr B Price, step-parent" is social care's "Brian, mum's partner")
+        step = m["role"] == "step_parent" or (i, "step_parent") in written
+        if step and (i, "partner") not in written and len(parents) == 1 and parents[0] != i:
+            rel.setdefault(i, []).append(("partner", mention_key(seq, parents[0])))
+            rel.setdefault(parents[0], []).append(("partner", mention_key(seq, i)))
         if m["role"] == CHILD_ROLE and (i, "child") not in written:
             rel.setdefault(i, []).extend(("child", mention_key(seq, p)) for p in parents)
         elif m["role"] == "household_member":
