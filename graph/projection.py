@@ -1122,8 +1122,8 @@ class Projection:
             todo.extend(self.events[meta.event].sources)
             todo.extend(self._inc_joins.get(s, ()))
             todo.extend(self._inc_aparts.get(s, ()))
-            if not self.is_current(s):
-                continue
+            # a record no longer current still leads to the records it was linked to:
+            # without it they may now be one event (it made them ambiguous before)
             c = claims.get(s) or claims.setdefault(s, self.claim(s))
             # a record's links are among its children's records, or, for a record that
             # names no child, among the records of the people it names
