@@ -1,4 +1,4 @@
-"""How well the store resolves people and incidents on the family corpus (issue 19).
+"""How well the store resolves people and incidents on the family corpus.
 
     PYTHONPATH=. python -m bench.bench_family_resolution [--variant main|heldout|both] [--families N]
 

@@ -1,4 +1,4 @@
-"""A multi-agency family corpus with ground truth, for measuring resolution (issue 19).
+"""A multi-agency family corpus with ground truth, for measuring resolution.
 
     from bench.family_corpus import generate_corpus
     corpus = generate_corpus("main")            # seed 19, ~400 families

@@ -56,7 +56,7 @@ SCHEMA: Final[dict[str, list[str]]] = {
         "AuditEntry",
         "AuditRef",
         "Meta",
-        # shared meaning (issue 7)
+        # shared meaning
         "Acknowledgement",
         "Notice",
         "Webhook",
@@ -71,7 +71,7 @@ SCHEMA: Final[dict[str, list[str]]] = {
         "AT",
         "MEMBER_OF",
         "CONCERNS",
-        # shared meaning (issue 7)
+        # shared meaning
         "MARKED_READ",
     ],
     "propertyKeys": [
@@ -161,7 +161,7 @@ SCHEMA: Final[dict[str, list[str]]] = {
         "action",
         "detail",
         "prev_hash",
-        # shared meaning (issue 7): Acknowledgement, Notice, Webhook, Delivery
+        # shared meaning: Acknowledgement, Notice, Webhook, Delivery
         "subject",
         "subject_kind",
         "correction_id",
@@ -203,7 +203,7 @@ CONSTRAINTS: Final[tuple[str, ...]] = (
     "CREATE INDEX audit_action IF NOT EXISTS FOR (e:AuditEntry) ON (e.action)",
     "CREATE INDEX share_request_agency IF NOT EXISTS FOR (r:ShareRequest) ON (r.agency)",
     "CREATE INDEX share_request_holder IF NOT EXISTS FOR (r:ShareRequest) ON (r.holder_agency)",
-    # shared meaning (issue 7)
+    # shared meaning
     "CREATE CONSTRAINT acknowledgement_id IF NOT EXISTS FOR (k:Acknowledgement) REQUIRE k.id IS UNIQUE",
     "CREATE CONSTRAINT notice_id IF NOT EXISTS FOR (n:Notice) REQUIRE n.id IS UNIQUE",
     "CREATE CONSTRAINT webhook_agency IF NOT EXISTS FOR (w:Webhook) REQUIRE w.agency IS UNIQUE",
@@ -214,7 +214,7 @@ CONSTRAINTS: Final[tuple[str, ...]] = (
     "CREATE INDEX delivery_due IF NOT EXISTS FOR (d:Delivery) ON (d.state, d.next_at)",
     "CREATE INDEX grant_fragment IF NOT EXISTS FOR (g:Grant) ON (g.fragment_id)",
     "CREATE INDEX share_decision_by IF NOT EXISTS FOR (d:ShareDecision) ON (d.decided_by)",
-    # resolution review and erasure (issue 7; statements at the end of this file)
+    # resolution review and erasure (statements at the end of this file)
     "CREATE INDEX resolution_decision_undoes IF NOT EXISTS FOR (d:ResolutionDecision) ON (d.undoes)",
     "CREATE INDEX fragment_review_on IF NOT EXISTS FOR (f:Fragment) ON (f.review_on)",
     # the same incident told twice (graph/incidents.py; statements at the end of this file)
@@ -644,7 +644,7 @@ def statements() -> dict[str, str]:
     return out
 
 
-# ---------------------------------------------------------------------------- shared meaning (issue 7)
+# ---------------------------------------------------------------------------- shared meaning
 # Read-and-understood, correction notices and their webhook outbox (graph.meaning decides;
 # these only store and find). Notices are written by ``append``, inside its transaction.
 
@@ -816,7 +816,7 @@ ORDER BY created_at, id
 """
 
 
-# ---------------------------------------------------------------------------- moving stores (issue 7)
+# ---------------------------------------------------------------------------- moving stores
 # The audit log (verbatim, with its checkpoints), token hashes and shared meaning, out of
 # one store and into an empty one (graph.moving, graph.transfer). Restores are refused by
 # the backend when the counts below are not zero.
@@ -945,7 +945,7 @@ RETURN count(m) AS n
 """
 
 
-# ---------------------------------------------------------------------------- resolution review and erasure (issue 7)
+# ---------------------------------------------------------------------------- resolution review and erasure
 # Reviewers' decisions are (:ResolutionDecision) nodes (ADD_RESOLUTION_DECISION above numbers
 # them on the journal's Meta node); graph.resolution decides what may be decided and undone.
 # Retention: each Fragment carries ``retention_class`` and ``review_on`` (graph.retention),
@@ -1037,7 +1037,7 @@ SET f.retention_class = row.retention_class, f.review_on = row.review_on
 """
 
 
-# ------------------------------------------------------------------------- derived graph behind the journal (issue 7)
+# ------------------------------------------------------------------------- derived graph behind the journal
 # An append commits the journal (and its audit entry and notices) and is acknowledged; the
 # derived graph is written behind it by whichever replica's projector gets there first
 # (``Neo4jStore.write_derived``). The 'derived' Meta node says how far it is written
@@ -1071,7 +1071,7 @@ SET d.decisions = j.decisions, d.erasures = coalesce(j.erasures, 0)
 """
 
 
-# ------------------------------------------------------------------------- pattern facts kept on Neo4j (issue 7)
+# ------------------------------------------------------------------------- pattern facts kept on Neo4j
 # What the pattern library reads of each fragment (graph.patterns.facts.fact_of, about
 # 225 bytes, no names or narratives), kept on its :Fragment node by scans so that every
 # replica's first scan need not read and parse every body again. A cache: facts of

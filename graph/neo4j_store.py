@@ -1387,7 +1387,7 @@ class Neo4jStore(Store):
             ),
         )
 
-    # ------------------------------------------------------------------ patterns (issue 8)
+    # ------------------------------------------------------------------ patterns
     # The same engine as the embedded store over this replica's projection
     # (graph/patterns/neo4j_source.py); an analyst's Cypher pattern runs here in a read
     # transaction (graph/patterns/custom.py says what that does and does not protect).
@@ -1453,7 +1453,7 @@ class Neo4jStore(Store):
             return list(session.execute_read(work))
 
     # ------------------------------------------------------------------ shared meaning
-    # Read-and-understood, correction notices and their webhook outbox (issue 9), as the
+    # Read-and-understood, correction notices and their webhook outbox (shared meaning), as the
     # embedded store keeps them: ``graph.meaning`` decides (who may acknowledge, what is
     # outstanding, who a correction tells, what an attempt leads to); these store and find.
 
@@ -1615,7 +1615,7 @@ class Neo4jStore(Store):
         ``EmbeddedStore.webhook_outbox``)."""
         return self._read("WEBHOOK_OUTBOX", agency=agency)
 
-    # ------------------------------------------------------------------ moving stores (issue 7)
+    # ------------------------------------------------------------------ moving stores
     # The audit log (verbatim, with its checkpoints), token hashes and shared meaning, as
     # the embedded store moves them (graph.moving): one write transaction per kind,
     # refused when this store already holds that kind, audited as ``store.restore``.
@@ -1750,7 +1750,7 @@ class Neo4jStore(Store):
         with self._lock:
             self._write(work)
 
-    # ------------------------------------------------------------------ resolution review and erasure (issue 7)
+    # ------------------------------------------------------------------ resolution review and erasure
     # What a request means is graph.resolution's and graph.retention's, shared with the
     # embedded store; what is here is storage: decisions as (:ResolutionDecision) nodes,
     # review dates on the fragments, and an erasure in one transaction.

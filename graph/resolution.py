@@ -924,7 +924,11 @@ def _shared_relations(
                 how = "matched on name and details"
             else:
                 continue
-            name = projection.mention_name(*split_key(oa)) or "the same person"
+            seq_a, idx_a = split_key(oa)
+            # a protected identity is never named here, whoever is reviewing
+            protected = idx_a in projection.fragments[seq_a].access.protected_mentions
+            name = None if protected else projection.mention_name(seq_a, idx_a)
+            name = name or "the same person"
             out.append((relation, how, name))
             break
     return out

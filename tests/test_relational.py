@@ -331,3 +331,20 @@ def test_settling_a_part_at_a_time_behind_the_writes_equals_a_full_relink(tmp_pa
         assert incremental == relinked
     finally:
         s.close()
+
+
+def test_explain_never_names_a_protected_identity(tmp_store: Path) -> None:
+    """The person both mentions relate to is named only when their identity is not
+    protected in the record the words come from."""
+    docs = walsh_records()[:2]
+    for d in docs:
+        d["people"][0]["identity_protected"] = True
+    s = open_store(tmp_store, docs)
+    try:
+        with s.locked() as p:
+            ids = {doc["record_ref"]: seq for seq, doc in s._load(sorted(p.fragments)).items()}
+        ev = s.explain_pair(s.system_view(), s.mention_id(ids["SCH-1"], 1), s.mention_id(ids["CS-1"], 1))
+        assert ev.context == ("both recorded as parent of the same person (name and date of birth match)",)
+        assert "Mia" not in repr(ev)
+    finally:
+        s.close()
